@@ -1,0 +1,13 @@
+//! localrank: reranks a server's recommendation candidates on the user's device, with a small
+//! ONNX model reading engagement signals that never leave the device.
+//!
+//! The core (`signals`, `features`, `model`, `rerank`, `ranker`) has no WebAssembly
+//! dependency and is shared by the wasm module and the native offline pipeline, so training
+//! features and serving features come from the same code. Only `bindings` talks to JS.
+
+pub mod error;
+pub mod features;
+pub mod item;
+pub mod signals;
+
+pub use error::{Error, Result};

@@ -1,0 +1,403 @@
+#!/usr/bin/env python3
+"""Train localrank's on-device reranker and export it as a small ONNX graph.
+
+Input is the NPZ written by the Rust replay CLI (one row per candidate, requests
+delimited by `offsets`) plus the feature-contract JSON it was built with.  The
+output is an ONNX model that tract-onnx loads in the browser: it takes *raw*
+feature rows `features[N, F]` and returns one score per row, `scores[N]`.
+
+Everything here aims at byte-for-byte reproducible output for a given input and
+seed, so that a retrained model only changes when its data or code did.
+"""
+
+import argparse
+import copy
+import hashlib
+import io
+import json
+import os
+import random
+import sys
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+# tract-onnx 0.23 runs opset 13 graphs; 13 is also the first opset where
+# Squeeze takes its axes as an input, which is what the exporter emits.
+OPSET = 13
+MAX_MODEL_BYTES = 64 * 1024
+NDCG_K = 10
+STD_FLOOR = 1e-6
+SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST = 0, 1, 2
+CONTRACT_KEY = "localrank.contract"
+SCORE_CHUNK_ROWS = 65536
+
+
+class TrainError(Exception):
+    """A problem with the inputs or the result that the caller must fix; no traceback needed."""
+
+
+@dataclass
+class Dataset:
+    """Candidate rows and the per-request structure from the replay NPZ."""
+
+    features: np.ndarray  # float32 [rows, F]
+    labels: np.ndarray  # float32 [rows]
+    offsets: np.ndarray  # int64 [R + 1]
+    split: np.ndarray  # uint8 [R]
+
+    def requests(self, split, require_positive):
+        """Indices of the requests in `split`, optionally only those with a positive.
+
+        Requests without a positive have neither a ListNet target nor an NDCG,
+        so both training and evaluation drop them.
+        """
+        ids = np.flatnonzero(self.split == split)
+        if require_positive:
+            positives_before = np.concatenate([[0], np.cumsum(self.labels > 0)])
+            positives = positives_before[self.offsets[ids + 1]] - positives_before[self.offsets[ids]]
+            ids = ids[positives > 0]
+        return ids
+
+    def rows_of(self, request_ids):
+        """Row indices of the given requests plus each row's (request slot, position).
+
+        Vectorised so a batch costs a few numpy calls instead of a Python loop.
+        """
+        starts = self.offsets[request_ids]
+        lengths = self.offsets[request_ids + 1] - starts
+        slot = np.repeat(np.arange(len(request_ids)), lengths)
+        position = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        return np.repeat(starts, lengths) + position, slot, position, lengths
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="NPZ from the replay CLI")
+    parser.add_argument("--contract", required=True, help="feature contract JSON")
+    parser.add_argument("--out", required=True, help="path of the .onnx to write")
+    parser.add_argument("--report", help="also write the training report JSON here")
+    parser.add_argument("--name", default="localrank-ranker", help="model name in the contract metadata")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--patience", type=int, default=8, help="epochs without a validation gain before stopping")
+    parser.add_argument("--hidden", default="64,32", help="comma-separated hidden layer widths")
+    parser.add_argument("--batch-requests", type=int, default=32, help="requests per optimiser step")
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--weight-decay", type=float, default=1e-5)
+    args = parser.parse_args(argv)
+    args.hidden = [int(width) for width in args.hidden.split(",") if width.strip()]
+    if any(width <= 0 for width in args.hidden):
+        parser.error("--hidden widths must be positive")
+    if args.epochs < 1 or args.patience < 1 or args.batch_requests < 1:
+        parser.error("--epochs, --patience and --batch-requests must be at least 1")
+    return args
+
+
+def make_deterministic(seed):
+    """Pin every source of randomness and a single thread.
+
+    Multi-threaded CPU reductions may sum in a different order from run to run,
+    which is enough to change the exported bytes.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+
+
+def load_contract(path):
+    """Read the feature contract and keep only what the model metadata carries."""
+    with open(path, encoding="utf-8") as f:
+        contract = json.load(f)
+    features = contract.get("features")
+    if not isinstance(contract.get("version"), int) or not isinstance(features, list):
+        raise TrainError(f"{path}: contract needs an integer 'version' and a 'features' list")
+    if not all(isinstance(name, str) for name in features) or len(set(features)) != len(features):
+        raise TrainError(f"{path}: contract feature names must be unique strings")
+    return {"version": contract["version"], "features": features}
+
+
+def load_dataset(path, feature_count):
+    """Load the replay NPZ and fail early on anything that would silently mis-train."""
+    with np.load(path) as npz:
+        missing = {"features", "labels", "offsets", "split"} - set(npz.files)
+        if missing:
+            raise TrainError(f"{path}: missing arrays {sorted(missing)}")
+        data = Dataset(
+            features=np.ascontiguousarray(npz["features"], dtype=np.float32),
+            labels=np.asarray(npz["labels"], dtype=np.float32),
+            offsets=np.asarray(npz["offsets"], dtype=np.int64),
+            split=np.asarray(npz["split"], dtype=np.uint8),
+        )
+    rows = data.features.shape[0]
+    checks = [
+        (data.features.ndim == 2 and data.features.shape[1] == feature_count,
+         f"features is {data.features.shape}, contract has {feature_count} features"),
+        (data.labels.shape == (rows,), f"labels is {data.labels.shape}, expected ({rows},)"),
+        (len(data.offsets) == len(data.split) + 1, "offsets must have one more entry than split"),
+        (data.offsets[0] == 0 and data.offsets[-1] == rows, "offsets must run from 0 to the row count"),
+        (bool(np.all(np.diff(data.offsets) >= 0)), "offsets must be non-decreasing"),
+        (bool(np.isin(data.split, (SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST)).all()), "split values must be 0, 1 or 2"),
+        (bool(np.isfinite(data.features).all()), "features contain NaN or infinity"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise TrainError(f"{path}: {message}")
+    return data
+
+
+def train_statistics(data, train_ids):
+    """Mean and floored std of the training rows, accumulated in float64.
+
+    Only training rows count so validation and test stay unseen.
+    """
+    rows, _, _, _ = data.rows_of(train_ids)
+    x = data.features[rows].astype(np.float64)
+    return x.mean(axis=0), np.maximum(x.std(axis=0), STD_FLOOR)
+
+
+class Ranker(nn.Module):
+    """Standardise raw features, then an MLP down to one score per row."""
+
+    def __init__(self, mean, std, hidden):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
+        widths = [len(mean), *hidden]
+        layers = []
+        for width_in, width_out in zip(widths, widths[1:]):
+            layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+        layers.append(nn.Linear(widths[-1], 1))
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, features):
+        return self.mlp((features - self.mean) / self.std).squeeze(-1)
+
+
+class ExportedRanker(nn.Module):
+    """The MLP alone: standardisation already lives in its first layer."""
+
+    def __init__(self, mlp):
+        super().__init__()
+        self.mlp = mlp
+
+    def forward(self, features):
+        return self.mlp(features).squeeze(-1)
+
+
+def listnet_loss(scores, labels, mask):
+    """Listwise softmax cross-entropy, averaged over the requests of a batch.
+
+    Padded slots get -inf scores so the softmax ignores them, and a zero
+    log-probability afterwards so 0 * -inf never turns into NaN.
+    """
+    log_probs = torch.log_softmax(scores.masked_fill(~mask, float("-inf")), dim=1)
+    log_probs = log_probs.masked_fill(~mask, 0.0)
+    target = labels / labels.sum(dim=1, keepdim=True)
+    return -(target * log_probs).sum(dim=1).mean()
+
+
+def padded_batch(data, request_ids):
+    """Rows of a batch of requests plus where each row sits in a [B, maxN] grid."""
+    rows, slot, position, lengths = data.rows_of(request_ids)
+    shape = (len(request_ids), int(lengths.max()))
+    labels = torch.zeros(shape)
+    labels[slot, position] = torch.from_numpy(data.labels[rows])
+    mask = torch.zeros(shape, dtype=torch.bool)
+    mask[slot, position] = True
+    return torch.from_numpy(data.features[rows]), (torch.from_numpy(slot), torch.from_numpy(position)), labels, mask
+
+
+def train_epoch(model, optimiser, data, train_ids, batch_requests, rng):
+    """One pass over the training requests in a seeded random order; returns the mean loss."""
+    model.train()
+    order = rng.permutation(train_ids)
+    total = 0.0
+    for start in range(0, len(order), batch_requests):
+        batch = order[start : start + batch_requests]
+        features, index, labels, mask = padded_batch(data, batch)
+        scores = torch.zeros(mask.shape).index_put(index, model(features))
+        loss = listnet_loss(scores, labels, mask)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        total += loss.item() * len(batch)
+    return total / len(order)
+
+
+def score_rows(score_fn, features):
+    """Score rows in chunks so evaluation memory stays flat on large replays."""
+    with torch.no_grad():
+        chunks = [score_fn(torch.from_numpy(features[i : i + SCORE_CHUNK_ROWS]))
+                  for i in range(0, len(features), SCORE_CHUNK_ROWS)]
+    return torch.cat(chunks).numpy()
+
+
+def ndcg_at_k(scores, labels, k=NDCG_K):
+    """Binary-gain NDCG@k of one request; a stable sort makes ties deterministic."""
+    ranked = labels[np.argsort(-scores, kind="stable")][:k] > 0
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = discounts[: min(k, int((labels > 0).sum()))].sum()
+    return float((ranked * discounts[: len(ranked)]).sum() / ideal)
+
+
+def mean_ndcg(score_fn, data, request_ids):
+    """Average NDCG@10 over requests that each hold a positive; None when there are none."""
+    if len(request_ids) == 0:
+        return None
+    rows, _, _, lengths = data.rows_of(request_ids)
+    bounds = np.cumsum(lengths)[:-1]
+    scores = np.split(score_rows(score_fn, data.features[rows]), bounds)
+    labels = np.split(data.labels[rows], bounds)
+    return float(np.mean([ndcg_at_k(s, l) for s, l in zip(scores, labels)]))
+
+
+def fit(model, data, train_ids, valid_ids, args):
+    """Train with early stopping on validation NDCG@10; leaves the best epoch's weights in `model`."""
+    optimiser = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    rng = np.random.default_rng(args.seed)
+    history, best_ndcg, best_epoch, best_state = [], -1.0, 0, None
+    for epoch in range(1, args.epochs + 1):
+        loss = train_epoch(model, optimiser, data, train_ids, args.batch_requests, rng)
+        model.eval()
+        ndcg = mean_ndcg(model, data, valid_ids)
+        history.append({"epoch": epoch, "train_loss": loss, "valid_ndcg10": ndcg})
+        print(f"epoch {epoch:3d}  train_loss {loss:.5f}  valid_ndcg@10 {ndcg:.5f}", flush=True)
+        if ndcg > best_ndcg:
+            best_ndcg, best_epoch, best_state = ndcg, epoch, copy.deepcopy(model.state_dict())
+        elif epoch - best_epoch >= args.patience:
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    return history, best_epoch
+
+
+def fold_standardisation(model):
+    """An MLP that takes raw features: (x - mean) / std merged into the first Linear.
+
+    W' = W / std and b' = b - W' @ mean, computed in float64.  Columns that were
+    constant in training (std at the floor) are zeroed: they taught the model
+    nothing, and a 1 / 1e-6 scale would blow up any value that differs at serve time.
+    """
+    mlp = copy.deepcopy(model.mlp)
+    first = mlp[0]
+    mean = model.mean.double()
+    std = model.std.double()
+    weight = first.weight.detach().double() / std
+    weight[:, std <= STD_FLOOR] = 0.0
+    bias = first.bias.detach().double() - weight @ mean
+    with torch.no_grad():
+        first.weight.copy_(weight.float())
+        first.bias.copy_(bias.float())
+    return ExportedRanker(mlp).eval()
+
+
+def check_fold(model, exported, features):
+    """Largest score gap between trained and folded models; raises if they disagree.
+
+    Folding is exact algebra, so a real gap means float32 cancellation on
+    features with a huge mean/std ratio: better to fail than ship a drifted model.
+    """
+    sample = features[: min(len(features), 4096)]
+    trained = score_rows(model, sample)
+    folded = score_rows(exported, sample)
+    gap = float(np.abs(trained - folded).max())
+    if not np.allclose(trained, folded, rtol=1e-3, atol=1e-3):
+        raise TrainError(f"folded model drifts from the trained one by up to {gap:.3g}")
+    return gap
+
+
+def export_onnx(exported, contract, name):
+    """Serialise to ONNX bytes with the contract in metadata_props.
+
+    Uses the TorchScript exporter (dynamo=False): it needs no onnxscript, emits
+    the requested opset, and its output is deterministic.
+    """
+    feature_count = len(contract["features"])
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="You are using the legacy TorchScript-based ONNX export")
+        torch.onnx.export(
+            exported,
+            (torch.zeros(2, feature_count),),
+            buffer,
+            dynamo=False,
+            opset_version=OPSET,
+            do_constant_folding=True,
+            input_names=["features"],
+            output_names=["scores"],
+            dynamic_axes={"features": {0: "N"}, "scores": {0: "N"}},
+        )
+    proto = onnx.load_from_string(buffer.getvalue())
+    metadata = {"version": contract["version"], "features": contract["features"], "name": name}
+    entry = proto.metadata_props.add()
+    entry.key = CONTRACT_KEY
+    entry.value = json.dumps(metadata, separators=(",", ":"), ensure_ascii=False)
+    onnx.checker.check_model(proto)
+    payload = proto.SerializeToString()
+    if len(payload) > MAX_MODEL_BYTES:
+        raise TrainError(f"model is {len(payload)} bytes, over the {MAX_MODEL_BYTES}-byte budget: shrink --hidden")
+    return payload
+
+
+def write_bytes(path, payload):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(payload)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    make_deterministic(args.seed)
+    contract = load_contract(args.contract)
+    data = load_dataset(args.data, len(contract["features"]))
+
+    train_ids = data.requests(SPLIT_TRAIN, require_positive=True)
+    valid_ids = data.requests(SPLIT_VALID, require_positive=True)
+    test_ids = data.requests(SPLIT_TEST, require_positive=True)
+    if len(train_ids) == 0 or len(valid_ids) == 0:
+        raise TrainError("need training and validation requests with at least one positive each")
+
+    mean, std = train_statistics(data, train_ids)
+    model = Ranker(mean, std, args.hidden)
+    history, best_epoch = fit(model, data, train_ids, valid_ids, args)
+
+    exported = fold_standardisation(model)
+    fold_gap = check_fold(model, exported, data.features)
+    payload = export_onnx(exported, contract, args.name)
+    write_bytes(args.out, payload)
+
+    report = {
+        "epochs": history,
+        "best_epoch": best_epoch,
+        "valid_ndcg10": mean_ndcg(exported, data, valid_ids),
+        "test_ndcg10": mean_ndcg(exported, data, test_ids),
+        "train_requests": len(train_ids),
+        "train_requests_skipped": int((data.split == SPLIT_TRAIN).sum()) - len(train_ids),
+        "valid_requests": len(valid_ids),
+        "test_requests": len(test_ids),
+        "constant_features": [f for f, s in zip(contract["features"], std) if s <= STD_FLOOR],
+        "fold_max_abs_diff": fold_gap,
+        "opset": OPSET,
+        "model_bytes": len(payload),
+        "sha256": hashlib.sha256(payload).hexdigest(),
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.report:
+        write_bytes(args.report, (text + "\n").encode("utf-8"))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (TrainError, OSError) as error:
+        print(f"train.py: error: {error}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,55 @@
+//! The one error type of the core. Every variant has a stable machine-readable `code` that the
+//! bindings copy onto the JS `Error`, and that fallback results report as their reason.
+
+/// Everything that can go wrong in localrank.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("too many candidates: {count} exceeds the limit of {limit}")]
+    TooManyCandidates { count: usize, limit: usize },
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
+    #[error("invalid model: {0}")]
+    InvalidModel(String),
+    #[error("model contract mismatch: {0}")]
+    ContractMismatch(String),
+    #[error(
+        "the model contract names feature `{0}`, which this version of localrank does not know"
+    )]
+    UnknownFeature(String),
+    #[error("corrupt snapshot: {0}")]
+    CorruptSnapshot(String),
+    #[error("snapshot format version {found} is newer than the supported version {supported}")]
+    SnapshotVersion { found: u16, supported: u16 },
+    #[error("model inference failed: {0}")]
+    Inference(String),
+    #[error("invalid model output: {0}")]
+    InvalidModelOutput(String),
+    #[error("time budget of {budget_ms} ms exceeded after {elapsed_ms:.3} ms")]
+    TimeBudgetExceeded { budget_ms: f64, elapsed_ms: f64 },
+    #[error("invalid options: {0}")]
+    InvalidOptions(String),
+}
+
+impl Error {
+    /// Stable code for programs: JS `error.code` and fallback `reason`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidRequest(_) => "INVALID_REQUEST",
+            Error::TooManyCandidates { .. } => "TOO_MANY_CANDIDATES",
+            Error::InvalidEvent(_) => "INVALID_EVENT",
+            Error::InvalidModel(_) => "INVALID_MODEL",
+            Error::ContractMismatch(_) => "CONTRACT_MISMATCH",
+            Error::UnknownFeature(_) => "UNKNOWN_FEATURE",
+            Error::CorruptSnapshot(_) => "CORRUPT_SNAPSHOT",
+            Error::SnapshotVersion { .. } => "SNAPSHOT_VERSION",
+            Error::Inference(_) => "INFERENCE_FAILED",
+            Error::InvalidModelOutput(_) => "INVALID_MODEL_OUTPUT",
+            Error::TimeBudgetExceeded { .. } => "TIME_BUDGET_EXCEEDED",
+            Error::InvalidOptions(_) => "INVALID_OPTIONS",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

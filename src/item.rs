@@ -1,0 +1,255 @@
+//! What the server sends (candidates) and what the client records (events), as plain data.
+//! Both carry the same item attributes, so signals recorded on an item line up with the
+//! features later computed for it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Longest id or attribute string accepted; longer ones are rejected, not truncated.
+pub const MAX_STRING_LEN: usize = 256;
+/// Most attribute keys of one family (containers, topics) on one item.
+pub const MAX_KEYS_PER_FAMILY: usize = 32;
+/// Longest item embedding accepted.
+pub const MAX_EMBEDDING_LEN: usize = 512;
+
+/// The attributes an item is known by: its id and the keys signals are aggregated under.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Item {
+    pub id: String,
+    /// Who made it (a user, a bot, a publisher).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// Where it lives, outermost first (e.g. a guild, then a channel).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<String>,
+    /// Topic tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topics: Vec<String>,
+    /// A small server-computed item embedding (same length for every item of a request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Vec<f32>>,
+}
+
+/// The attribute families signals are kept under. `Item` is the item id itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    Item,
+    Author,
+    Container,
+    Topic,
+}
+
+impl Family {
+    pub const ALL: [Family; 4] = [
+        Family::Item,
+        Family::Author,
+        Family::Container,
+        Family::Topic,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Item => "item",
+            Family::Author => "author",
+            Family::Container => "container",
+            Family::Topic => "topic",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Family> {
+        Family::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl Item {
+    /// The item's keys of one family.
+    pub fn keys(&self, family: Family) -> &[String] {
+        match family {
+            Family::Item => std::slice::from_ref(&self.id),
+            Family::Author => self.author.as_slice(),
+            Family::Container => &self.containers,
+            Family::Topic => &self.topics,
+        }
+    }
+
+    /// Checks lengths and values; `what` names the item in error messages.
+    pub fn validate(&self, what: &str) -> Result<()> {
+        let bad = |msg: String| Error::InvalidRequest(format!("{what}: {msg}"));
+        if self.id.is_empty() {
+            return Err(bad("empty id".into()));
+        }
+        for family in Family::ALL {
+            let keys = self.keys(family);
+            if keys.len() > MAX_KEYS_PER_FAMILY {
+                return Err(bad(format!(
+                    "{} {} keys (limit {MAX_KEYS_PER_FAMILY})",
+                    keys.len(),
+                    family.name()
+                )));
+            }
+            if let Some(key) = keys.iter().find(|k| k.len() > MAX_STRING_LEN) {
+                return Err(bad(format!(
+                    "{} key of {} bytes (limit {MAX_STRING_LEN})",
+                    family.name(),
+                    key.len()
+                )));
+            }
+        }
+        if let Some(embedding) = &self.embedding {
+            if embedding.is_empty() || embedding.len() > MAX_EMBEDDING_LEN {
+                return Err(bad(format!(
+                    "embedding of length {} (allowed 1..={MAX_EMBEDDING_LEN})",
+                    embedding.len()
+                )));
+            }
+            if embedding.iter().any(|v| !v.is_finite()) {
+                return Err(bad("embedding has a NaN or infinite value".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One candidate of a server response. Its server rank is its position in the list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Candidate {
+    #[serde(flatten)]
+    pub item: Item,
+    /// The server's own relevance score (higher is better).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_score: Option<f32>,
+    /// A global popularity count (views, members, ratings…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub popularity: Option<f32>,
+    /// Creation time, ms since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<f64>,
+    /// Pinned candidates keep their server position.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pinned: bool,
+}
+
+/// The kinds of engagement the signal store understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EventKind {
+    Impression,
+    Click,
+    Dwell,
+    Like,
+    Share,
+    Dismiss,
+    Hide,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 7] = [
+        EventKind::Impression,
+        EventKind::Click,
+        EventKind::Dwell,
+        EventKind::Like,
+        EventKind::Share,
+        EventKind::Dismiss,
+        EventKind::Hide,
+    ];
+    pub const COUNT: usize = Self::ALL.len();
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Impression => "impression",
+            EventKind::Click => "click",
+            EventKind::Dwell => "dwell",
+            EventKind::Like => "like",
+            EventKind::Share => "share",
+            EventKind::Dismiss => "dismiss",
+            EventKind::Hide => "hide",
+        }
+    }
+
+    /// How much one event of this kind adds to the positive affinity. Dwell counts per
+    /// 30 seconds dwelt, so a long read weighs like a click.
+    pub fn positive_weight(self) -> f64 {
+        match self {
+            EventKind::Click => 1.0,
+            EventKind::Dwell => 1.0,
+            EventKind::Like => 2.0,
+            EventKind::Share => 3.0,
+            EventKind::Impression | EventKind::Dismiss | EventKind::Hide => 0.0,
+        }
+    }
+
+    /// How much one event of this kind adds to the negative affinity; hiding is stronger
+    /// than dismissing.
+    pub fn negative_weight(self) -> f64 {
+        match self {
+            EventKind::Dismiss => 1.0,
+            EventKind::Hide => 3.0,
+            _ => 0.0,
+        }
+    }
+
+    pub fn is_positive(self) -> bool {
+        self.positive_weight() > 0.0
+    }
+}
+
+/// Dwell time that counts as one unit of engagement.
+pub const DWELL_UNIT_MS: f64 = 30_000.0;
+
+/// One engagement the client observed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Event {
+    pub kind: EventKind,
+    pub item: Item,
+    /// When it happened, ms since the Unix epoch.
+    pub at: f64,
+    /// For `dwell`: how long, in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dwell_ms: Option<f64>,
+}
+
+impl Event {
+    /// The amount this event adds to its kind's counter: 1 per event, dwell in units of 30 s.
+    pub fn amount(&self) -> f64 {
+        match self.kind {
+            EventKind::Dwell => self.dwell_ms.unwrap_or(0.0) / DWELL_UNIT_MS,
+            _ => 1.0,
+        }
+    }
+
+    pub fn validate(&self, index: usize) -> Result<()> {
+        let what = format!("event {index}");
+        self.item.validate(&what).map_err(|e| match e {
+            Error::InvalidRequest(msg) => Error::InvalidEvent(msg),
+            other => other,
+        })?;
+        if !self.at.is_finite() || self.at < 0.0 {
+            return Err(Error::InvalidEvent(format!(
+                "{what}: timestamp {} is not a time",
+                self.at
+            )));
+        }
+        match (self.kind, self.dwell_ms) {
+            (EventKind::Dwell, Some(ms)) if ms.is_finite() && ms >= 0.0 => Ok(()),
+            (EventKind::Dwell, _) => Err(Error::InvalidEvent(format!(
+                "{what}: dwell needs a finite, non-negative dwellMs"
+            ))),
+            (_, None) => Ok(()),
+            (_, Some(_)) => Err(Error::InvalidEvent(format!(
+                "{what}: dwellMs is only for dwell events"
+            ))),
+        }
+    }
+}

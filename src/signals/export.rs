@@ -1,0 +1,113 @@
+//! "What does this device know about me": the store as plain, decayed, named values.
+
+use serde::Serialize;
+
+use super::decay::HALF_LIVES;
+use super::{KeyStats, SignalStore};
+use crate::item::{EventKind, Family};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignalExport {
+    /// The time every value below is decayed to (ms since the Unix epoch).
+    pub as_of: f64,
+    pub key_cap: usize,
+    pub retention_days: f64,
+    /// The user's overall activity, every event counted once.
+    pub totals: Option<ExportedKey>,
+    /// Dimension and weight of the local user vector, if any embedding was engaged with.
+    pub user_vector: Option<ExportedUserVector>,
+    /// Every key, strongest first.
+    pub keys: Vec<ExportedKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedUserVector {
+    pub dimension: usize,
+    pub weight: f64,
+    pub values: Vec<f32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedKey {
+    pub family: &'static str,
+    pub key: String,
+    pub last_seen_at: f64,
+    pub last_positive_at: Option<f64>,
+    pub last_negative_at: Option<f64>,
+    pub fatigue: f64,
+    /// Counters that are not zero: `(event kind, half-life, value)`.
+    pub counts: Vec<ExportedCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedCount {
+    pub kind: &'static str,
+    pub half_life: &'static str,
+    pub value: f64,
+}
+
+pub fn export(store: &SignalStore, now: f64) -> SignalExport {
+    let mut keys: Vec<(f64, ExportedKey)> = Family::ALL
+        .iter()
+        .flat_map(|&family| {
+            store.keys[family.index()].iter().map(move |(name, stats)| {
+                (
+                    stats.strength_at(now),
+                    export_key(family.name(), name, stats, now),
+                )
+            })
+        })
+        .collect();
+    keys.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.key.cmp(&b.1.key)));
+    SignalExport {
+        as_of: now,
+        key_cap: store.config.key_cap,
+        retention_days: store.config.retention_ms / super::decay::DAY_MS,
+        totals: store
+            .totals
+            .as_ref()
+            .map(|stats| export_key("user", "", stats, now)),
+        user_vector: store.user_vector.as_ref().map(|vector| ExportedUserVector {
+            dimension: vector.dimension(),
+            weight: f64::from(vector.weight),
+            values: vector
+                .sum
+                .iter()
+                .map(|v| v / vector.weight.max(f32::MIN_POSITIVE))
+                .collect(),
+        }),
+        keys: keys.into_iter().map(|(_, key)| key).collect(),
+    }
+}
+
+fn export_key(family: &'static str, name: &str, stats: &KeyStats, now: f64) -> ExportedKey {
+    let counts = EventKind::ALL
+        .iter()
+        .flat_map(|&kind| {
+            HALF_LIVES
+                .iter()
+                .enumerate()
+                .filter_map(move |(h, half_life)| {
+                    let value = stats.count_at(kind, h, now);
+                    (value > 0.0).then_some(ExportedCount {
+                        kind: kind.name(),
+                        half_life: half_life.name,
+                        value,
+                    })
+                })
+        })
+        .collect();
+    ExportedKey {
+        family,
+        key: name.to_owned(),
+        last_seen_at: stats.last_seen_at,
+        last_positive_at: stats.last_positive_at,
+        last_negative_at: stats.last_negative_at,
+        fatigue: stats.fatigue_at(now),
+        counts,
+    }
+}

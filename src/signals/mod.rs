@@ -1,0 +1,251 @@
+//! The signal store: everything this device knows about its user's engagement, bounded in keys
+//! and in time, and kept only in memory until the caller asks for a snapshot.
+
+pub mod decay;
+mod export;
+mod key_stats;
+mod snapshot;
+mod user_vector;
+
+use std::collections::HashMap;
+
+pub use export::{ExportedKey, SignalExport};
+pub use key_stats::KeyStats;
+pub use snapshot::SNAPSHOT_VERSION;
+pub use user_vector::UserVector;
+
+use crate::error::{Error, Result};
+use crate::item::{Event, Family};
+use decay::DAY_MS;
+
+/// Limits of the store.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StoreConfig {
+    /// Most keys kept across all families; past it the weakest are evicted.
+    pub key_cap: usize,
+    /// Data not touched for this long is dropped.
+    pub retention_ms: f64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            key_cap: 20_000,
+            retention_ms: 90.0 * DAY_MS,
+        }
+    }
+}
+
+impl StoreConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.key_cap == 0 || self.key_cap > 1_000_000 {
+            return Err(Error::InvalidOptions(format!(
+                "keyCap {} not in 1..=1000000",
+                self.key_cap
+            )));
+        }
+        if !(self.retention_ms.is_finite() && self.retention_ms > 0.0) {
+            return Err(Error::InvalidOptions(
+                "retention must be a positive duration".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What `record` did with a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecordSummary {
+    pub recorded: usize,
+    /// Events already older than the retention limit, not stored.
+    pub expired: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalStore {
+    config: StoreConfig,
+    keys: [HashMap<String, KeyStats>; 4],
+    /// Every recorded event once, whatever its keys: the user's overall activity.
+    totals: Option<KeyStats>,
+    user_vector: Option<UserVector>,
+}
+
+impl SignalStore {
+    pub fn new(config: StoreConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(SignalStore {
+            config,
+            keys: Default::default(),
+            totals: None,
+            user_vector: None,
+        })
+    }
+
+    pub fn config(&self) -> StoreConfig {
+        self.config
+    }
+
+    pub fn key_count(&self) -> usize {
+        self.keys.iter().map(HashMap::len).sum()
+    }
+
+    pub fn key(&self, family: Family, name: &str) -> Option<&KeyStats> {
+        self.keys[family.index()].get(name)
+    }
+
+    pub fn totals(&self) -> Option<&KeyStats> {
+        self.totals.as_ref()
+    }
+
+    pub fn user_vector(&self) -> Option<&UserVector> {
+        self.user_vector.as_ref()
+    }
+
+    /// Records a batch of events observed up to `now`. The batch is validated whole before
+    /// anything is stored, so a bad event never leaves half a batch behind.
+    pub fn record(&mut self, events: &[Event], now: f64) -> Result<RecordSummary> {
+        let mut embedding_len = self.user_vector.as_ref().map(UserVector::dimension);
+        for (index, event) in events.iter().enumerate() {
+            event.validate(index)?;
+            if let Some(embedding) = event.item.embedding.as_deref() {
+                match embedding_len {
+                    Some(len) if len != embedding.len() => {
+                        return Err(Error::InvalidEvent(format!(
+                            "event {index}: embedding length {} differs from {len}",
+                            embedding.len()
+                        )))
+                    }
+                    _ => embedding_len = Some(embedding.len()),
+                }
+            }
+        }
+        let oldest_kept = now - self.config.retention_ms;
+        let mut summary = RecordSummary::default();
+        for event in events {
+            if event.at < oldest_kept {
+                summary.expired += 1;
+                continue;
+            }
+            self.apply(event);
+            summary.recorded += 1;
+        }
+        self.enforce_key_cap(now);
+        Ok(summary)
+    }
+
+    fn apply(&mut self, event: &Event) {
+        let amount = event.amount();
+        for family in Family::ALL {
+            for key in event.item.keys(family) {
+                let map = &mut self.keys[family.index()];
+                let stats = match map.get_mut(key.as_str()) {
+                    Some(stats) => stats,
+                    None => map
+                        .entry(key.clone())
+                        .or_insert_with(|| KeyStats::new(event.at)),
+                };
+                stats.add(event.kind, amount, event.at);
+            }
+        }
+        self.totals
+            .get_or_insert_with(|| KeyStats::new(event.at))
+            .add(event.kind, amount, event.at);
+        let weight = amount * event.kind.positive_weight();
+        if let (true, Some(embedding)) = (weight > 0.0, event.item.embedding.as_deref()) {
+            match &mut self.user_vector {
+                Some(vector) => vector.add(embedding, weight, event.at),
+                None => self.user_vector = Some(UserVector::new(embedding, weight, event.at)),
+            }
+        }
+    }
+
+    /// Evicts the weakest keys once the cap is passed, down to 90 % of it, so a flood of new
+    /// keys costs one selection per tenth of the cap rather than one scan per key.
+    fn enforce_key_cap(&mut self, now: f64) {
+        let count = self.key_count();
+        if count <= self.config.key_cap {
+            return;
+        }
+        let keep = self.config.key_cap - self.config.key_cap / 10;
+        let mut strengths: Vec<f64> = self
+            .keys
+            .iter()
+            .flat_map(|map| map.values().map(|s| s.strength_at(now)))
+            .collect();
+        let cut = count - keep;
+        strengths.select_nth_unstable_by(cut - 1, f64::total_cmp);
+        let threshold = strengths[cut - 1];
+        // Keys strictly weaker than the threshold go first; ties at the threshold go only as
+        // far as needed, so exactly `keep` keys remain.
+        let mut ties_to_drop = cut - strengths[..cut].iter().filter(|&&s| s < threshold).count();
+        for map in &mut self.keys {
+            map.retain(|_, stats| {
+                let strength = stats.strength_at(now);
+                if strength < threshold {
+                    false
+                } else if strength == threshold && ties_to_drop > 0 {
+                    ties_to_drop -= 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+    }
+
+    /// Drops everything not touched within the retention limit before `now`.
+    pub fn prune(&mut self, now: f64) {
+        let oldest_kept = now - self.config.retention_ms;
+        for map in &mut self.keys {
+            map.retain(|_, stats| stats.last_seen_at >= oldest_kept);
+        }
+        if self
+            .totals
+            .as_ref()
+            .is_some_and(|t| t.last_seen_at < oldest_kept)
+        {
+            self.totals = None;
+        }
+        if self
+            .user_vector
+            .as_ref()
+            .is_some_and(|v| v.updated_at < oldest_kept)
+        {
+            self.user_vector = None;
+        }
+    }
+
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.keys = Default::default();
+        self.totals = None;
+        self.user_vector = None;
+    }
+
+    /// Serialises the store (see `snapshot.rs` for the format).
+    pub fn snapshot(&self) -> Vec<u8> {
+        snapshot::encode(self)
+    }
+
+    /// Replaces the store with a snapshot's content, applying this store's limits to it.
+    /// On any error the current content is kept.
+    pub fn restore(&mut self, bytes: &[u8], now: f64) -> Result<()> {
+        let decoded = snapshot::decode(bytes)?;
+        let mut restored = SignalStore {
+            config: self.config,
+            ..decoded
+        };
+        restored.prune(now);
+        restored.enforce_key_cap(now);
+        *self = restored;
+        Ok(())
+    }
+
+    /// A human-readable account of everything stored, decayed to `now`.
+    pub fn export(&self, now: f64) -> SignalExport {
+        export::export(self, now)
+    }
+}
+
+#[cfg(test)]
+mod tests;

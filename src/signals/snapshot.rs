@@ -1,0 +1,247 @@
+//! The snapshot format: what the shim persists. Little-endian, versioned, checksummed:
+//!
+//! ```text
+//! "LRSIG1" | version u16 | payload length u32 | payload | CRC-32 of everything before it (u32)
+//! payload = totals? | user vector? | key count u32 | (family u8, name length u16, name, stats)*
+//! ```
+//!
+//! Decoding checks every length and value, so corrupt bytes give `CorruptSnapshot` (never a
+//! panic), and bytes from a newer format give `SnapshotVersion`.
+
+use std::collections::HashMap;
+
+use super::decay::HALF_LIFE_COUNT;
+use super::{KeyStats, SignalStore, StoreConfig, UserVector};
+use crate::error::{Error, Result};
+use crate::item::{EventKind, Family, MAX_EMBEDDING_LEN, MAX_STRING_LEN};
+
+const MAGIC: &[u8; 6] = b"LRSIG1";
+pub const SNAPSHOT_VERSION: u16 = 1;
+const HEADER_LEN: usize = MAGIC.len() + 2 + 4;
+const CHECKSUM_LEN: usize = 4;
+
+pub fn encode(store: &SignalStore) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(64 + store.key_count() * 160);
+    write_optional_stats(&mut payload, store.totals.as_ref());
+    match &store.user_vector {
+        Some(vector) => {
+            payload.extend_from_slice(&(vector.sum.len() as u32).to_le_bytes());
+            payload.extend_from_slice(&vector.weight.to_le_bytes());
+            payload.extend_from_slice(&vector.updated_at.to_le_bytes());
+            for value in &vector.sum {
+                payload.extend_from_slice(&value.to_le_bytes());
+            }
+        }
+        None => payload.extend_from_slice(&0u32.to_le_bytes()),
+    }
+    payload.extend_from_slice(&(store.key_count() as u32).to_le_bytes());
+    for family in Family::ALL {
+        // Sorted so the same store always gives the same bytes.
+        let mut entries: Vec<_> = store.keys[family.index()].iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (name, stats) in entries {
+            payload.push(family as u8);
+            payload.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            payload.extend_from_slice(name.as_bytes());
+            write_stats(&mut payload, stats);
+        }
+    }
+    let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len() + CHECKSUM_LEN);
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&payload);
+    let checksum = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&checksum.to_le_bytes());
+    bytes
+}
+
+fn write_optional_stats(out: &mut Vec<u8>, stats: Option<&KeyStats>) {
+    out.push(u8::from(stats.is_some()));
+    if let Some(stats) = stats {
+        write_stats(out, stats);
+    }
+}
+
+fn write_stats(out: &mut Vec<u8>, stats: &KeyStats) {
+    for value in [
+        stats.updated_at,
+        stats.last_seen_at,
+        stats.last_positive_at.unwrap_or(f64::NAN),
+        stats.last_negative_at.unwrap_or(f64::NAN),
+    ] {
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+    out.extend_from_slice(&stats.fatigue.to_le_bytes());
+    for row in &stats.counts {
+        for count in row {
+            out.extend_from_slice(&count.to_le_bytes());
+        }
+    }
+}
+
+/// Decodes snapshot bytes into a store with default limits (the caller applies its own).
+pub fn decode(bytes: &[u8]) -> Result<SignalStore> {
+    if bytes.len() < HEADER_LEN + CHECKSUM_LEN || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(corrupt("not a localrank snapshot"));
+    }
+    let version = u16::from_le_bytes([bytes[6], bytes[7]]);
+    if version > SNAPSHOT_VERSION {
+        return Err(Error::SnapshotVersion {
+            found: version,
+            supported: SNAPSHOT_VERSION,
+        });
+    }
+    let payload_len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
+    if bytes.len() != HEADER_LEN + payload_len + CHECKSUM_LEN {
+        return Err(corrupt("length does not match its header"));
+    }
+    let (body, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
+    if crc32fast::hash(body) != u32::from_le_bytes(checksum.try_into().expect("4 bytes")) {
+        return Err(corrupt("checksum mismatch"));
+    }
+    let mut reader = Reader {
+        bytes: &body[HEADER_LEN..],
+    };
+    let totals = match reader.u8()? {
+        0 => None,
+        1 => Some(reader.stats()?),
+        _ => return Err(corrupt("bad totals flag")),
+    };
+    let user_vector = reader.user_vector()?;
+    let key_count = reader.u32()? as usize;
+    let mut store = SignalStore::new(StoreConfig::default()).expect("default config is valid");
+    store.totals = totals;
+    store.user_vector = user_vector;
+    for _ in 0..key_count {
+        let family = *Family::ALL
+            .get(usize::from(reader.u8()?))
+            .ok_or_else(|| corrupt("unknown key family"))?;
+        let name_len = usize::from(reader.u16()?);
+        if name_len == 0 || name_len > MAX_STRING_LEN {
+            return Err(corrupt("bad key length"));
+        }
+        let name = std::str::from_utf8(reader.take(name_len)?)
+            .map_err(|_| corrupt("key is not UTF-8"))?
+            .to_owned();
+        let stats = reader.stats()?;
+        let map: &mut HashMap<String, KeyStats> = &mut store.keys[family.index()];
+        if map.insert(name, stats).is_some() {
+            return Err(corrupt("duplicate key"));
+        }
+    }
+    if !reader.bytes.is_empty() {
+        return Err(corrupt("trailing bytes"));
+    }
+    Ok(store)
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::CorruptSnapshot(what.to_owned())
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.bytes.len() < n {
+            return Err(corrupt("truncated"));
+        }
+        let (head, tail) = self.bytes.split_at(n);
+        self.bytes = tail;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        Ok(self.take(N)?.try_into().expect("took N bytes"))
+    }
+
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16> {
+        Ok(u16::from_le_bytes(self.array()?))
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    fn time(&mut self) -> Result<f64> {
+        let value = f64::from_le_bytes(self.array()?);
+        if value.is_finite() {
+            Ok(value)
+        } else {
+            Err(corrupt("time is not finite"))
+        }
+    }
+
+    fn optional_time(&mut self) -> Result<Option<f64>> {
+        let value = f64::from_le_bytes(self.array()?);
+        match value {
+            v if v.is_nan() => Ok(None),
+            v if v.is_finite() => Ok(Some(v)),
+            _ => Err(corrupt("time is infinite")),
+        }
+    }
+
+    /// A counter value: finite and non-negative.
+    fn count(&mut self) -> Result<f32> {
+        let value = f32::from_le_bytes(self.array()?);
+        if value.is_finite() && value >= 0.0 {
+            Ok(value)
+        } else {
+            Err(corrupt("counter is negative or not finite"))
+        }
+    }
+
+    fn stats(&mut self) -> Result<KeyStats> {
+        let updated_at = self.time()?;
+        let last_seen_at = self.time()?;
+        let last_positive_at = self.optional_time()?;
+        let last_negative_at = self.optional_time()?;
+        let fatigue = self.count()?;
+        let mut counts = [[0.0; HALF_LIFE_COUNT]; EventKind::COUNT];
+        for row in &mut counts {
+            for count in row {
+                *count = self.count()?;
+            }
+        }
+        Ok(KeyStats {
+            updated_at,
+            counts,
+            fatigue,
+            last_positive_at,
+            last_negative_at,
+            last_seen_at,
+        })
+    }
+
+    fn user_vector(&mut self) -> Result<Option<UserVector>> {
+        let dimension = self.u32()? as usize;
+        if dimension == 0 {
+            return Ok(None);
+        }
+        if dimension > MAX_EMBEDDING_LEN {
+            return Err(corrupt("user vector too long"));
+        }
+        let weight = self.count()?;
+        let updated_at = self.time()?;
+        let mut sum = Vec::with_capacity(dimension);
+        for _ in 0..dimension {
+            let value = f32::from_le_bytes(self.array()?);
+            if !value.is_finite() {
+                return Err(corrupt("user vector is not finite"));
+            }
+            sum.push(value);
+        }
+        Ok(Some(UserVector {
+            sum,
+            weight,
+            updated_at,
+        }))
+    }
+}
