@@ -14,9 +14,7 @@ pub enum Error {
     InvalidModel(String),
     #[error("model contract mismatch: {0}")]
     ContractMismatch(String),
-    #[error(
-        "the model contract names feature `{0}`, which this version of localrank does not know"
-    )]
+    #[error("the model contract names feature `{0}`, which this version of localrank does not know")]
     UnknownFeature(String),
     #[error("corrupt snapshot: {0}")]
     CorruptSnapshot(String),

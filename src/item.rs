@@ -42,12 +42,7 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 4] = [
-        Family::Item,
-        Family::Author,
-        Family::Container,
-        Family::Topic,
-    ];
+    pub const ALL: [Family; 4] = [Family::Item, Family::Author, Family::Container, Family::Topic];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -236,20 +231,15 @@ impl Event {
             other => other,
         })?;
         if !self.at.is_finite() || self.at < 0.0 {
-            return Err(Error::InvalidEvent(format!(
-                "{what}: timestamp {} is not a time",
-                self.at
-            )));
+            return Err(Error::InvalidEvent(format!("{what}: timestamp {} is not a time", self.at)));
         }
         match (self.kind, self.dwell_ms) {
             (EventKind::Dwell, Some(ms)) if ms.is_finite() && ms >= 0.0 => Ok(()),
-            (EventKind::Dwell, _) => Err(Error::InvalidEvent(format!(
-                "{what}: dwell needs a finite, non-negative dwellMs"
-            ))),
+            (EventKind::Dwell, _) => {
+                Err(Error::InvalidEvent(format!("{what}: dwell needs a finite, non-negative dwellMs")))
+            }
             (_, None) => Ok(()),
-            (_, Some(_)) => Err(Error::InvalidEvent(format!(
-                "{what}: dwellMs is only for dwell events"
-            ))),
+            (_, Some(_)) => Err(Error::InvalidEvent(format!("{what}: dwellMs is only for dwell events"))),
         }
     }
 }

@@ -8,6 +8,12 @@
 pub mod error;
 pub mod features;
 pub mod item;
+pub mod model;
+pub mod ranker;
+pub mod rerank;
 pub mod signals;
+
+#[cfg(test)]
+mod test_models;
 
 pub use error::{Error, Result};

@@ -69,11 +69,8 @@ impl FamilySummary {
 impl FeatureBuilder {
     /// Compiles a contract; a feature name this build does not know fails here, by name.
     pub fn new(contract: &Contract) -> Result<Self> {
-        let features = contract
-            .features
-            .iter()
-            .map(|name| Feature::parse(name))
-            .collect::<Result<Vec<_>>>()?;
+        let features =
+            contract.features.iter().map(|name| Feature::parse(name)).collect::<Result<Vec<_>>>()?;
         let mut families_used = [false; 4];
         for feature in &features {
             if let Feature::Affinity { family, .. }
@@ -84,10 +81,7 @@ impl FeatureBuilder {
                 families_used[family.index()] = true;
             }
         }
-        Ok(FeatureBuilder {
-            features,
-            families_used,
-        })
+        Ok(FeatureBuilder { features, families_used })
     }
 
     pub fn width(&self) -> usize {
@@ -138,17 +132,9 @@ impl FeatureBuilder {
                     Feature::ServerAge => candidate
                         .created_at
                         .map_or(0.0, |created| ((now - created).max(0.0) / HOUR_MS).ln_1p()),
-                    Feature::Affinity {
-                        family,
-                        positive,
-                        half_life,
-                    } => {
+                    Feature::Affinity { family, positive, half_life } => {
                         let summary = &summaries[family.index()];
-                        let value = if positive {
-                            summary.positive
-                        } else {
-                            summary.negative
-                        };
+                        let value = if positive { summary.positive } else { summary.negative };
                         value[half_life].ln_1p()
                     }
                     Feature::Share { family, half_life } => {
@@ -163,16 +149,12 @@ impl FeatureBuilder {
                         .last_positive_at
                         .map_or(0.0, |at| 1.0 / (1.0 + (now - at).max(0.0) / DAY_MS)),
                     Feature::Fatigue { family } => summaries[family.index()].fatigue.ln_1p(),
-                    Feature::UserSimilarity => {
-                        match (user_vector, candidate.item.embedding.as_deref()) {
-                            (Some(user), Some(embedding))
-                                if user.dimension() == embedding.len() =>
-                            {
-                                f64::from(user.cosine(embedding))
-                            }
-                            _ => 0.0,
+                    Feature::UserSimilarity => match (user_vector, candidate.item.embedding.as_deref()) {
+                        (Some(user), Some(embedding)) if user.dimension() == embedding.len() => {
+                            f64::from(user.cosine(embedding))
                         }
-                    }
+                        _ => 0.0,
+                    },
                     Feature::UserActivity { half_life } => total_positive[half_life].ln_1p(),
                     Feature::HourSin => hour_angle.sin(),
                     Feature::HourCos => hour_angle.cos(),

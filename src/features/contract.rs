@@ -38,9 +38,7 @@ impl Contract {
             )));
         }
         if contract.features.is_empty() {
-            return Err(Error::ContractMismatch(
-                "the contract names no features".into(),
-            ));
+            return Err(Error::ContractMismatch("the contract names no features".into()));
         }
         if !contract.server_blend.is_finite() {
             return Err(Error::ContractMismatch("serverBlend is not finite".into()));

@@ -26,25 +26,12 @@ pub enum Feature {
     ServerRank,
     ServerPopularity,
     ServerAge,
-    Affinity {
-        family: Family,
-        positive: bool,
-        half_life: usize,
-    },
-    Share {
-        family: Family,
-        half_life: usize,
-    },
-    Recency {
-        family: Family,
-    },
-    Fatigue {
-        family: Family,
-    },
+    Affinity { family: Family, positive: bool, half_life: usize },
+    Share { family: Family, half_life: usize },
+    Recency { family: Family },
+    Fatigue { family: Family },
     UserSimilarity,
-    UserActivity {
-        half_life: usize,
-    },
+    UserActivity { half_life: usize },
     HourSin,
     HourCos,
 }
@@ -98,16 +85,11 @@ impl Feature {
                 positive: *polarity == "pos",
                 half_life: half_life(h)?,
             },
-            ["share", f, h] => Feature::Share {
-                family: family(f)?,
-                half_life: half_life(h)?,
-            },
+            ["share", f, h] => Feature::Share { family: family(f)?, half_life: half_life(h)? },
             ["recency", f] => Feature::Recency { family: family(f)? },
             ["fatigue", f] => Feature::Fatigue { family: family(f)? },
             ["user", "similarity"] => Feature::UserSimilarity,
-            ["user", "activity", h] => Feature::UserActivity {
-                half_life: half_life(h)?,
-            },
+            ["user", "activity", h] => Feature::UserActivity { half_life: half_life(h)? },
             ["context", "hour_sin"] => Feature::HourSin,
             ["context", "hour_cos"] => Feature::HourCos,
             _ => return Err(unknown()),
@@ -116,31 +98,22 @@ impl Feature {
 
     pub fn group(self) -> FeatureGroup {
         match self {
-            Feature::ServerScore
-            | Feature::ServerRank
-            | Feature::ServerPopularity
-            | Feature::ServerAge => FeatureGroup::Server,
+            Feature::ServerScore | Feature::ServerRank | Feature::ServerPopularity | Feature::ServerAge => {
+                FeatureGroup::Server
+            }
             Feature::Affinity { .. } | Feature::Share { .. } => FeatureGroup::Affinity,
             Feature::Recency { .. } => FeatureGroup::Recency,
             Feature::Fatigue { .. } => FeatureGroup::Fatigue,
             Feature::UserSimilarity => FeatureGroup::Similarity,
-            Feature::UserActivity { .. } | Feature::HourSin | Feature::HourCos => {
-                FeatureGroup::Context
-            }
+            Feature::UserActivity { .. } | Feature::HourSin | Feature::HourCos => FeatureGroup::Context,
         }
     }
 
     /// Every feature this build knows, by name: the default contract for training.
     pub fn all_names() -> Vec<String> {
         const HALF_LIVES: [&str; 4] = ["1h", "1d", "7d", "30d"];
-        let mut names: Vec<String> = [
-            "server.score",
-            "server.rank",
-            "server.popularity",
-            "server.age",
-        ]
-        .map(String::from)
-        .into();
+        let mut names: Vec<String> =
+            ["server.score", "server.rank", "server.popularity", "server.age"].map(String::from).into();
         for family in Family::ALL {
             let f = family.name();
             for h in HALF_LIVES {
@@ -171,13 +144,7 @@ mod tests {
 
     #[test]
     fn unknown_names_are_named_in_the_error() {
-        for name in [
-            "server.magic",
-            "affinity.topic.pos.2d",
-            "affinity.planet.pos.1d",
-            "",
-            "a.b.c.d.e",
-        ] {
+        for name in ["server.magic", "affinity.topic.pos.2d", "affinity.planet.pos.1d", "", "a.b.c.d.e"] {
             let error = Feature::parse(name).unwrap_err();
             assert_eq!(error.code(), "UNKNOWN_FEATURE");
             assert!(error.to_string().contains(&format!("`{name}`")), "{error}");

@@ -15,22 +15,10 @@ pub const DAY_MS: f64 = 24.0 * HOUR_MS;
 
 /// The half-lives every counter is kept at, shortest first.
 pub const HALF_LIVES: [HalfLife; 4] = [
-    HalfLife {
-        name: "1h",
-        ms: HOUR_MS,
-    },
-    HalfLife {
-        name: "1d",
-        ms: DAY_MS,
-    },
-    HalfLife {
-        name: "7d",
-        ms: 7.0 * DAY_MS,
-    },
-    HalfLife {
-        name: "30d",
-        ms: 30.0 * DAY_MS,
-    },
+    HalfLife { name: "1h", ms: HOUR_MS },
+    HalfLife { name: "1d", ms: DAY_MS },
+    HalfLife { name: "7d", ms: 7.0 * DAY_MS },
+    HalfLife { name: "30d", ms: 30.0 * DAY_MS },
 ];
 pub const HALF_LIFE_COUNT: usize = HALF_LIVES.len();
 

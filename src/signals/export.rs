@@ -55,10 +55,7 @@ pub fn export(store: &SignalStore, now: f64) -> SignalExport {
         .iter()
         .flat_map(|&family| {
             store.keys[family.index()].iter().map(move |(name, stats)| {
-                (
-                    stats.strength_at(now),
-                    export_key(family.name(), name, stats, now),
-                )
+                (stats.strength_at(now), export_key(family.name(), name, stats, now))
             })
         })
         .collect();
@@ -67,18 +64,11 @@ pub fn export(store: &SignalStore, now: f64) -> SignalExport {
         as_of: now,
         key_cap: store.config.key_cap,
         retention_days: store.config.retention_ms / super::decay::DAY_MS,
-        totals: store
-            .totals
-            .as_ref()
-            .map(|stats| export_key("user", "", stats, now)),
+        totals: store.totals.as_ref().map(|stats| export_key("user", "", stats, now)),
         user_vector: store.user_vector.as_ref().map(|vector| ExportedUserVector {
             dimension: vector.dimension(),
             weight: f64::from(vector.weight),
-            values: vector
-                .sum
-                .iter()
-                .map(|v| v / vector.weight.max(f32::MIN_POSITIVE))
-                .collect(),
+            values: vector.sum.iter().map(|v| v / vector.weight.max(f32::MIN_POSITIVE)).collect(),
         }),
         keys: keys.into_iter().map(|(_, key)| key).collect(),
     }
@@ -88,17 +78,10 @@ fn export_key(family: &'static str, name: &str, stats: &KeyStats, now: f64) -> E
     let counts = EventKind::ALL
         .iter()
         .flat_map(|&kind| {
-            HALF_LIVES
-                .iter()
-                .enumerate()
-                .filter_map(move |(h, half_life)| {
-                    let value = stats.count_at(kind, h, now);
-                    (value > 0.0).then_some(ExportedCount {
-                        kind: kind.name(),
-                        half_life: half_life.name,
-                        value,
-                    })
-                })
+            HALF_LIVES.iter().enumerate().filter_map(move |(h, half_life)| {
+                let value = stats.count_at(kind, h, now);
+                (value > 0.0).then_some(ExportedCount { kind: kind.name(), half_life: half_life.name, value })
+            })
         })
         .collect();
     ExportedKey {

@@ -66,8 +66,7 @@ impl KeyStats {
                 *count = (f64::from(*count) * factor) as f32;
             }
         }
-        self.fatigue =
-            (f64::from(self.fatigue) * decay_factor(elapsed, FATIGUE_HALF_LIFE_MS)) as f32;
+        self.fatigue = (f64::from(self.fatigue) * decay_factor(elapsed, FATIGUE_HALF_LIFE_MS)) as f32;
         self.updated_at = at;
     }
 
@@ -98,10 +97,7 @@ impl KeyStats {
     /// which keys to evict when the store is full.
     pub fn strength_at(&self, now: f64) -> f64 {
         let longest = HALF_LIFE_COUNT - 1;
-        EventKind::ALL
-            .iter()
-            .map(|&k| self.count_at(k, longest, now))
-            .sum()
+        EventKind::ALL.iter().map(|&k| self.count_at(k, longest, now)).sum()
     }
 }
 
@@ -125,10 +121,7 @@ mod tests {
             shuffled.add(EventKind::Click, amount, at);
         }
         for (h, half_life) in HALF_LIVES.iter().enumerate() {
-            let expected: f64 = events
-                .iter()
-                .map(|&(a, t)| a * (-(now - t) / half_life.ms).exp2())
-                .sum();
+            let expected: f64 = events.iter().map(|&(a, t)| a * (-(now - t) / half_life.ms).exp2()).sum();
             for stats in [&forward, &shuffled] {
                 let got = stats.count_at(EventKind::Click, h, now);
                 assert!(

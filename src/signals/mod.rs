@@ -29,25 +29,17 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig {
-            key_cap: 20_000,
-            retention_ms: 90.0 * DAY_MS,
-        }
+        StoreConfig { key_cap: 20_000, retention_ms: 90.0 * DAY_MS }
     }
 }
 
 impl StoreConfig {
     pub fn validate(&self) -> Result<()> {
         if self.key_cap == 0 || self.key_cap > 1_000_000 {
-            return Err(Error::InvalidOptions(format!(
-                "keyCap {} not in 1..=1000000",
-                self.key_cap
-            )));
+            return Err(Error::InvalidOptions(format!("keyCap {} not in 1..=1000000", self.key_cap)));
         }
         if !(self.retention_ms.is_finite() && self.retention_ms > 0.0) {
-            return Err(Error::InvalidOptions(
-                "retention must be a positive duration".into(),
-            ));
+            return Err(Error::InvalidOptions("retention must be a positive duration".into()));
         }
         Ok(())
     }
@@ -73,12 +65,7 @@ pub struct SignalStore {
 impl SignalStore {
     pub fn new(config: StoreConfig) -> Result<Self> {
         config.validate()?;
-        Ok(SignalStore {
-            config,
-            keys: Default::default(),
-            totals: None,
-            user_vector: None,
-        })
+        Ok(SignalStore { config, keys: Default::default(), totals: None, user_vector: None })
     }
 
     pub fn config(&self) -> StoreConfig {
@@ -140,16 +127,12 @@ impl SignalStore {
                 let map = &mut self.keys[family.index()];
                 let stats = match map.get_mut(key.as_str()) {
                     Some(stats) => stats,
-                    None => map
-                        .entry(key.clone())
-                        .or_insert_with(|| KeyStats::new(event.at)),
+                    None => map.entry(key.clone()).or_insert_with(|| KeyStats::new(event.at)),
                 };
                 stats.add(event.kind, amount, event.at);
             }
         }
-        self.totals
-            .get_or_insert_with(|| KeyStats::new(event.at))
-            .add(event.kind, amount, event.at);
+        self.totals.get_or_insert_with(|| KeyStats::new(event.at)).add(event.kind, amount, event.at);
         let weight = amount * event.kind.positive_weight();
         if let (true, Some(embedding)) = (weight > 0.0, event.item.embedding.as_deref()) {
             match &mut self.user_vector {
@@ -167,11 +150,8 @@ impl SignalStore {
             return;
         }
         let keep = self.config.key_cap - self.config.key_cap / 10;
-        let mut strengths: Vec<f64> = self
-            .keys
-            .iter()
-            .flat_map(|map| map.values().map(|s| s.strength_at(now)))
-            .collect();
+        let mut strengths: Vec<f64> =
+            self.keys.iter().flat_map(|map| map.values().map(|s| s.strength_at(now))).collect();
         let cut = count - keep;
         strengths.select_nth_unstable_by(cut - 1, f64::total_cmp);
         let threshold = strengths[cut - 1];
@@ -199,18 +179,10 @@ impl SignalStore {
         for map in &mut self.keys {
             map.retain(|_, stats| stats.last_seen_at >= oldest_kept);
         }
-        if self
-            .totals
-            .as_ref()
-            .is_some_and(|t| t.last_seen_at < oldest_kept)
-        {
+        if self.totals.as_ref().is_some_and(|t| t.last_seen_at < oldest_kept) {
             self.totals = None;
         }
-        if self
-            .user_vector
-            .as_ref()
-            .is_some_and(|v| v.updated_at < oldest_kept)
-        {
+        if self.user_vector.as_ref().is_some_and(|v| v.updated_at < oldest_kept) {
             self.user_vector = None;
         }
     }
@@ -231,10 +203,7 @@ impl SignalStore {
     /// On any error the current content is kept.
     pub fn restore(&mut self, bytes: &[u8], now: f64) -> Result<()> {
         let decoded = snapshot::decode(bytes)?;
-        let mut restored = SignalStore {
-            config: self.config,
-            ..decoded
-        };
+        let mut restored = SignalStore { config: self.config, ..decoded };
         restored.prune(now);
         restored.enforce_key_cap(now);
         *self = restored;

@@ -87,10 +87,7 @@ pub fn decode(bytes: &[u8]) -> Result<SignalStore> {
     }
     let version = u16::from_le_bytes([bytes[6], bytes[7]]);
     if version > SNAPSHOT_VERSION {
-        return Err(Error::SnapshotVersion {
-            found: version,
-            supported: SNAPSHOT_VERSION,
-        });
+        return Err(Error::SnapshotVersion { found: version, supported: SNAPSHOT_VERSION });
     }
     let payload_len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
     if bytes.len() != HEADER_LEN + payload_len + CHECKSUM_LEN {
@@ -100,9 +97,7 @@ pub fn decode(bytes: &[u8]) -> Result<SignalStore> {
     if crc32fast::hash(body) != u32::from_le_bytes(checksum.try_into().expect("4 bytes")) {
         return Err(corrupt("checksum mismatch"));
     }
-    let mut reader = Reader {
-        bytes: &body[HEADER_LEN..],
-    };
+    let mut reader = Reader { bytes: &body[HEADER_LEN..] };
     let totals = match reader.u8()? {
         0 => None,
         1 => Some(reader.stats()?),
@@ -114,16 +109,14 @@ pub fn decode(bytes: &[u8]) -> Result<SignalStore> {
     store.totals = totals;
     store.user_vector = user_vector;
     for _ in 0..key_count {
-        let family = *Family::ALL
-            .get(usize::from(reader.u8()?))
-            .ok_or_else(|| corrupt("unknown key family"))?;
+        let family =
+            *Family::ALL.get(usize::from(reader.u8()?)).ok_or_else(|| corrupt("unknown key family"))?;
         let name_len = usize::from(reader.u16()?);
         if name_len == 0 || name_len > MAX_STRING_LEN {
             return Err(corrupt("bad key length"));
         }
-        let name = std::str::from_utf8(reader.take(name_len)?)
-            .map_err(|_| corrupt("key is not UTF-8"))?
-            .to_owned();
+        let name =
+            std::str::from_utf8(reader.take(name_len)?).map_err(|_| corrupt("key is not UTF-8"))?.to_owned();
         let stats = reader.stats()?;
         let map: &mut HashMap<String, KeyStats> = &mut store.keys[family.index()];
         if map.insert(name, stats).is_some() {
@@ -210,14 +203,7 @@ impl<'a> Reader<'a> {
                 *count = self.count()?;
             }
         }
-        Ok(KeyStats {
-            updated_at,
-            counts,
-            fatigue,
-            last_positive_at,
-            last_negative_at,
-            last_seen_at,
-        })
+        Ok(KeyStats { updated_at, counts, fatigue, last_positive_at, last_negative_at, last_seen_at })
     }
 
     fn user_vector(&mut self) -> Result<Option<UserVector>> {
@@ -238,10 +224,6 @@ impl<'a> Reader<'a> {
             }
             sum.push(value);
         }
-        Ok(Some(UserVector {
-            sum,
-            weight,
-            updated_at,
-        }))
+        Ok(Some(UserVector { sum, weight, updated_at }))
     }
 }

@@ -14,12 +14,7 @@ fn item(id: &str, topics: &[&str]) -> Item {
 
 fn event(kind: EventKind, item: Item, at: f64) -> Event {
     let dwell_ms = (kind == EventKind::Dwell).then_some(60_000.0);
-    Event {
-        kind,
-        item,
-        at,
-        dwell_ms,
-    }
+    Event { kind, item, at, dwell_ms }
 }
 
 fn store() -> SignalStore {
@@ -30,35 +25,19 @@ fn store() -> SignalStore {
 fn records_every_key_family_and_the_totals() {
     let mut store = store();
     let at = 1.0e12;
-    let summary = store
-        .record(
-            &[event(EventKind::Like, item("a", &["rust", "wasm"]), at)],
-            at,
-        )
-        .unwrap();
-    assert_eq!(
-        summary,
-        RecordSummary {
-            recorded: 1,
-            expired: 0
-        }
-    );
+    let summary = store.record(&[event(EventKind::Like, item("a", &["rust", "wasm"]), at)], at).unwrap();
+    assert_eq!(summary, RecordSummary { recorded: 1, expired: 0 });
     assert_eq!(store.key_count(), 5); // item, author, container, two topics
     let rust = store.key(Family::Topic, "rust").unwrap();
     assert_eq!(rust.count_at(EventKind::Like, 0, at), 1.0);
     assert!((rust.count_at(EventKind::Like, 1, at + DAY_MS) - 0.5).abs() < 1e-6);
-    assert_eq!(
-        store.totals().unwrap().count_at(EventKind::Like, 3, at),
-        1.0
-    );
+    assert_eq!(store.totals().unwrap().count_at(EventKind::Like, 3, at), 1.0);
 }
 
 #[test]
 fn dwell_counts_in_units_of_thirty_seconds() {
     let mut store = store();
-    store
-        .record(&[event(EventKind::Dwell, item("a", &[]), 0.0)], 0.0)
-        .unwrap();
+    store.record(&[event(EventKind::Dwell, item("a", &[]), 0.0)], 0.0).unwrap();
     let stats = store.key(Family::Item, "a").unwrap();
     assert_eq!(stats.count_at(EventKind::Dwell, 0, 0.0), 2.0);
 }
@@ -76,13 +55,7 @@ fn a_bad_event_rejects_the_whole_batch() {
     }
     let mut dwell_without_duration = event(EventKind::Dwell, item("a", &[]), 1.0);
     dwell_without_duration.dwell_ms = None;
-    assert_eq!(
-        store
-            .record(&[dwell_without_duration], 1.0)
-            .unwrap_err()
-            .code(),
-        "INVALID_EVENT"
-    );
+    assert_eq!(store.record(&[dwell_without_duration], 1.0).unwrap_err().code(), "INVALID_EVENT");
 }
 
 #[test]
@@ -90,20 +63,11 @@ fn embeddings_of_different_lengths_are_rejected() {
     let mut store = store();
     let mut first = item("a", &[]);
     first.embedding = Some(vec![1.0, 0.0]);
-    store
-        .record(&[event(EventKind::Like, first, 0.0)], 0.0)
-        .unwrap();
+    store.record(&[event(EventKind::Like, first, 0.0)], 0.0).unwrap();
     let mut second = item("b", &[]);
     second.embedding = Some(vec![1.0, 0.0, 0.0]);
-    let error = store
-        .record(&[event(EventKind::Like, second, 0.0)], 0.0)
-        .unwrap_err();
-    assert!(
-        error
-            .to_string()
-            .contains("embedding length 3 differs from 2"),
-        "{error}"
-    );
+    let error = store.record(&[event(EventKind::Like, second, 0.0)], 0.0).unwrap_err();
+    assert!(error.to_string().contains("embedding length 3 differs from 2"), "{error}");
 }
 
 #[test]
@@ -114,15 +78,7 @@ fn user_vector_is_a_decayed_weighted_mean() {
     let mut b = item("b", &[]);
     b.embedding = Some(vec![0.0, 1.0]);
     let month = 30.0 * DAY_MS;
-    store
-        .record(
-            &[
-                event(EventKind::Click, a, 0.0),
-                event(EventKind::Click, b, month),
-            ],
-            month,
-        )
-        .unwrap();
+    store.record(&[event(EventKind::Click, a, 0.0), event(EventKind::Click, b, month)], month).unwrap();
     let vector = store.user_vector().unwrap();
     // The first click has decayed by one half-life by the time of the second.
     assert!((vector.sum[0] - 0.5).abs() < 1e-6 && (vector.sum[1] - 1.0).abs() < 1e-6);
@@ -132,54 +88,28 @@ fn user_vector_is_a_decayed_weighted_mean() {
 
 #[test]
 fn key_cap_evicts_the_weakest_keys() {
-    let mut store = SignalStore::new(StoreConfig {
-        key_cap: 100,
-        ..StoreConfig::default()
-    })
-    .unwrap();
-    let strong = Item {
-        id: "strong".into(),
-        ..Item::default()
-    };
-    let likes: Vec<Event> = (0..5)
-        .map(|_| event(EventKind::Like, strong.clone(), 0.0))
-        .collect();
+    let mut store = SignalStore::new(StoreConfig { key_cap: 100, ..StoreConfig::default() }).unwrap();
+    let strong = Item { id: "strong".into(), ..Item::default() };
+    let likes: Vec<Event> = (0..5).map(|_| event(EventKind::Like, strong.clone(), 0.0)).collect();
     store.record(&likes, 0.0).unwrap();
     for i in 0..1000 {
-        let weak = Item {
-            id: format!("weak-{i}"),
-            ..Item::default()
-        };
-        store
-            .record(&[event(EventKind::Impression, weak, 1.0)], 1.0)
-            .unwrap();
+        let weak = Item { id: format!("weak-{i}"), ..Item::default() };
+        store.record(&[event(EventKind::Impression, weak, 1.0)], 1.0).unwrap();
         assert!(store.key_count() <= 100);
     }
-    assert!(
-        store.key(Family::Item, "strong").is_some(),
-        "the strongest key survives the flood"
-    );
+    assert!(store.key(Family::Item, "strong").is_some(), "the strongest key survives the flood");
     assert!(store.key_count() >= 90);
 }
 
 #[test]
 fn retention_drops_old_events_and_keys() {
-    let config = StoreConfig {
-        retention_ms: 10.0 * DAY_MS,
-        ..StoreConfig::default()
-    };
+    let config = StoreConfig { retention_ms: 10.0 * DAY_MS, ..StoreConfig::default() };
     let mut store = SignalStore::new(config).unwrap();
     let now = 100.0 * DAY_MS;
     let old = event(EventKind::Click, item("old", &[]), now - 11.0 * DAY_MS);
     let recent = event(EventKind::Click, item("recent", &[]), now - 9.0 * DAY_MS);
     let summary = store.record(&[old, recent], now).unwrap();
-    assert_eq!(
-        summary,
-        RecordSummary {
-            recorded: 1,
-            expired: 1
-        }
-    );
+    assert_eq!(summary, RecordSummary { recorded: 1, expired: 1 });
     assert!(store.key(Family::Item, "old").is_none());
     store.prune(now + 2.0 * DAY_MS);
     assert_eq!(store.key_count(), 0);
@@ -235,10 +165,7 @@ fn corrupt_snapshots_are_rejected_and_the_store_kept() {
 fn restore_applies_retention_and_key_cap() {
     let store = populated_store();
     let bytes = store.snapshot();
-    let tight = StoreConfig {
-        key_cap: 5,
-        retention_ms: DAY_MS,
-    };
+    let tight = StoreConfig { key_cap: 5, retention_ms: DAY_MS };
     let mut restored = SignalStore::new(tight).unwrap();
     restored.restore(&bytes, 10_000.0).unwrap();
     assert!(restored.key_count() <= 5);
@@ -252,11 +179,7 @@ fn export_names_every_key_with_decayed_values() {
     let export = store.export(10_000.0 + HALF_LIVES[0].ms);
     assert_eq!(export.keys.len(), store.key_count());
     let like = export.keys.iter().find(|k| k.key == "item-3").unwrap();
-    let hourly = like
-        .counts
-        .iter()
-        .find(|c| c.half_life == "1h" && c.kind == "like")
-        .unwrap();
+    let hourly = like.counts.iter().find(|c| c.half_life == "1h" && c.kind == "like").unwrap();
     let expected = (-(10_000.0 + HALF_LIVES[0].ms - 3_000.0) / HALF_LIVES[0].ms).exp2();
     assert!((hourly.value - expected).abs() < 1e-6);
     assert_eq!(export.user_vector.as_ref().unwrap().dimension, 3);

@@ -15,10 +15,7 @@ pub struct UserVector {
 impl UserVector {
     pub fn new(embedding: &[f32], weight: f64, at: f64) -> Self {
         UserVector {
-            sum: embedding
-                .iter()
-                .map(|&v| (f64::from(v) * weight) as f32)
-                .collect(),
+            sum: embedding.iter().map(|&v| (f64::from(v) * weight) as f32).collect(),
             weight: weight as f32,
             updated_at: at,
         }
@@ -35,10 +32,7 @@ impl UserVector {
             self.updated_at = at;
             (factor, 1.0)
         } else {
-            (
-                1.0,
-                decay_factor(self.updated_at - at, USER_VECTOR_HALF_LIFE_MS),
-            )
+            (1.0, decay_factor(self.updated_at - at, USER_VECTOR_HALF_LIFE_MS))
         };
         for (sum, &value) in self.sum.iter_mut().zip(embedding) {
             *sum = (f64::from(*sum) * old_factor + f64::from(value) * weight * new_factor) as f32;

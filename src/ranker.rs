@@ -1,0 +1,316 @@
+//! The ranker: one loaded model, its feature builder and the signal store, and the fallback
+//! contract — whatever goes wrong, the caller gets the server's order and a reason, unless
+//! it asked for errors instead.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::features::{FeatureBuilder, FeatureGroup, RequestContext};
+use crate::item::{Candidate, Event};
+use crate::model::{ModelInfo, ModelRunner};
+use crate::rerank::{self, Constraints};
+use crate::signals::{RecordSummary, SignalStore, StoreConfig};
+
+/// Where the time comes from: the core never reads a clock itself, so the same code runs in
+/// a browser, in Node and natively.
+pub trait Clock {
+    /// A monotonic time in milliseconds, for the time budget.
+    fn now_ms(&self) -> f64;
+}
+
+/// Whether a failed rerank returns the server's order (the default) or the error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OnError {
+    #[default]
+    Fallback,
+    Throw,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RankerOptions {
+    pub store: StoreConfig,
+    /// Most candidates one request may carry; longer lists are refused (server order).
+    pub max_candidates: usize,
+    /// A rerank that takes longer returns the server order instead.
+    pub time_budget_ms: Option<f64>,
+    pub on_error: OnError,
+}
+
+/// Hard ceiling on `max_candidates`: above it the displacement rule's quadratic placement and
+/// the feature matrix would no longer fit a frame.
+pub const MAX_CANDIDATES_LIMIT: usize = 100_000;
+
+impl Default for RankerOptions {
+    fn default() -> Self {
+        RankerOptions {
+            store: StoreConfig::default(),
+            max_candidates: 5_000,
+            time_budget_ms: None,
+            on_error: OnError::Fallback,
+        }
+    }
+}
+
+impl RankerOptions {
+    fn validate(&self) -> Result<()> {
+        self.store.validate()?;
+        if self.max_candidates == 0 || self.max_candidates > MAX_CANDIDATES_LIMIT {
+            return Err(Error::InvalidOptions(format!(
+                "maxCandidates {} not in 1..={MAX_CANDIDATES_LIMIT}",
+                self.max_candidates
+            )));
+        }
+        if self.time_budget_ms.is_some_and(|b| !(b.is_finite() && b > 0.0)) {
+            return Err(Error::InvalidOptions("timeBudgetMs must be a positive number".into()));
+        }
+        Ok(())
+    }
+}
+
+/// One rerank call.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RerankRequest {
+    /// In the server's order.
+    pub candidates: Vec<Candidate>,
+    pub context: RequestContextInput,
+    pub constraints: Constraints,
+    /// Also return per-group score contributions.
+    pub explain: bool,
+    /// Overrides the ranker's `on_error` for this call.
+    pub on_error: Option<OnError>,
+}
+
+/// The request's time and place, as given by the caller.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RequestContextInput {
+    /// ms since the Unix epoch.
+    pub now: f64,
+    pub utc_offset_minutes: f64,
+}
+
+/// Why the server order was returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fallback {
+    /// The error code (`Error::code`).
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// How much each feature group moved one candidate's model score: the score minus the score
+/// with that group's features set to their neutral value (no local signal; the list's mean
+/// for server features).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    pub contributions: Vec<(FeatureGroup, f32)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranking {
+    /// Indices into the request's candidates, best first.
+    pub order: Vec<u32>,
+    /// Final score of each candidate, in request order; empty on fallback.
+    pub scores: Vec<f32>,
+    pub fallback: Option<Fallback>,
+    /// One per candidate in request order, when asked for and not on fallback.
+    pub explanations: Vec<Explanation>,
+}
+
+impl Ranking {
+    fn server_order(count: usize, error: &Error) -> Ranking {
+        Ranking {
+            order: (0..count as u32).collect(),
+            scores: Vec::new(),
+            fallback: Some(Fallback { reason: error.code(), message: error.to_string() }),
+            explanations: Vec::new(),
+        }
+    }
+}
+
+pub struct Ranker {
+    model: ModelRunner,
+    builder: FeatureBuilder,
+    store: SignalStore,
+    options: RankerOptions,
+    /// Reused feature matrix, so a rerank does not allocate it anew.
+    matrix: Vec<f32>,
+    last_prune_at: f64,
+}
+
+/// Retention is enforced at most this often during reranks (it scans every key).
+const PRUNE_INTERVAL_MS: f64 = 3_600_000.0;
+
+impl Ranker {
+    pub fn new(model_bytes: &[u8], options: RankerOptions) -> Result<Ranker> {
+        options.validate()?;
+        let model = ModelRunner::load(model_bytes)?;
+        let builder = FeatureBuilder::new(model.contract())?;
+        Ok(Ranker {
+            model,
+            builder,
+            store: SignalStore::new(options.store)?,
+            options,
+            matrix: Vec::new(),
+            last_prune_at: f64::NEG_INFINITY,
+        })
+    }
+
+    pub fn model_info(&self) -> &ModelInfo {
+        self.model.info()
+    }
+
+    pub fn options(&self) -> &RankerOptions {
+        &self.options
+    }
+
+    pub fn store(&self) -> &SignalStore {
+        &self.store
+    }
+
+    pub fn store_mut(&mut self) -> &mut SignalStore {
+        &mut self.store
+    }
+
+    pub fn record(&mut self, events: &[Event], now: f64) -> Result<RecordSummary> {
+        self.store.record(events, now)
+    }
+
+    /// Reranks a request. With `OnError::Fallback` this never fails: any error becomes the
+    /// server order with the error's code as the reason.
+    pub fn rerank(&mut self, request: &RerankRequest, clock: &dyn Clock) -> Result<Ranking> {
+        match self.try_rerank(request, clock) {
+            Ok(ranking) => Ok(ranking),
+            Err(error) => match request.on_error.unwrap_or(self.options.on_error) {
+                OnError::Fallback => Ok(Ranking::server_order(request.candidates.len(), &error)),
+                OnError::Throw => Err(error),
+            },
+        }
+    }
+
+    fn try_rerank(&mut self, request: &RerankRequest, clock: &dyn Clock) -> Result<Ranking> {
+        let started = clock.now_ms();
+        let candidates = &request.candidates;
+        validate_request(request, self.options.max_candidates)?;
+        let now = request.context.now;
+        if now - self.last_prune_at > PRUNE_INTERVAL_MS {
+            self.store.prune(now);
+            self.last_prune_at = now;
+        }
+        let context = RequestContext { now, utc_offset_minutes: request.context.utc_offset_minutes };
+        self.builder.build_into(candidates, &self.store, &context, &mut self.matrix);
+        self.check_budget(started, clock)?;
+        let rows = candidates.len();
+        let model_scores = self.model.score(&self.matrix, rows)?;
+        let explanations = if request.explain { self.explain(&model_scores, rows)? } else { Vec::new() };
+        let blend = self.model.contract().server_blend;
+        let scores: Vec<f32> = if blend == 0.0 {
+            model_scores
+        } else {
+            let server_scores = candidates.iter().map(|c| c.server_score.unwrap_or(0.0));
+            model_scores.iter().zip(server_scores).map(|(m, s)| m + blend * s).collect()
+        };
+        self.check_budget(started, clock)?;
+        let order = rerank::order(&scores, candidates, &request.constraints);
+        Ok(Ranking { order, scores, fallback: None, explanations })
+    }
+
+    fn check_budget(&self, started: f64, clock: &dyn Clock) -> Result<()> {
+        match self.options.time_budget_ms {
+            Some(budget_ms) => {
+                let elapsed_ms = clock.now_ms() - started;
+                if elapsed_ms > budget_ms {
+                    Err(Error::TimeBudgetExceeded { budget_ms, elapsed_ms })
+                } else {
+                    Ok(())
+                }
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Occlusion: one extra model run over `groups × rows` rows, each block with one group's
+    /// columns replaced by their neutral value. Contributions are to the model score (before
+    /// any server blend).
+    fn explain(&mut self, model_scores: &[f32], rows: usize) -> Result<Vec<Explanation>> {
+        let features = self.builder.features();
+        let width = features.len();
+        let groups: Vec<FeatureGroup> =
+            FeatureGroup::ALL.into_iter().filter(|g| features.iter().any(|f| f.group() == *g)).collect();
+        let mut occluded = Vec::with_capacity(groups.len() * self.matrix.len());
+        for &group in &groups {
+            let start = occluded.len();
+            occluded.extend_from_slice(&self.matrix);
+            for (column, feature) in features.iter().enumerate() {
+                if feature.group() != group {
+                    continue;
+                }
+                let neutral = if group == FeatureGroup::Server {
+                    (0..rows).map(|r| self.matrix[r * width + column]).sum::<f32>() / rows as f32
+                } else {
+                    0.0
+                };
+                for r in 0..rows {
+                    occluded[start + r * width + column] = neutral;
+                }
+            }
+        }
+        let occluded_scores = self.model.score(&occluded, groups.len() * rows)?;
+        Ok((0..rows)
+            .map(|r| Explanation {
+                contributions: groups
+                    .iter()
+                    .enumerate()
+                    .map(|(g, &group)| (group, model_scores[r] - occluded_scores[g * rows + r]))
+                    .collect(),
+            })
+            .collect())
+    }
+}
+
+fn validate_request(request: &RerankRequest, max_candidates: usize) -> Result<()> {
+    let candidates = &request.candidates;
+    if candidates.len() > max_candidates {
+        return Err(Error::TooManyCandidates { count: candidates.len(), limit: max_candidates });
+    }
+    let context = &request.context;
+    if !context.now.is_finite() || context.now < 0.0 {
+        return Err(Error::InvalidRequest(format!("now = {} is not a time", context.now)));
+    }
+    if !(context.utc_offset_minutes.is_finite() && context.utc_offset_minutes.abs() <= 24.0 * 60.0) {
+        return Err(Error::InvalidRequest("utcOffsetMinutes must be within ±1440".into()));
+    }
+    let mut ids = HashSet::with_capacity(candidates.len());
+    let mut embedding_len = None;
+    for (index, candidate) in candidates.iter().enumerate() {
+        let what = format!("candidate {index}");
+        candidate.item.validate(&what)?;
+        if !ids.insert(candidate.item.id.as_str()) {
+            return Err(Error::InvalidRequest(format!("{what}: duplicate id `{}`", candidate.item.id)));
+        }
+        let numbers = [
+            ("serverScore", candidate.server_score.map(f64::from)),
+            ("popularity", candidate.popularity.map(f64::from)),
+            ("createdAt", candidate.created_at),
+        ];
+        if let Some((name, value)) = numbers.iter().find(|(_, v)| v.is_some_and(|v| !v.is_finite())) {
+            return Err(Error::InvalidRequest(format!("{what}: {name} is {}", value.unwrap_or_default())));
+        }
+        if let Some(embedding) = &candidate.item.embedding {
+            match embedding_len {
+                Some(len) if len != embedding.len() => {
+                    return Err(Error::InvalidRequest(format!(
+                        "{what}: embedding length {} differs from {len}",
+                        embedding.len()
+                    )))
+                }
+                _ => embedding_len = Some(embedding.len()),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,223 @@
+use std::cell::Cell;
+
+use super::*;
+use crate::item::{EventKind, Item};
+use crate::test_models::{contract, linear, linear_with};
+
+/// A clock that advances by `step` ms every time it is read.
+struct SteppingClock {
+    now: Cell<f64>,
+    step: f64,
+}
+
+impl Clock for SteppingClock {
+    fn now_ms(&self) -> f64 {
+        let now = self.now.get();
+        self.now.set(now + self.step);
+        now
+    }
+}
+
+const FROZEN: SteppingClock = SteppingClock { now: Cell::new(0.0), step: 0.0 };
+const NOW: f64 = 1.7e12;
+const FEATURES: [&str; 3] = ["server.rank", "affinity.topic.pos.7d", "user.similarity"];
+
+fn ranker() -> Ranker {
+    Ranker::new(&linear(&FEATURES, &[-1.0, 2.0, 0.5]), RankerOptions::default()).unwrap()
+}
+
+fn candidate(id: &str, topic: &str) -> Candidate {
+    Candidate {
+        item: Item {
+            id: id.into(),
+            topics: vec![topic.into()],
+            embedding: Some(vec![1.0, 0.0]),
+            ..Item::default()
+        },
+        server_score: Some(1.0),
+        ..Candidate::default()
+    }
+}
+
+fn request(candidates: Vec<Candidate>) -> RerankRequest {
+    RerankRequest {
+        candidates,
+        context: RequestContextInput { now: NOW, utc_offset_minutes: 0.0 },
+        ..RerankRequest::default()
+    }
+}
+
+fn five() -> Vec<Candidate> {
+    ["a", "b", "c", "d", "e"]
+        .iter()
+        .zip(["x", "y", "z", "rust", "w"])
+        .map(|(id, t)| candidate(id, t))
+        .collect()
+}
+
+fn like(topic: &str) -> Event {
+    let item = Item { id: format!("liked-{topic}"), topics: vec![topic.into()], ..Item::default() };
+    Event { kind: EventKind::Like, item, at: NOW - 1000.0, dwell_ms: None }
+}
+
+#[test]
+fn without_signals_the_server_order_stands() {
+    let ranking = ranker().rerank(&request(five()), &FROZEN).unwrap();
+    assert_eq!(ranking.order, vec![0, 1, 2, 3, 4]);
+    assert!(ranking.fallback.is_none());
+    assert_eq!(ranking.scores.len(), 5);
+}
+
+#[test]
+fn a_liked_topic_moves_its_candidate_up() {
+    let mut ranker = ranker();
+    ranker.record(&[like("rust"), like("rust")], NOW).unwrap();
+    let ranking = ranker.rerank(&request(five()), &FROZEN).unwrap();
+    assert_eq!(ranking.order[0], 3, "{ranking:?}");
+}
+
+#[test]
+fn same_input_gives_identical_order_and_scores() {
+    let mut first = ranker();
+    let mut second = ranker();
+    for r in [&mut first, &mut second] {
+        r.record(&[like("z"), like("rust")], NOW).unwrap();
+    }
+    let a = first.rerank(&request(five()), &FROZEN).unwrap();
+    let b = first.rerank(&request(five()), &FROZEN).unwrap();
+    let c = second.rerank(&request(five()), &FROZEN).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a, c);
+    assert_eq!(
+        a.scores.iter().map(|s| s.to_bits()).collect::<Vec<_>>(),
+        c.scores.iter().map(|s| s.to_bits()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn explanations_attribute_a_linear_score_exactly() {
+    let mut ranker = ranker();
+    ranker.record(&[like("rust")], NOW).unwrap();
+    let mut req = request(five());
+    req.explain = true;
+    let ranking = ranker.rerank(&req, &FROZEN).unwrap();
+    let rust = &ranking.explanations[3];
+    let affinity = rust.contributions.iter().find(|(g, _)| *g == FeatureGroup::Affinity).unwrap().1;
+    // Weight 2 × ln(1 + like weight 2 decayed by one second at a 7-day half-life).
+    let expected = 2.0 * (2.0f32 * (-1000.0 / (7.0 * 86_400_000.0f32)).exp2()).ln_1p();
+    assert!((affinity - expected).abs() < 1e-5, "{affinity} vs {expected}");
+    let server = rust.contributions.iter().find(|(g, _)| *g == FeatureGroup::Server).unwrap().1;
+    let mean_rank_feature = (1..=5).map(|r| (r as f32).ln()).sum::<f32>() / 5.0;
+    assert!((server - (-(4f32.ln()) + mean_rank_feature)).abs() < 1e-5);
+}
+
+fn fallback_reason(ranker: &mut Ranker, request: &RerankRequest) -> &'static str {
+    let ranking = ranker.rerank(request, &FROZEN).unwrap();
+    assert_eq!(ranking.order, (0..request.candidates.len() as u32).collect::<Vec<_>>(), "server order");
+    ranking.fallback.expect("a fallback").reason
+}
+
+#[test]
+fn bad_requests_fall_back_to_the_server_order_with_a_reason() {
+    let mut ranker = ranker();
+    let mut duplicate = five();
+    duplicate[4].item.id = "a".into();
+    let mut missing_id = five();
+    missing_id[2].item.id.clear();
+    let mut nan_score = five();
+    nan_score[1].server_score = Some(f32::NAN);
+    let mut inf_popularity = five();
+    inf_popularity[1].popularity = Some(f32::INFINITY);
+    let mut short_embedding = five();
+    short_embedding[3].item.embedding = Some(vec![1.0]);
+    let mut huge_embedding = five();
+    huge_embedding[0].item.embedding = Some(vec![0.0; 10_000]);
+    let mut long_id = five();
+    long_id[0].item.id = "x".repeat(100_000);
+    for (case, candidates) in [
+        ("duplicate", duplicate),
+        ("missing id", missing_id),
+        ("NaN score", nan_score),
+        ("infinite popularity", inf_popularity),
+        ("embedding length", short_embedding),
+        ("huge embedding", huge_embedding),
+        ("long id", long_id),
+    ] {
+        assert_eq!(fallback_reason(&mut ranker, &request(candidates)), "INVALID_REQUEST", "{case}");
+    }
+    let mut bad_time = request(five());
+    bad_time.context.now = f64::NAN;
+    assert_eq!(fallback_reason(&mut ranker, &bad_time), "INVALID_REQUEST");
+}
+
+#[test]
+fn empty_list_is_an_empty_ranking() {
+    let ranking = ranker().rerank(&request(Vec::new()), &FROZEN).unwrap();
+    assert!(ranking.order.is_empty() && ranking.fallback.is_none());
+}
+
+#[test]
+fn a_hundred_thousand_candidates_are_refused_in_server_order() {
+    let many: Vec<Candidate> = (0..100_000).map(|i| candidate(&format!("c{i}"), "t")).collect();
+    assert_eq!(fallback_reason(&mut ranker(), &request(many)), "TOO_MANY_CANDIDATES");
+}
+
+#[test]
+fn time_budget_exceeded_falls_back() {
+    let options = RankerOptions { time_budget_ms: Some(5.0), ..RankerOptions::default() };
+    let mut ranker = Ranker::new(&linear(&FEATURES, &[-1.0, 2.0, 0.5]), options).unwrap();
+    let slow = SteppingClock { now: Cell::new(0.0), step: 10.0 };
+    let ranking = ranker.rerank(&request(five()), &slow).unwrap();
+    assert_eq!(ranking.fallback.unwrap().reason, "TIME_BUDGET_EXCEEDED");
+    assert_eq!(ranking.order, vec![0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn nan_and_wrong_shape_model_outputs_fall_back() {
+    let names = contract(&FEATURES);
+    let nan = linear_with(&[f32::NAN, 0.0, 0.0], 1, 0.0, Some(&names));
+    let two_columns = linear_with(&[0.0; 6], 2, 0.0, Some(&names));
+    for bytes in [nan, two_columns] {
+        let mut ranker = Ranker::new(&bytes, RankerOptions::default()).unwrap();
+        assert_eq!(fallback_reason(&mut ranker, &request(five())), "INVALID_MODEL_OUTPUT");
+    }
+}
+
+#[test]
+fn throw_mode_returns_the_error() {
+    let mut ranker = ranker();
+    let mut req = request(five());
+    req.candidates[0].server_score = Some(f32::NAN);
+    req.on_error = Some(OnError::Throw);
+    let error = ranker.rerank(&req, &FROZEN).unwrap_err();
+    assert_eq!(error.code(), "INVALID_REQUEST");
+    assert!(error.to_string().contains("serverScore"));
+}
+
+#[test]
+fn bad_models_are_refused_at_load_with_a_code() {
+    let load = |bytes: &[u8]| Ranker::new(bytes, RankerOptions::default()).map(|_| ()).unwrap_err().code();
+    let good = linear(&FEATURES, &[1.0, 1.0, 1.0]);
+    assert_eq!(load(b"definitely not onnx"), "INVALID_MODEL");
+    assert_eq!(load(&good[..good.len() / 2]), "INVALID_MODEL");
+    assert_eq!(load(&linear_with(&[1.0; 3], 1, 0.0, None)), "CONTRACT_MISMATCH");
+    let four_names = contract(&["server.rank", "server.score", "user.similarity", "server.age"]);
+    assert_eq!(load(&linear_with(&[1.0; 3], 1, 0.0, Some(&four_names))), "CONTRACT_MISMATCH");
+    let unknown = contract(&["server.rank", "server.vibes", "user.similarity"]);
+    assert_eq!(load(&linear_with(&[1.0; 3], 1, 0.0, Some(&unknown))), "UNKNOWN_FEATURE");
+}
+
+#[test]
+fn bad_options_are_refused() {
+    let bytes = linear(&FEATURES, &[1.0, 1.0, 1.0]);
+    for options in [
+        RankerOptions { max_candidates: 0, ..RankerOptions::default() },
+        RankerOptions { time_budget_ms: Some(f64::NAN), ..RankerOptions::default() },
+        RankerOptions {
+            store: StoreConfig { key_cap: 0, ..StoreConfig::default() },
+            ..RankerOptions::default()
+        },
+    ] {
+        assert_eq!(Ranker::new(&bytes, options).map(|_| ()).unwrap_err().code(), "INVALID_OPTIONS");
+    }
+}
