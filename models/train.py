@@ -50,18 +50,16 @@ class Dataset:
     offsets: np.ndarray  # int64 [R + 1]
     split: np.ndarray  # uint8 [R]
 
-    def requests(self, split, require_positive):
-        """Indices of the requests in `split`, optionally only those with a positive.
+    def requests_with_positive(self, split):
+        """Indices of the requests in `split` that hold at least one positive.
 
         Requests without a positive have neither a ListNet target nor an NDCG,
         so both training and evaluation drop them.
         """
         ids = np.flatnonzero(self.split == split)
-        if require_positive:
-            positives_before = np.concatenate([[0], np.cumsum(self.labels > 0)])
-            positives = positives_before[self.offsets[ids + 1]] - positives_before[self.offsets[ids]]
-            ids = ids[positives > 0]
-        return ids
+        positives_before = np.concatenate([[0], np.cumsum(self.labels > 0)])
+        positives = positives_before[self.offsets[ids + 1]] - positives_before[self.offsets[ids]]
+        return ids[positives > 0]
 
     def rows_of(self, request_ids):
         """Row indices of the given requests plus each row's (request slot, position).
@@ -76,6 +74,7 @@ class Dataset:
 
 
 def parse_args(argv):
+    """CLI options; defaults are the production settings, the smoke test only shortens training."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="NPZ from the replay CLI")
     parser.add_argument("--contract", required=True, help="feature contract JSON")
@@ -347,6 +346,7 @@ def export_onnx(exported, contract, name):
 
 
 def write_bytes(path, payload):
+    """Write a whole file, creating its folder: outputs usually land in fresh build dirs."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     with open(path, "wb") as f:
@@ -354,14 +354,15 @@ def write_bytes(path, payload):
 
 
 def main(argv=None):
+    """Load, train with early stopping, fold, export, report."""
     args = parse_args(argv)
     make_deterministic(args.seed)
     contract = load_contract(args.contract)
     data = load_dataset(args.data, len(contract["features"]))
 
-    train_ids = data.requests(SPLIT_TRAIN, require_positive=True)
-    valid_ids = data.requests(SPLIT_VALID, require_positive=True)
-    test_ids = data.requests(SPLIT_TEST, require_positive=True)
+    train_ids = data.requests_with_positive(SPLIT_TRAIN)
+    valid_ids = data.requests_with_positive(SPLIT_VALID)
+    test_ids = data.requests_with_positive(SPLIT_TEST)
     if len(train_ids) == 0 or len(valid_ids) == 0:
         raise TrainError("need training and validation requests with at least one positive each")
 
