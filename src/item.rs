@@ -15,7 +15,7 @@ pub const MAX_EMBEDDING_LEN: usize = 512;
 
 /// The attributes an item is known by: its id and the keys signals are aggregated under.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Item {
     pub id: String,
     /// Who made it (a user, a bot, a publisher).
@@ -111,9 +111,10 @@ impl Item {
     }
 }
 
-/// One candidate of a server response. Its server rank is its position in the list.
+/// One candidate of a server response. Its server rank is its position in the list. Fields
+/// this library does not use (titles, URLs…) are ignored, so a server response can be passed as is.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Candidate {
     #[serde(flatten)]
     pub item: Item,
@@ -204,7 +205,7 @@ pub const DWELL_UNIT_MS: f64 = 30_000.0;
 
 /// One engagement the client observed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Event {
     pub kind: EventKind,
     pub item: Item,

@@ -9,10 +9,14 @@ pub mod error;
 pub mod features;
 pub mod item;
 pub mod model;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod offline;
 pub mod ranker;
 pub mod rerank;
 pub mod signals;
 
+#[cfg(target_arch = "wasm32")]
+mod bindings;
 #[cfg(test)]
 mod test_models;
 

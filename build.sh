@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# localrank's one build script.
+#   ./build.sh               install what is missing, build the packages, print sizes, serve the demo
+#   ./build.sh test          every test tier: native, wasm (Node + Chromium), JS package + demo page
+#   ./build.sh model DATA    regenerate models/ranker.onnx + MODEL_CARD.md from MovieLens at DATA
+#   ./build.sh bench         the benchmark against onnxruntime-web (writes bench/results/)
+# Every install step is idempotent; build outputs and tools live outside the clone (see CACHE)
+# so repeated runs, and CI, reuse them.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+
+CACHE=${LOCALRANK_CACHE:-$HOME/.cache/localrank}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/target}
+VENV=$CACHE/venv
+PY=$VENV/bin/python
+# The CLI must be exactly the wasm-bindgen crate version pinned in Cargo.toml.
+WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' Cargo.toml)
+export PATH=$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH
+export CHROMEDRIVER=/usr/bin/chromedriver
+
+log() { printf '\n==> %s\n' "$*"; }
+
+install_rust_tools() {
+  rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+  if [[ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]]; then
+    # Not --locked: one of the CLI's locked dependencies is no longer on the registry.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+  fi
+  command -v wasm-pack >/dev/null || cargo install wasm-pack
+}
+
+install_node_tools() {
+  # binaryen's wasm-opt, playwright-core, typescript, onnxruntime-web (versions in package.json).
+  if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
+    npm ci --no-audit --no-fund
+  fi
+}
+
+install_chromium() {
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+  fi
+}
+
+install_python() {
+  local stamp=$VENV/.requirements
+  if ! cmp -s models/requirements.txt "$stamp" 2>/dev/null; then
+    [[ -x $PY ]] || python3 -m venv "$VENV"
+    "$PY" -m pip install -q -r models/requirements.txt
+    cp models/requirements.txt "$stamp"
+  fi
+}
+
+# wasm-opt on a tract build takes minutes: its output is cached by the input's hash.
+optimize_wasm() {
+  local wasm=$1 cached
+  cached=$CACHE/wasm-opt/$(sha256sum "$wasm" | cut -c1-32).wasm
+  if [[ ! -f $cached ]]; then
+    mkdir -p "$CACHE/wasm-opt"
+    # -Oz: the size goal; speed comes from rustc's opt-level 3 + LTO (Cargo.toml). The
+    # --enable flags are the features rustc and wasm-bindgen emit.
+    wasm-opt -Oz --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+      --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+      "$wasm" -o "$cached.tmp"
+    mv "$cached.tmp" "$cached"
+  fi
+  cp "$cached" "$wasm"
+}
+
+build_packages() {
+  install_rust_tools
+  install_node_tools
+  for target in web nodejs; do
+    log "wasm-pack build --target $target"
+    # --mode no-install: use the wasm-bindgen on PATH, never download one.
+    wasm-pack build --release --mode no-install --target "$target" --out-dir "pkg/$target" --out-name localrank
+    optimize_wasm "pkg/$target/localrank_bg.wasm"
+  done
+  print_sizes
+}
+
+print_sizes() {
+  local wasm=pkg/web/localrank_bg.wasm js=pkg/web/localrank.js
+  printf '\n%-28s %10s %10s %10s\n' file raw gzip brotli
+  for f in "$wasm" "$js" models/ranker.onnx; do
+    [[ -f $f ]] || continue
+    printf '%-28s %10d %10d %10d\n' "$f" "$(wc -c <"$f")" "$(gzip -9c "$f" | wc -c)" \
+      "$(node -e 'const z=require("zlib");process.stdout.write(String(z.brotliCompressSync(require("fs").readFileSync(process.argv[1])).length))' "$f")"
+  done
+}
+
+run_tests() {
+  install_chromium
+  build_packages
+  install_python
+
+  log "tier 1: native cargo test (core, offline pipeline, trainer smoke test)"
+  cargo test --release -- --include-ignored
+
+  log "tier 2: wasm-bindgen tests in Node"
+  cargo test --release --target wasm32-unknown-unknown --test wasm
+  log "tier 2: wasm-bindgen tests in headless Chromium"
+  WASM_BINDGEN_USE_BROWSER=1 cargo test --release --target wasm32-unknown-unknown --test wasm
+
+  log "tier 3: the built package from JS (Node ESM + CJS, types) and the demo page in Chromium"
+  tsc -p tests/js/tsconfig.json
+  node --test tests/js/
+}
+
+serve_demo() {
+  log "demo: open http://localhost:${PORT:-8080}/ in a browser (Ctrl-C stops)"
+  exec node www/serve.mjs "${PORT:-8080}"
+}
+
+case "${1:-}" in
+  "") install_chromium; build_packages; serve_demo ;;
+  build) build_packages ;;
+  test) run_tests ;;
+  model) shift; install_python; exec "$ROOT/models/make_model.sh" "$@" ;;
+  bench) build_packages; exec node bench/run.mjs ;;
+  *) echo "usage: ./build.sh [build|test|model DATA_DIR|bench]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,161 @@
+/** Options for `new Ranker(model, options)`. */
+export interface RankerOptions {
+  /** Most keys (items, authors, containers, topics) the signal store keeps. Default 20000. */
+  keyCap?: number;
+  /** Signals untouched for this many days are dropped. Default 90. */
+  retentionDays?: number;
+  /** Longer candidate lists are refused (server order, reason TOO_MANY_CANDIDATES). Default 5000, at most 100000. */
+  maxCandidates?: number;
+  /** A rerank taking longer returns the server order (reason TIME_BUDGET_EXCEEDED). Default: none. */
+  timeBudgetMs?: number;
+  /** "fallback" (default): problems return the server order with a reason. "throw": they throw. */
+  onError?: OnError;
+}
+
+export type OnError = "fallback" | "throw";
+
+/** One candidate of a server response; its server rank is its position. Other fields are ignored. */
+export interface Candidate {
+  id: string;
+  author?: string;
+  /** Where it lives, outermost first (guild, channel). */
+  containers?: string[];
+  topics?: string[];
+  /** A small server-computed embedding; every candidate of a request has the same length (≤ 512). */
+  embedding?: number[];
+  serverScore?: number;
+  popularity?: number;
+  /** ms since the Unix epoch. */
+  createdAt?: number;
+  /** Pinned candidates keep their server position. */
+  pinned?: boolean;
+}
+
+export interface Constraints {
+  /** Most positions a candidate may move from its server rank. */
+  maxDisplacement?: number;
+  /** At most `maxRun` candidates in a row with the same author / outermost container. */
+  diversity?: { by: "author" | "container"; maxRun: number };
+}
+
+export interface RerankRequest {
+  candidates: Candidate[];
+  /** ms since the Unix epoch; default `Date.now()`. */
+  now?: number;
+  /** Default: the runtime's time zone. */
+  utcOffsetMinutes?: number;
+  constraints?: Constraints;
+  /** Also return per-feature-group score contributions. */
+  explain?: boolean;
+  onError?: OnError;
+}
+
+/** Stable error codes: `error.code` of thrown errors and `fallback.reason`. */
+export type ErrorCode =
+  | "INVALID_REQUEST"
+  | "TOO_MANY_CANDIDATES"
+  | "INVALID_EVENT"
+  | "INVALID_MODEL"
+  | "CONTRACT_MISMATCH"
+  | "UNKNOWN_FEATURE"
+  | "CORRUPT_SNAPSHOT"
+  | "SNAPSHOT_VERSION"
+  | "INFERENCE_FAILED"
+  | "INVALID_MODEL_OUTPUT"
+  | "TIME_BUDGET_EXCEEDED"
+  | "INVALID_OPTIONS";
+
+/** What every thrown localrank error is. */
+export interface LocalrankError extends Error {
+  name: "LocalrankError";
+  code: ErrorCode;
+}
+
+export interface Fallback {
+  reason: ErrorCode;
+  message: string;
+}
+
+export type FeatureGroup = "server" | "affinity" | "recency" | "fatigue" | "similarity" | "context";
+
+export interface Explanation {
+  serverRank: number;
+  rank: number;
+  /** How much each group moved the model score (score minus score without that group's information). */
+  contributions: Partial<Record<FeatureGroup, number>>;
+}
+
+export interface RerankResult {
+  /** Candidate ids, best first. */
+  ids: string[];
+  /** Indices into `request.candidates`, best first. */
+  order: Uint32Array;
+  /** Final score per candidate in request order; empty on fallback. */
+  scores: Float32Array;
+  /** Set when the server order was returned instead of a ranking. */
+  fallback: Fallback | null;
+  /** Per candidate in request order, when `explain` was set and there was no fallback. */
+  explanations?: Explanation[];
+  elapsedMs: number;
+}
+
+export type EventKind = "impression" | "click" | "dwell" | "like" | "share" | "dismiss" | "hide";
+
+/** The attributes signals are kept under; the same shape as a candidate's. */
+export interface ItemRef {
+  id: string;
+  author?: string;
+  containers?: string[];
+  topics?: string[];
+  embedding?: number[];
+}
+
+export interface SignalEvent {
+  kind: EventKind;
+  item: ItemRef;
+  /** ms since the Unix epoch. */
+  at: number;
+  /** Required for "dwell": how long, in ms. */
+  dwellMs?: number;
+}
+
+export interface RecordSummary {
+  recorded: number;
+  /** Events already older than the retention limit, not stored. */
+  expired: number;
+}
+
+export interface ExportedCount {
+  kind: EventKind;
+  halfLife: "1h" | "1d" | "7d" | "30d";
+  value: number;
+}
+
+export interface ExportedKey {
+  family: "item" | "author" | "container" | "topic" | "user";
+  key: string;
+  lastSeenAt: number;
+  lastPositiveAt: number | null;
+  lastNegativeAt: number | null;
+  fatigue: number;
+  counts: ExportedCount[];
+}
+
+export interface SignalExport {
+  asOf: number;
+  keyCap: number;
+  retentionDays: number;
+  totals: ExportedKey | null;
+  userVector: { dimension: number; weight: number; values: number[] } | null;
+  keys: ExportedKey[];
+}
+
+export interface ModelInfo {
+  name: string;
+  contractVersion: number;
+  features: string[];
+  serverBlend: number;
+  producer: string;
+  opset: number;
+  byteSize: number;
+}

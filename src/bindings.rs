@@ -1,0 +1,329 @@
+//! The JavaScript binding: the only module that knows about wasm-bindgen. It converts between
+//! JS values and the core types, turns core errors into JS `Error`s with a stable `code`, and
+//! hands the core its clock. Numbers that scale with the list cross as typed arrays.
+
+use js_sys::{Array, Float32Array, Object, Reflect, Uint32Array, Uint8Array};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+
+use crate::error::Error;
+use crate::item::{Candidate, Event};
+use crate::ranker::{self, Clock, OnError, RankerOptions, RequestContextInput, RerankRequest};
+use crate::rerank::Constraints;
+use crate::signals::decay::DAY_MS;
+use crate::signals::StoreConfig;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = include_str!("bindings.d.ts");
+
+#[wasm_bindgen]
+extern "C" {
+    /// `performance.now()`, present in browsers, workers and Node.
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+}
+
+/// Installs the panic hook, so a bug shows its Rust message in the console instead of a bare
+/// `unreachable` trap. It costs a few KB of formatting code in the .wasm.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+struct PerformanceClock;
+
+impl Clock for PerformanceClock {
+    fn now_ms(&self) -> f64 {
+        performance_now()
+    }
+}
+
+/// A JS `Error` whose `code` is the core error's stable code.
+fn to_js_error(error: &Error) -> JsValue {
+    let js_error = js_sys::Error::new(&error.to_string());
+    js_error.set_name("LocalrankError");
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = Reflect::set(&js_error, &"code".into(), &error.code().into());
+    js_error.into()
+}
+
+fn from_js<T: for<'de> Deserialize<'de>>(
+    value: JsValue,
+    what: &str,
+    error: fn(String) -> Error,
+) -> Result<T, Error> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| error(format!("{what}: {e}")))
+}
+
+fn to_js<T: Serialize>(value: &T) -> JsValue {
+    // Plain objects (not Maps) for `Option`/struct fields, as the .d.ts promises.
+    let serializer = serde_wasm_bindgen::Serializer::json_compatible();
+    value.serialize(&serializer).expect("plain data always serialises")
+}
+
+fn set(target: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(target, &key.into(), value);
+}
+
+/// Current wall-clock time, for calls where the caller passes none.
+fn wall_clock(now: Option<f64>) -> f64 {
+    now.unwrap_or_else(js_sys::Date::now)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct JsOptions {
+    key_cap: Option<usize>,
+    retention_days: Option<f64>,
+    max_candidates: Option<usize>,
+    time_budget_ms: Option<f64>,
+    on_error: Option<OnError>,
+}
+
+impl JsOptions {
+    fn into_core(self) -> RankerOptions {
+        let defaults = RankerOptions::default();
+        RankerOptions {
+            store: StoreConfig {
+                key_cap: self.key_cap.unwrap_or(defaults.store.key_cap),
+                retention_ms: self.retention_days.map_or(defaults.store.retention_ms, |d| d * DAY_MS),
+            },
+            max_candidates: self.max_candidates.unwrap_or(defaults.max_candidates),
+            time_budget_ms: self.time_budget_ms.or(defaults.time_budget_ms),
+            on_error: self.on_error.unwrap_or(defaults.on_error),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct JsRerankRequest {
+    candidates: Vec<Candidate>,
+    now: Option<f64>,
+    utc_offset_minutes: Option<f64>,
+    #[serde(default)]
+    constraints: Constraints,
+    #[serde(default)]
+    explain: bool,
+    on_error: Option<OnError>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsModelInfo<'a> {
+    name: &'a str,
+    contract_version: u32,
+    features: &'a [String],
+    server_blend: f32,
+    producer: &'a str,
+    opset: i64,
+    byte_size: usize,
+}
+
+/// A loaded model with its signal store. Build it once from the model's bytes, then call
+/// `rerank` for every list and `record` for every batch of UI events.
+///
+/// ```js
+/// const ranker = new Ranker(new Uint8Array(await (await fetch("ranker.onnx")).arrayBuffer()));
+/// ranker.record([{ kind: "like", item: { id: "p1", topics: ["rust"] }, at: Date.now() }]);
+/// const { ids, fallback } = ranker.rerank({ candidates: serverResponse.items });
+/// ```
+#[wasm_bindgen]
+pub struct Ranker {
+    inner: ranker::Ranker,
+}
+
+#[wasm_bindgen]
+impl Ranker {
+    /// Loads and optimises a model. Throws `INVALID_MODEL`, `CONTRACT_MISMATCH`,
+    /// `UNKNOWN_FEATURE` or `INVALID_OPTIONS`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        model: &[u8],
+        #[wasm_bindgen(unchecked_param_type = "RankerOptions")] options: JsValue,
+    ) -> Result<Ranker, JsValue> {
+        let options: JsOptions = if options.is_undefined() || options.is_null() {
+            JsOptions::default()
+        } else {
+            from_js(options, "options", Error::InvalidOptions).map_err(|e| to_js_error(&e))?
+        };
+        ranker::Ranker::new(model, options.into_core())
+            .map(|inner| Ranker { inner })
+            .map_err(|e| to_js_error(&e))
+    }
+
+    /// Reorders a server response. On any problem it returns the server order with a
+    /// `fallback` reason, unless `onError: "throw"` was asked for.
+    ///
+    /// ```js
+    /// const result = ranker.rerank({ candidates, constraints: { maxDisplacement: 5 } });
+    /// render(result.ids); if (result.fallback) log(result.fallback.reason);
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "RerankResult")]
+    pub fn rerank(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "RerankRequest")] request: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let started = performance_now();
+        let on_error = self.inner.options().on_error;
+        let parsed: Result<JsRerankRequest, Error> =
+            from_js(request.clone(), "request", Error::InvalidRequest);
+        let request_mode = |parsed: &Result<JsRerankRequest, Error>| match parsed {
+            Ok(r) => r.on_error.unwrap_or(on_error),
+            Err(_) => read_on_error(&request).unwrap_or(on_error),
+        };
+        let mode = request_mode(&parsed);
+        let parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err(error) if mode == OnError::Throw => return Err(to_js_error(&error)),
+            Err(error) => return Ok(unparsed_fallback(&request, &error, performance_now() - started)),
+        };
+        let core_request = RerankRequest {
+            context: RequestContextInput {
+                now: wall_clock(parsed.now),
+                utc_offset_minutes: parsed
+                    .utc_offset_minutes
+                    .unwrap_or_else(|| -js_sys::Date::new_0().get_timezone_offset()),
+            },
+            candidates: parsed.candidates,
+            constraints: parsed.constraints,
+            explain: parsed.explain,
+            on_error: Some(mode),
+        };
+        let ranking = self.inner.rerank(&core_request, &PerformanceClock).map_err(|e| to_js_error(&e))?;
+        let result = Object::new();
+        let ids: Array = ranking
+            .order
+            .iter()
+            .map(|&i| JsValue::from_str(&core_request.candidates[i as usize].item.id))
+            .collect();
+        set(&result, "ids", &ids);
+        set(&result, "order", &Uint32Array::from(ranking.order.as_slice()));
+        set(&result, "scores", &Float32Array::from(ranking.scores.as_slice()));
+        let fallback =
+            ranking.fallback.as_ref().map_or(JsValue::NULL, |f| fallback_object(f.reason, &f.message));
+        set(&result, "fallback", &fallback);
+        if core_request.explain && ranking.fallback.is_none() {
+            set(&result, "explanations", &explanations(&ranking));
+        }
+        set(&result, "elapsedMs", &(performance_now() - started).into());
+        Ok(result.into())
+    }
+
+    /// Records UI events. The batch is validated whole: on `INVALID_EVENT` nothing is stored.
+    /// Returns how many were stored and how many were already past retention.
+    #[wasm_bindgen(unchecked_return_type = "RecordSummary")]
+    pub fn record(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "SignalEvent[]")] events: JsValue,
+        now: Option<f64>,
+    ) -> Result<JsValue, JsValue> {
+        let events: Vec<Event> =
+            from_js(events, "events", Error::InvalidEvent).map_err(|e| to_js_error(&e))?;
+        let summary = self.inner.record(&events, wall_clock(now)).map_err(|e| to_js_error(&e))?;
+        let result = Object::new();
+        set(&result, "recorded", &(summary.recorded as u32).into());
+        set(&result, "expired", &(summary.expired as u32).into());
+        Ok(result.into())
+    }
+
+    /// The signal store as versioned, checksummed bytes, for the shim to persist.
+    pub fn snapshot(&self) -> Uint8Array {
+        Uint8Array::from(self.inner.store().snapshot().as_slice())
+    }
+
+    /// Replaces the signals with a snapshot's. Throws `CORRUPT_SNAPSHOT` or
+    /// `SNAPSHOT_VERSION` and keeps the current signals if the bytes cannot be used.
+    pub fn restore(&mut self, bytes: &[u8], now: Option<f64>) -> Result<(), JsValue> {
+        self.inner.store_mut().restore(bytes, wall_clock(now)).map_err(|e| to_js_error(&e))
+    }
+
+    /// Forgets every signal (the shim also deletes its persisted copy).
+    pub fn clear(&mut self) {
+        self.inner.store_mut().clear();
+    }
+
+    /// Everything the store knows, decayed to `now`, as plain JSON-compatible data.
+    #[wasm_bindgen(js_name = exportSignals, unchecked_return_type = "SignalExport")]
+    pub fn export_signals(&self, now: Option<f64>) -> JsValue {
+        to_js(&self.inner.store().export(wall_clock(now)))
+    }
+
+    /// The loaded model's name, feature contract and provenance.
+    #[wasm_bindgen(js_name = modelInfo, unchecked_return_type = "ModelInfo")]
+    pub fn model_info(&self) -> JsValue {
+        let info = self.inner.model_info();
+        to_js(&JsModelInfo {
+            name: &info.contract.name,
+            contract_version: info.contract.version,
+            features: &info.contract.features,
+            server_blend: info.contract.server_blend,
+            producer: &info.producer,
+            opset: info.opset,
+            byte_size: info.byte_size,
+        })
+    }
+
+    /// Number of keys in the signal store.
+    #[wasm_bindgen(getter, js_name = keyCount)]
+    pub fn key_count(&self) -> u32 {
+        self.inner.store().key_count() as u32
+    }
+}
+
+fn fallback_object(reason: &str, message: &str) -> JsValue {
+    let fallback = Object::new();
+    set(&fallback, "reason", &reason.into());
+    set(&fallback, "message", &message.into());
+    fallback.into()
+}
+
+fn explanations(ranking: &ranker::Ranking) -> JsValue {
+    let mut new_rank = vec![0u32; ranking.order.len()];
+    for (rank, &i) in ranking.order.iter().enumerate() {
+        new_rank[i as usize] = rank as u32;
+    }
+    ranking
+        .explanations
+        .iter()
+        .enumerate()
+        .map(|(i, explanation)| {
+            let item = Object::new();
+            set(&item, "serverRank", &(i as u32).into());
+            set(&item, "rank", &new_rank[i].into());
+            let contributions = Object::new();
+            for (group, delta) in &explanation.contributions {
+                set(&contributions, group.name(), &(*delta).into());
+            }
+            set(&item, "contributions", &contributions);
+            JsValue::from(item)
+        })
+        .collect::<Array>()
+        .into()
+}
+
+/// `onError` read straight off a request that did not parse, so `"throw"` is honoured even
+/// for a malformed request.
+fn read_on_error(request: &JsValue) -> Option<OnError> {
+    let value = Reflect::get(request, &"onError".into()).ok()?;
+    serde_wasm_bindgen::from_value(value).ok()
+}
+
+/// The server order of a request that did not parse: as many ids as can be read, in order.
+fn unparsed_fallback(request: &JsValue, error: &Error, elapsed_ms: f64) -> JsValue {
+    let candidates = Reflect::get(request, &"candidates".into()).ok().filter(Array::is_array);
+    let candidates: Array = candidates.map(|c| Array::from(&c)).unwrap_or_default();
+    let ids: Array = candidates
+        .iter()
+        .map(|c| Reflect::get(&c, &"id".into()).ok().and_then(|id| id.as_string()).unwrap_or_default())
+        .map(JsValue::from)
+        .collect();
+    let result = Object::new();
+    let order: Vec<u32> = (0..ids.length()).collect();
+    set(&result, "ids", &ids);
+    set(&result, "order", &Uint32Array::from(order.as_slice()));
+    set(&result, "scores", &Float32Array::new_with_length(0));
+    set(&result, "fallback", &fallback_object(error.code(), &error.to_string()));
+    set(&result, "elapsedMs", &elapsed_ms.into());
+    result.into()
+}

@@ -1,0 +1,109 @@
+use std::collections::HashMap;
+
+use super::*;
+use crate::features::CONTRACT_VERSION;
+use crate::offline::log::Rating;
+use crate::signals::decay::DAY_MS;
+
+const HOUR: f64 = 3_600_000.0;
+
+fn contract(features: &[&str]) -> Contract {
+    Contract {
+        version: CONTRACT_VERSION,
+        name: "replay-test".into(),
+        features: features.iter().map(|f| f.to_string()).collect(),
+        server_blend: 0.0,
+    }
+}
+
+fn rating(user: u32, item: u32, rating: f32, at: f64) -> Rating {
+    Rating { user, item, rating, at }
+}
+
+/// Users 1–3 make items 100..110 popular early on; user 7 has two sessions.
+fn log() -> Log {
+    let mut ratings = Vec::new();
+    for user in 1..=3 {
+        for item in 100..110 {
+            ratings.push(rating(user, item, 5.0, f64::from(item) * 1000.0));
+        }
+    }
+    let start = 10.0 * DAY_MS;
+    // Session one: 12 ratings a minute apart (requests at positions 0 and 10).
+    for k in 0..12 {
+        ratings.push(rating(
+            7,
+            100 + (k % 10),
+            if k % 2 == 0 { 5.0 } else { 1.0 },
+            start + k as f64 * 60_000.0,
+        ));
+    }
+    // Session two, a day later: one new item rated by user 3 only minutes before.
+    ratings.push(rating(3, 200, 5.0, start + DAY_MS - 60_000.0));
+    ratings.push(rating(7, 200, 4.0, start + DAY_MS));
+    let topics =
+        (100..110).chain([200]).map(|i| (i, vec![format!("genre-{}", i % 3)])).collect::<HashMap<_, _>>();
+    Log::new(ratings, topics)
+}
+
+#[test]
+fn request_points_start_sessions_and_repeat_every_ten() {
+    let times: Vec<f64> =
+        (0..25).map(|k| f64::from(k) * 60_000.0).chain([10.0 * HOUR, 10.0 * HOUR + 1.0]).collect();
+    let points: Vec<(usize, usize)> =
+        request_points(&times, REQUEST_EVERY).iter().map(|p| (p.position, p.session_end)).collect();
+    assert_eq!(points, vec![(0, 25), (10, 25), (20, 25), (25, 27)]);
+}
+
+#[test]
+fn shards_partition_users_and_merge_back_to_the_whole() {
+    let log = log();
+    let features = contract(&["server.rank", "affinity.topic.pos.1d"]);
+    let whole = replay(&log, &features, ReplayOptions::default()).unwrap();
+    let parts = (0..3)
+        .map(|index| {
+            let options = ReplayOptions { shard: Shard { index, count: 3 }, ..ReplayOptions::default() };
+            replay(&log, &features, options).unwrap()
+        })
+        .collect();
+    let merged = crate::offline::npz::merge(parts).unwrap();
+    assert_eq!(merged, whole);
+}
+
+#[test]
+fn labels_exclusions_and_lag_follow_the_protocol() {
+    let data = replay(&log(), &contract(&["server.rank"]), ReplayOptions::default()).unwrap();
+    let user7: Vec<usize> = (0..data.requests()).filter(|&r| data.user_ids[r] == 7).collect();
+    // Session one's first request: nothing rated yet, so all ten popular items are candidates;
+    // the positives are the items rated 5 in the next ten ratings (even k: 100, 102, …, 108).
+    let first = user7[0];
+    let rows = data.rows_of(first);
+    assert_eq!(rows.len(), 10);
+    let positives: f32 = data.labels[rows].iter().sum();
+    assert_eq!(positives, 5.0);
+    assert_eq!(data.history_lengths[first], 0);
+    // Later requests of user 7 never offer an item user 7 already rated, and item 200 (rated
+    // by others only a minute before session two) is not served yet: the server lags a day.
+    // Session one's second request offers only unrated items 100..110 - none are left with a
+    // positive ahead, and session two's only candidate-worthy positive is item 200, which the
+    // lag hides, so neither request is emitted.
+    assert_eq!(user7.len(), 1, "requests without a positive candidate are not emitted");
+}
+
+#[test]
+fn features_never_see_events_after_the_request() {
+    let log = log();
+    let data = replay(&log, &contract(&["user.activity.30d"]), ReplayOptions::default()).unwrap();
+    for r in 0..data.requests() {
+        let user = data.user_ids[r] as u32;
+        let at = data.timestamps[r];
+        // Positive engagement the store could know of: likes strictly before the request.
+        let before = log.ratings.iter().filter(|x| x.user == user && x.at < at && x.rating >= 4.0).count();
+        let activity = data.features[data.rows_of(r).start];
+        let upper_bound = (before as f32 * 2.0).ln_1p() + 1e-5;
+        assert!(activity <= upper_bound, "request {r}: activity {activity} exceeds what came before");
+        if before == 0 {
+            assert_eq!(activity, 0.0);
+        }
+    }
+}

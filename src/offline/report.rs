@@ -1,0 +1,171 @@
+//! Writes the evaluation as a model card (Markdown) and a bar chart (SVG).
+
+use std::fmt::Write;
+
+use super::evaluate::{Estimate, Evaluation, HISTORY_BUCKETS};
+use super::protocol::*;
+use crate::model::ModelInfo;
+
+/// What the card says about where the numbers came from, besides the evaluation itself.
+pub struct Provenance<'a> {
+    pub command: &'a str,
+    pub dataset: &'a str,
+    pub train_requests: usize,
+    pub validation_requests: usize,
+    /// The trainer's JSON report, quoted as is.
+    pub train_report: Option<&'a str>,
+}
+
+fn estimate(e: &Estimate) -> String {
+    format!("{:.4} [{:.4}, {:.4}]", e.mean, e.low, e.high)
+}
+
+fn percent(e: &Estimate) -> String {
+    format!("{:+.1} % [{:+.1}, {:+.1}]", e.mean * 100.0, e.low * 100.0, e.high * 100.0)
+}
+
+pub fn model_card(eval: &Evaluation, model: &ModelInfo, provenance: &Provenance) -> String {
+    let mut card = String::new();
+    let w = &mut card;
+    let model_result = &eval.methods[2];
+    let _ = writeln!(w, "# Model card: `{}`\n", model.contract.name);
+    let _ = writeln!(
+        w,
+        "**A demonstration model.** It was trained on MovieLens ml-latest-small, whose licence allows \
+         research use only (no commercial or revenue-bearing use without GroupLens' permission). It shows \
+         that the pipeline works and what local signals can add; a product retrains it on its own logs \
+         with `./build.sh model`.\n"
+    );
+    let _ = writeln!(w, "This file is written by `localrank evaluate`; do not edit it by hand.\n");
+    let _ = writeln!(w, "## Model\n");
+    let _ = writeln!(
+        w,
+        "- File: `models/ranker.onnx`, {} bytes, ONNX opset {}, producer {}.",
+        model.byte_size, model.opset, model.producer
+    );
+    let _ = writeln!(
+        w,
+        "- Input `[N, {}]` (one row per candidate), output one score per row; higher ranks first.",
+        model.contract.features.len()
+    );
+    let _ = writeln!(
+        w,
+        "- Feature contract (stored in the file's `localrank.contract` metadata), in column order:\n"
+    );
+    let _ = writeln!(w, "  `{}`\n", model.contract.features.join("`, `"));
+    let _ = writeln!(w, "- Trained by `models/train.py`: an MLP with a listwise softmax cross-entropy loss, early stopping on validation NDCG@10, fixed seeds.\n");
+    let _ = writeln!(w, "## Data and protocol\n");
+    let _ = writeln!(w, "- Data: {} (path given on the command line; never committed).", provenance.dataset);
+    let _ = writeln!(w, "- Every rating is an engagement at its timestamp: ≥ 4 is a like, ≤ 2 a dismiss, else a click. Movie genres are the item's topics.");
+    let _ = writeln!(w, "- Sessions break at gaps over {} min; a request at each session start and every {REQUEST_EVERY} ratings within a session. Labels: positives (≥ 4) among the user's next {LABEL_WINDOW} ratings in the session.", SESSION_GAP_MS / 60_000.0);
+    let _ = writeln!(w, "- The simulated server sends the top {CANDIDATES} items by popularity decayed with a {}-day half-life, computed from all users' ratings strictly before request time − {} h, excluding items the user already rated. Each candidate carries its server score, rank, rating count, first-seen time and a {EMBEDDING_DIM}-dimensional co-occurrence embedding (random indexing over users' likes, same lag). The server never sees the user's local signals.", POPULARITY_HALF_LIFE_MS / 86_400_000.0, SERVER_LAG_MS / 3_600_000.0);
+    let _ = writeln!(w, "- Split by global time: requests at or after the {TEST_QUANTILE} timestamp quantile are test; [{VALIDATION_QUANTILE}, {TEST_QUANTILE}) validation; earlier ones train. Only requests with at least one positive among the candidates are kept.");
+    let _ = writeln!(w, "- Features are computed by replaying each user's ratings through the same Rust `SignalStore` and `FeatureBuilder` that run in the browser (`localrank replay`), so training and serving features cannot differ.");
+    let _ = writeln!(
+        w,
+        "- Requests: {} train, {} validation, **{} test** from {} users.\n",
+        provenance.train_requests, provenance.validation_requests, eval.requests, eval.users
+    );
+    let _ = writeln!(w, "## Results on the test period\n");
+    let _ = writeln!(w, "Means with 95 % bootstrap intervals (1000 resamples of users). Lift is the relative NDCG@10 change over the server order, with its own bootstrap interval.\n");
+    let _ = writeln!(w, "| method | NDCG@10 | Recall@10 | MRR | NDCG@10 lift vs server |");
+    let _ = writeln!(w, "|---|---|---|---|---|");
+    for m in &eval.methods {
+        let lift = if m.name == eval.methods[0].name { "—".to_owned() } else { percent(&m.lift) };
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} | {} |",
+            m.name,
+            estimate(&m.ndcg),
+            estimate(&m.recall),
+            estimate(&m.mrr),
+            lift
+        );
+    }
+    let _ = writeln!(w, "\nThe heuristic is −ln(1 + server rank) + {} × `share.topic.30d`; the full-history reference is −ln(1 + server rank) + {} × (summed co-like cosine with the user's last 50 liked items, no lag on the user's own history). Both weights were tuned on the validation period.\n", eval.heuristic_weight, eval.reference_weight);
+    let _ = writeln!(w, "### NDCG@10 by the user's history length (events before the request)\n");
+    let _ = write!(w, "| method |");
+    for ((_, label), n) in HISTORY_BUCKETS.iter().zip(&eval.requests_by_bucket) {
+        let _ = write!(w, " {label} ({n} req.) |");
+    }
+    let _ = writeln!(w, "\n|---|{}", "---|".repeat(HISTORY_BUCKETS.len()));
+    for m in &eval.methods {
+        let _ = write!(w, "| {} |", m.name);
+        for v in &m.ndcg_by_bucket {
+            let _ = write!(w, " {v:.4} |");
+        }
+        let _ = writeln!(w);
+    }
+    let _ = writeln!(w, "\n![NDCG@10 per method and history bucket](ndcg.svg)\n");
+    let _ = writeln!(w, "## Verdict\n");
+    let _ = writeln!(
+        w,
+        "The trained model's NDCG@10 lift over the server order is {}; the full-history reference's is {}.\n",
+        percent(&model_result.lift),
+        percent(&eval.methods[3].lift)
+    );
+    let _ = writeln!(w, "## Limits\n");
+    let _ = writeln!(w, "- MovieLens ratings are not a feed: there are no impressions, dwell, authors or containers, so the fatigue, author and container features are constant here and the model learned nothing from them. A product must retrain on its own logs before relying on them.");
+    let _ = writeln!(w, "- The server is simulated (popularity + co-occurrence); a real server's order is stronger, and the lift over it will be smaller.");
+    let _ = writeln!(w, "- 610 users: the intervals are wide, and the buckets with few requests are noisy.");
+    let _ = writeln!(w, "- Citation: F. Maxwell Harper and Joseph A. Konstan. 2015. The MovieLens Datasets: History and Context. ACM TiiS 5(4).\n");
+    let _ = writeln!(w, "## Reproduce\n\n```sh\n{}\n```\n", provenance.command);
+    if let Some(report) = provenance.train_report {
+        let _ = writeln!(w, "## Trainer report\n\n```json\n{}\n```", report.trim());
+    }
+    card
+}
+
+/// A grouped bar chart: NDCG@10 of each method, overall and per history bucket.
+pub fn chart(eval: &Evaluation) -> String {
+    const COLORS: [&str; 4] = ["#8c8c8c", "#e0a030", "#2a7ab0", "#50a060"];
+    let groups: Vec<(String, Vec<f64>)> = std::iter::once((
+        format!("all ({})", eval.requests),
+        eval.methods.iter().map(|m| m.ndcg.mean).collect(),
+    ))
+    .chain(HISTORY_BUCKETS.iter().enumerate().map(|(b, (_, label))| {
+        (
+            format!("{label} ({})", eval.requests_by_bucket[b]),
+            eval.methods.iter().map(|m| m.ndcg_by_bucket[b]).collect(),
+        )
+    }))
+    .collect();
+    let top =
+        groups.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite()).fold(0.0f64, f64::max)
+            * 1.15;
+    let (width, height, left, bottom, plot_h) = (760.0, 360.0, 50.0, 300.0, 250.0);
+    let group_w = (width - left - 10.0) / groups.len() as f64;
+    let bar_w = group_w * 0.8 / eval.methods.len() as f64;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">\n\
+         <text x=\"{left}\" y=\"16\" font-size=\"13\">NDCG@10 on the test period, overall and by events in the user's history</text>\n"
+    );
+    for tick in 0..=4 {
+        let value = top * f64::from(tick) / 4.0;
+        let y = bottom - plot_h * f64::from(tick) / 4.0;
+        let _ = writeln!(svg, "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{value:.2}</text>", width - 10.0, left - 4.0, y + 4.0);
+    }
+    for (g, (label, values)) in groups.iter().enumerate() {
+        let x0 = left + g as f64 * group_w + group_w * 0.1;
+        for (m, value) in values.iter().enumerate() {
+            if !value.is_finite() {
+                continue;
+            }
+            let h = plot_h * value / top;
+            let _ = writeln!(svg, "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{}\"><title>{}: {value:.4}</title></rect>", x0 + m as f64 * bar_w, bottom - h, bar_w - 1.0, COLORS[m % 4], eval.methods[m].name);
+        }
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{label}</text>",
+            x0 + group_w * 0.4,
+            bottom + 16.0
+        );
+    }
+    for (m, method) in eval.methods.iter().enumerate() {
+        let x = left + (m % 2) as f64 * 340.0;
+        let y = bottom + 34.0 + (m / 2) as f64 * 16.0;
+        let _ = writeln!(svg, "<rect x=\"{x}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{y:.1}\">{}</text>", y - 9.0, COLORS[m % 4], x + 14.0, method.name);
+    }
+    svg.push_str("</svg>\n");
+    svg
+}

@@ -1,0 +1,470 @@
+// The JS shim (www/localrank-client.mjs) in Node, on the built pkg/web package, with the file
+// adapter: persistence across restarts, clear(), corrupt and newer-format files, failed
+// writes, and recovery from traps with the journal replayed.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
+import * as fsPromises from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+
+import {
+  commonJsLoader, createLocalRanker, fileStorage, isLocalrankError, memoryStorage, webPackageLoader,
+} from "../../www/localrank-client.mjs";
+import {
+  NOW, PKG_WEB_GLUE, catalogue, corrupted, idsOf, itemRef, likesFor, lowCandidate, modelBytes, withSnapshotVersion,
+} from "./helpers.mjs";
+
+const items = catalogue();
+const model = modelBytes();
+let dir;
+/** LocalRankers a test opened; closed in `after` whatever happened. */
+const open = new Set();
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), "localrank-client-"));
+});
+after(async () => {
+  for (const ranker of open) await ranker.close().catch(() => {});
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** One loader for the whole file: the .wasm is compiled once, each instance is new. */
+const loader = webPackageLoader({ glue: PKG_WEB_GLUE });
+
+/**
+ * A LocalRanker on the file `name` in the temp dir, at the fixed clock NOW.
+ * @param {string} name
+ * @param {object} [options]
+ */
+async function start(name, options = {}) {
+  const warnings = [];
+  const ranker = await createLocalRanker({
+    initWasm: loader,
+    modelBytes: model,
+    storage: fileStorage(join(dir, name)),
+    now: () => NOW,
+    flushDelayMs: Infinity,
+    onWarning: (warning) => warnings.push(warning),
+    ...options,
+  });
+  open.add(ranker);
+  return { ranker, warnings, path: join(dir, name) };
+}
+
+async function stop(ranker) {
+  await ranker.close();
+  open.delete(ranker);
+}
+
+const liked = (ranker, target = items[44]) => likesFor(target, ranker.modelInfo(), NOW - 60_000).events;
+
+describe("persistence with the file adapter", () => {
+  test("signals survive a restart (a new LocalRanker on the same file)", async () => {
+    const first = await start("restart.bin");
+    const baseline = first.ranker.rerank(items).ids;
+    const target = lowCandidate(items, baseline);
+    const summary = await first.ranker.record(liked(first.ranker, target));
+    assert.equal(summary.recorded, 3);
+    const ranked = first.ranker.rerank(items);
+    assert.ok(ranked.ids.indexOf(target.id) < baseline.indexOf(target.id), "the like lifted the item");
+    const exported = await first.ranker.exportSignals();
+    assert.equal(existsSync(first.path), false, "flushDelayMs: Infinity: nothing written before flush/close");
+    await stop(first.ranker);
+
+    const bytes = readFileSync(first.path);
+    assert.equal(bytes.subarray(0, 6).toString("latin1"), "LRSIG1");
+    assert.equal(statSync(first.path).mode & 0o777, 0o600, "the signals file is private to its user");
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith("restart.bin.")), [], "no temporary files left");
+
+    const second = await start("restart.bin");
+    assert.deepEqual(second.warnings, []);
+    assert.equal(second.ranker.keyCount, exported.keys.length);
+    assert.deepEqual(await second.ranker.exportSignals(), exported);
+    assert.deepEqual(second.ranker.rerank(items).ids, ranked.ids);
+    await stop(second.ranker);
+  });
+
+  test("record() persists after the debounce delay, and reports it", async () => {
+    const persisted = [];
+    let resolvePersist;
+    const persistedOnce = new Promise((resolve) => (resolvePersist = resolve));
+    const { ranker, path } = await start("debounce.bin", {
+      flushDelayMs: 30,
+      onPersist: (info) => {
+        persisted.push(info);
+        resolvePersist();
+      },
+    });
+    await ranker.record([{ kind: "click", item: itemRef(items[5]), at: NOW - 1000 }]);
+    await ranker.record([{ kind: "like", item: itemRef(items[6]), at: NOW - 500 }]);
+    assert.equal(ranker.status.pendingEvents, 2, "journaled until persisted");
+    assert.equal(existsSync(path), false);
+    await persistedOnce;
+    assert.equal(persisted.length, 1, "two records within the delay: one write");
+    assert.equal(persisted[0].storage, true);
+    assert.equal(persisted[0].byteLength, statSync(path).size);
+    assert.equal(ranker.status.pendingEvents, 0);
+    assert.ok(ranker.status.lastPersistedAt !== null);
+    await stop(ranker);
+  });
+
+  test("events are applied synchronously: a rerank right after record() sees them", async () => {
+    const { ranker } = await start("sync.bin");
+    const baseline = ranker.rerank(items).ids;
+    const target = lowCandidate(items, baseline);
+    const pending = ranker.record(liked(ranker, target));
+    assert.ok(ranker.rerank(items).ids.indexOf(target.id) < baseline.indexOf(target.id));
+    await pending;
+    await stop(ranker);
+  });
+
+  test("clear() wipes memory and deletes the file's content", async () => {
+    const { ranker, path } = await start("clear.bin");
+    const baseline = ranker.rerank(items);
+    await ranker.record(liked(ranker));
+    await ranker.flush();
+    assert.ok(statSync(path).size > 0);
+    await ranker.clear();
+    assert.ok(!existsSync(path) || statSync(path).size === 0, "the persisted copy is gone");
+    assert.equal(ranker.keyCount, 0);
+    assert.deepEqual((await ranker.exportSignals()).keys, []);
+    assert.deepEqual(ranker.rerank(items).ids, baseline.ids);
+    assert.equal(ranker.status.pendingEvents, 0);
+    await stop(ranker);
+    const again = await start("clear.bin");
+    assert.equal(again.ranker.keyCount, 0, "nothing comes back after a restart");
+    await stop(again.ranker);
+  });
+
+  test("a bad batch rejects with INVALID_EVENT and is neither stored nor journaled", async () => {
+    const { ranker } = await start("invalid.bin");
+    await assert.rejects(
+      ranker.record([{ kind: "like", item: itemRef(items[1]), at: NOW }, { kind: "like", item: { id: "" }, at: NOW }]),
+      (error) => isLocalrankError(error) && error.code === "INVALID_EVENT",
+    );
+    assert.equal(ranker.keyCount, 0);
+    assert.equal(ranker.status.pendingBatches, 0);
+    await stop(ranker);
+  });
+
+  test("a corrupt file is reported, ignored, and replaced by the next persist", async () => {
+    const donor = await start("donor.bin");
+    await donor.ranker.record(liked(donor.ranker));
+    await stop(donor.ranker);
+    const path = join(dir, "corrupt.bin");
+    writeFileSync(path, corrupted(readFileSync(donor.path)));
+
+    const { ranker, warnings } = await start("corrupt.bin");
+    assert.deepEqual(warnings.map((w) => w.code), ["CORRUPT_SNAPSHOT"]);
+    assert.match(warnings[0].message, /corrupt\.bin/);
+    assert.equal(ranker.keyCount, 0, "started empty");
+    assert.deepEqual(ranker.rerank(items).fallback, null);
+    await ranker.record([{ kind: "click", item: itemRef(items[2]), at: NOW - 1000 }]);
+    await stop(ranker);
+
+    const reopened = await start("corrupt.bin");
+    assert.deepEqual(reopened.warnings, [], "the file holds a valid snapshot again");
+    assert.ok(reopened.ranker.keyCount > 0);
+    await stop(reopened.ranker);
+
+    writeFileSync(path, "not a snapshot at all");
+    const garbage = await start("corrupt.bin");
+    assert.deepEqual(garbage.warnings.map((w) => w.code), ["CORRUPT_SNAPSHOT"]);
+    await stop(garbage.ranker);
+  });
+
+  test("a newer-format file is kept untouched; clear() still deletes it", async () => {
+    const donor = await start("donor-newer.bin");
+    await donor.ranker.record(liked(donor.ranker));
+    await stop(donor.ranker);
+    const newer = withSnapshotVersion(readFileSync(donor.path), 2);
+    const path = join(dir, "newer.bin");
+    writeFileSync(path, newer);
+
+    const { ranker, warnings } = await start("newer.bin");
+    assert.deepEqual(warnings.map((w) => w.code), ["SNAPSHOT_VERSION"]);
+    assert.equal(ranker.status.persistence, "suspended");
+    assert.equal(ranker.keyCount, 0);
+    await ranker.record([{ kind: "like", item: itemRef(items[9]), at: NOW - 1000 }]);
+    await ranker.flush();
+    assert.deepEqual(readFileSync(path), Buffer.from(newer), "the newer version's bytes are not overwritten");
+    assert.equal(ranker.status.pendingEvents, 0, "kept in memory as the recovery base instead");
+    assert.ok(ranker.keyCount > 0);
+
+    await ranker.clear();
+    assert.ok(!existsSync(path), "clear() is the user's wish: it deletes even a newer-format file");
+    assert.equal(ranker.status.persistence, "storage");
+    await ranker.record([{ kind: "like", item: itemRef(items[9]), at: NOW - 1000 }]);
+    await stop(ranker);
+    assert.equal(readFileSync(path).readUInt16LE(6), 1, "persisting again, in this version's format");
+  });
+
+  test("a failed write keeps the old file and the journal, and a later flush succeeds", async () => {
+    let failRename = false;
+    const fs = { ...fsPromises, rename: (a, b) => (failRename ? Promise.reject(new Error("EIO: simulated")) : fsPromises.rename(a, b)) };
+    const { ranker, warnings, path } = await start("failing.bin", { storage: fileStorage(join(dir, "failing.bin"), { fs }) });
+    await ranker.record([{ kind: "click", item: itemRef(items[3]), at: NOW - 2000 }]);
+    await ranker.flush();
+    const good = readFileSync(path);
+
+    failRename = true;
+    await ranker.record([{ kind: "like", item: itemRef(items[4]), at: NOW - 1000 }]);
+    await assert.rejects(ranker.flush(), (error) => error.name === "LocalrankClientError" && error.code === "STORAGE_FAILED");
+    assert.deepEqual(readFileSync(path), good, "the old snapshot is intact");
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith("failing.bin.")), [], "the temporary file was removed");
+    assert.equal(ranker.status.pendingEvents, 1, "the event stays journaled");
+    assert.ok(warnings.some((w) => w.code === "STORAGE_FAILED"));
+
+    failRename = false;
+    await ranker.flush();
+    assert.equal(ranker.status.pendingEvents, 0);
+    const exported = await ranker.exportSignals();
+    await stop(ranker);
+    const reopened = await start("failing.bin");
+    assert.deepEqual(await reopened.ranker.exportSignals(), exported);
+    await stop(reopened.ranker);
+  });
+});
+
+test("a failed debounced write is retried by itself", async () => {
+  let failures = 1;
+  const fs = {
+    ...fsPromises,
+    rename: (a, b) => (failures-- > 0 ? Promise.reject(new Error("ENOSPC: simulated")) : fsPromises.rename(a, b)),
+  };
+  let persisted;
+  const done = new Promise((resolve) => (persisted = resolve));
+  const { ranker, warnings, path } = await start("retry.bin", {
+    storage: fileStorage(join(dir, "retry.bin"), { fs }),
+    flushDelayMs: 10,
+    onPersist: persisted,
+  });
+  await ranker.record([{ kind: "like", item: itemRef(items[12]), at: NOW - 1000 }]);
+  await done;
+  assert.deepEqual(warnings.map((w) => w.code), ["STORAGE_FAILED"]);
+  assert.match(warnings[0].message, /retrying in 1 s/);
+  assert.equal(ranker.status.pendingEvents, 0);
+  assert.ok(statSync(path).size > 0);
+  await stop(ranker);
+});
+
+describe("recovery from traps", () => {
+  /**
+   * A loader whose FIRST module's Ranker throws `error()` from `method` while `armed.on` is
+   * true (a subclass: the glue module itself is not touched); later modules are fresh glue
+   * copies, untouched.
+   */
+  function trappingLoader(method, error) {
+    const armed = { on: false, calls: 0 };
+    const inner = webPackageLoader({ glue: PKG_WEB_GLUE });
+    const initWasm = async (context) => {
+      const module = await inner(context);
+      if (context.instance > 0) return module;
+      class TrappingRanker extends module.Ranker {}
+      TrappingRanker.prototype[method] = function (...args) {
+        if (armed.on) {
+          armed.calls += 1;
+          throw error();
+        }
+        return module.Ranker.prototype[method].apply(this, args);
+      };
+      return { Ranker: TrappingRanker };
+    };
+    return { initWasm, armed };
+  }
+
+  test("a trap in rerank gives the server order, then a fresh instance with the journal replayed", async () => {
+    const { initWasm, armed } = trappingLoader("rerank", () => new WebAssembly.RuntimeError("unreachable"));
+    const storage = memoryStorage();
+    const warnings = [];
+    const ranker = await createLocalRanker({
+      initWasm, modelBytes: model, storage, now: () => NOW, flushDelayMs: Infinity, onWarning: (w) => warnings.push(w),
+    });
+    open.add(ranker);
+    const baseline = ranker.rerank(items).ids;
+    const target = lowCandidate(items, baseline);
+    // Half the signals persisted, half only in the journal.
+    await ranker.record([{ kind: "click", item: itemRef(items[20]), at: NOW - 5000 }]);
+    await ranker.flush();
+    await ranker.record(liked(ranker, target));
+    assert.equal(ranker.status.pendingBatches, 1);
+    const expected = ranker.rerank(items);
+    const exported = await ranker.exportSignals();
+    assert.notDeepEqual(expected.ids, baseline);
+
+    armed.on = true;
+    const trapped = ranker.rerank({ candidates: items, explain: true });
+    assert.equal(armed.calls, 1);
+    assert.equal(trapped.fallback?.reason, "WASM_TRAP");
+    assert.match(trapped.fallback.message, /unreachable/);
+    assert.deepEqual(trapped.ids, idsOf(items), "the server's order");
+    assert.deepEqual([...trapped.order], items.map((_, i) => i));
+    assert.ok(trapped.order instanceof Uint32Array && trapped.scores instanceof Float32Array);
+    assert.equal(trapped.scores.length, 0);
+
+    const during = ranker.rerank(items);
+    assert.equal(during.fallback?.reason, "WASM_TRAP", "server order while the module is replaced");
+    await ranker.ready();
+    assert.equal(ranker.status.state, "ready");
+    assert.equal(ranker.status.instances, 2);
+    const recovered = ranker.rerank(items);
+    assert.equal(recovered.fallback, null);
+    assert.equal(armed.calls, 1, "the new instance is not the patched one");
+    assert.deepEqual(recovered.ids, expected.ids, "same ranking: persisted snapshot + replayed journal");
+    assert.deepEqual(recovered.scores, expected.scores);
+    assert.deepEqual(await ranker.exportSignals(), exported);
+    assert.deepEqual(warnings.map((w) => w.code), ["WASM_TRAP", "RECOVERED"]);
+    assert.match(warnings[1].message, /replayed 3 journaled events/);
+    assert.equal(ranker.status.pendingBatches, 1, "still journaled: not yet persisted");
+    await ranker.flush();
+    assert.equal(ranker.status.pendingBatches, 0);
+    await ranker.close();
+    open.delete(ranker);
+  });
+
+  test("any other exception also falls back (SHIM_ERROR) and replaces the module", async () => {
+    const { initWasm, armed } = trappingLoader("rerank", () => new Error("recursive use of an object detected"));
+    const ranker = await createLocalRanker({ initWasm, modelBytes: model, now: () => NOW, flushDelayMs: Infinity });
+    open.add(ranker);
+    await ranker.record(liked(ranker));
+    const expected = ranker.rerank(items).ids;
+    armed.on = true;
+    const result = ranker.rerank(items);
+    assert.equal(result.fallback?.reason, "SHIM_ERROR");
+    assert.deepEqual(result.ids, idsOf(items));
+    await ranker.ready();
+    assert.deepEqual(ranker.rerank(items).ids, expected);
+    await ranker.close();
+    open.delete(ranker);
+  });
+
+  test("a trap during record() is retried once on a fresh instance", async () => {
+    const { initWasm, armed } = trappingLoader("record", () => new WebAssembly.RuntimeError("memory access out of bounds"));
+    const ranker = await createLocalRanker({ initWasm, modelBytes: model, now: () => NOW, flushDelayMs: Infinity });
+    open.add(ranker);
+    await ranker.record([{ kind: "click", item: itemRef(items[1]), at: NOW - 3000 }]);
+    const keysBefore = ranker.keyCount;
+    armed.on = true;
+    const summary = await ranker.record([{ kind: "like", item: itemRef(items[50]), at: NOW - 1000 }]);
+    assert.deepEqual(summary, { recorded: 1, expired: 0 });
+    assert.equal(armed.calls, 1);
+    assert.equal(ranker.status.instances, 2);
+    assert.ok(ranker.keyCount > keysBefore, "both batches are in the new instance");
+    const keys = (await ranker.exportSignals()).keys.map((k) => `${k.family}:${k.key}`);
+    assert.ok(keys.includes(`item:${items[1].id}`) && keys.includes(`item:${items[50].id}`));
+    await ranker.close();
+    open.delete(ranker);
+  });
+
+  test("module errors with a code are fallbacks, not traps: no re-instantiation", async () => {
+    const ranker = await createLocalRanker({ initWasm: loader, modelBytes: model, now: () => NOW });
+    open.add(ranker);
+    const duplicate = ranker.rerank([items[0], items[1], { ...items[2], id: items[0].id }]);
+    assert.equal(duplicate.fallback?.reason, "INVALID_REQUEST");
+    const thrown = ranker.rerank({ candidates: [items[0], { ...items[1], id: items[0].id }], onError: "throw" });
+    assert.equal(thrown.fallback?.reason, "INVALID_REQUEST", "the shim never throws, even when asked to");
+    for (const garbage of [null, undefined, 42, "items", { candidates: 7 }, [{ id: 1 }]]) {
+      const result = ranker.rerank(garbage);
+      assert.ok(result.fallback, `fallback for ${JSON.stringify(garbage)}`);
+      assert.ok(Array.isArray(result.ids));
+    }
+    assert.equal(ranker.status.instances, 1);
+    assert.equal(ranker.rerank(items).fallback, null);
+    await ranker.close();
+    open.delete(ranker);
+  });
+
+  test("a real overflow inside the module (deeply nested candidate field) never throws and is recovered from", async () => {
+    const ranker = await createLocalRanker({ initWasm: loader, modelBytes: model, now: () => NOW, flushDelayMs: Infinity });
+    open.add(ranker);
+    await ranker.record(liked(ranker));
+    const expected = ranker.rerank(items);
+    let deep = [];
+    for (let i = 0; i < 30_000; i++) deep = [deep];
+    const poisoned = [{ ...items[0], title: deep }, ...items.slice(1)];
+    let result;
+    assert.doesNotThrow(() => (result = ranker.rerank(poisoned)));
+    assert.deepEqual(result.ids, idsOf(items), "the server's order (or a ranking, once the module bounds the depth)");
+    if (result.fallback) assert.ok(["WASM_TRAP", "SHIM_ERROR", "INVALID_REQUEST"].includes(result.fallback.reason), result.fallback.reason);
+    await ranker.ready();
+    const after = ranker.rerank(items);
+    assert.equal(after.fallback, null);
+    assert.deepEqual(after.ids, expected.ids, "signals intact after the module was replaced");
+    await ranker.close();
+    open.delete(ranker);
+  });
+
+  test("a loader that fails to re-instantiate leaves the server order until it works again", async () => {
+    const inner = webPackageLoader({ glue: PKG_WEB_GLUE });
+    let failing = false;
+    const warnings = [];
+    const { initWasm, armed } = trappingLoader("rerank", () => new WebAssembly.RuntimeError("unreachable"));
+    const ranker = await createLocalRanker({
+      initWasm: (context) => (failing ? Promise.reject(new Error("offline")) : context.instance === 0 ? initWasm(context) : inner(context)),
+      modelBytes: model, now: () => NOW, flushDelayMs: Infinity, onWarning: (w) => warnings.push(w),
+    });
+    open.add(ranker);
+    await ranker.record(liked(ranker));
+    const expected = ranker.rerank(items).ids;
+    failing = true;
+    armed.on = true;
+    assert.equal(ranker.rerank(items).fallback?.reason, "WASM_TRAP");
+    await assert.rejects(ranker.ready());
+    assert.equal(ranker.status.state, "broken");
+    assert.ok(warnings.some((w) => w.code === "RECOVERY_FAILED"));
+    const broken = ranker.rerank(items);
+    assert.equal(broken.fallback?.reason, "SHIM_ERROR");
+    assert.deepEqual(broken.ids, idsOf(items));
+    failing = false;
+    await ranker.ready();
+    assert.deepEqual(ranker.rerank(items).ids, expected, "journal replayed into the instance that finally loaded");
+    await ranker.close();
+    open.delete(ranker);
+  });
+});
+
+describe("loading", () => {
+  test("commonJsLoader re-requires pkg/nodejs for a fresh instance each time", async () => {
+    const require = createRequire(import.meta.url);
+    const load = commonJsLoader(require, "../../pkg/nodejs/localrank.js");
+    const [a, b] = [await load({ instance: 0, reason: "start" }), await load({ instance: 1, reason: "recover" })];
+    assert.notEqual(a.Ranker, b.Ranker, "two module instances");
+    const ranker = await createLocalRanker({ initWasm: load, modelBytes: model, now: () => NOW });
+    open.add(ranker);
+    assert.equal(ranker.rerank(items).fallback, null);
+    await ranker.close();
+    open.delete(ranker);
+  });
+
+  test("modelUrl loads the model (file: URLs in Node) and bad models reject createLocalRanker", async () => {
+    const ranker = await createLocalRanker({
+      initWasm: loader, modelUrl: new URL("../../models/ranker.onnx", import.meta.url).href, now: () => NOW,
+    });
+    open.add(ranker);
+    assert.equal(ranker.modelInfo().byteSize, model.byteLength);
+    await ranker.close();
+    open.delete(ranker);
+    await assert.rejects(
+      createLocalRanker({ initWasm: loader, modelBytes: new Uint8Array([1, 2, 3]) }),
+      (error) => isLocalrankError(error) && error.code === "INVALID_MODEL",
+    );
+    await assert.rejects(
+      createLocalRanker({ initWasm: loader, modelBytes: model, rankerOptions: { maxCandidates: 0 } }),
+      (error) => isLocalrankError(error) && error.code === "INVALID_OPTIONS",
+    );
+    await assert.rejects(createLocalRanker({ modelBytes: model }), /initWasm/);
+  });
+
+  test("a closed ranker returns the server order and refuses writes", async () => {
+    const { ranker } = await start("closed.bin");
+    await ranker.close();
+    open.delete(ranker);
+    assert.equal(ranker.rerank(items).fallback?.reason, "SHIM_ERROR");
+    await assert.rejects(ranker.record([]), (error) => error.code === "CLOSED");
+    await assert.rejects(ranker.exportSignals(), (error) => error.code === "CLOSED");
+    assert.equal(ranker.status.state, "closed");
+  });
+});

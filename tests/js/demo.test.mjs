@@ -1,0 +1,328 @@
+// The demo page in headless Chromium, served by www/serve.mjs on a free port: it loads under its
+// strict CSP without errors, a like changes the order, a reload keeps the signals (IndexedDB),
+// "Reset signals" clears them, the clock decays them; plus the server's own rules and the
+// IndexedDB adapter's two-slot writes.
+
+import assert from "node:assert/strict";
+import { request as httpRequest } from "node:http";
+import { createRequire } from "node:module";
+import { after, before, describe, test } from "node:test";
+
+import { chromium } from "playwright-core";
+
+import { startServer } from "../../www/serve.mjs";
+import { catalogue, modelBytes } from "./helpers.mjs";
+
+const CHROMIUM_ARGS = [
+  "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync", "--no-first-run",
+];
+const TIMEOUT = 30_000;
+
+const items = catalogue();
+const info = (() => {
+  const { Ranker } = createRequire(import.meta.url)("../../pkg/nodejs/localrank.js");
+  const ranker = new Ranker(modelBytes());
+  const modelInfo = ranker.modelInfo();
+  ranker.free();
+  return modelInfo;
+})();
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer({ port: 0 });
+  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS, timeout: TIMEOUT });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+/**
+ * A fresh browser context (own IndexedDB) with a page that records console errors, page
+ * errors, failed requests and CSP violations.
+ */
+async function openPage() {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  const problems = [];
+  page.on("console", (message) => {
+    if (message.type() === "error" || message.type() === "warning") problems.push(`console.${message.type()}: ${message.text()}`);
+  });
+  page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
+  page.on("requestfailed", (request) => problems.push(`requestfailed: ${request.url()} ${request.failure()?.errorText}`));
+  page.on("response", (response) => response.status() >= 400 && problems.push(`HTTP ${response.status()}: ${response.url()}`));
+  await page.addInitScript(() => {
+    window.__cspViolations = [];
+    document.addEventListener("securitypolicyviolation", (event) => {
+      window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
+    });
+  });
+  return { context, page, problems };
+}
+
+/** Waits until the page has rendered at least `count` times; returns the render count. */
+async function rendered(page, count = 1) {
+  await page.waitForFunction(
+    (n) => {
+      const status = document.querySelector('[data-testid="status"]');
+      return status && status.dataset.state === "ready" && Number(status.dataset.renders) >= n;
+    },
+    count,
+    { timeout: TIMEOUT },
+  );
+  return Number(await page.getAttribute('[data-testid="status"]', "data-renders"));
+}
+
+const rankedIds = (page) => page.$$eval('[data-testid="ranked-item"]', (rows) => rows.map((row) => row.dataset.id));
+const serverIds = (page) => page.$$eval('[data-testid="server-item"]', (rows) => rows.map((row) => row.dataset.id));
+const exportedKeys = async (page) => {
+  const knows = page.locator('[data-testid="knows"]');
+  if (!(await knows.evaluate((details) => details.open))) await knows.locator("summary").click();
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="export"]').dataset.keys) >= 0);
+  return JSON.parse(await page.textContent('[data-testid="export"]')).keys;
+};
+
+describe("the demo page", () => {
+  let context;
+  let page;
+  let problems;
+  let baseline;
+  let liked;
+
+  before(async () => {
+    ({ context, page, problems } = await openPage());
+  });
+  after(async () => {
+    await context?.close();
+  });
+
+  test("loads under its CSP: model info, both lists, latency, no errors or violations", async () => {
+    const response = await page.goto(server.url);
+    assert.equal(new URL(page.url()).pathname, "/www/index.html", "/ redirects to the page");
+    const csp = response.headers()["content-security-policy"];
+    assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/);
+    assert.doesNotMatch(csp, /unsafe-inline|'unsafe-eval'/);
+    await rendered(page);
+
+    assert.equal(await page.textContent('[data-testid="model-name"]'), info.name);
+    assert.equal(await page.textContent('[data-testid="model-features"]'), String(info.features.length));
+    assert.match(await page.textContent('[data-testid="model-size"]'), /^\d+(\.\d)? kB$/);
+    assert.match(await page.textContent('[data-testid="latency"]'), /^\d+\.\d ms$/);
+    assert.ok(Number(await page.getAttribute('[data-testid="latency"]', "data-ms")) >= 0);
+
+    assert.deepEqual(await serverIds(page), items.map((item) => item.id), "the server's list in its order");
+    baseline = await rankedIds(page);
+    assert.deepEqual([...baseline].sort(), items.map((item) => item.id).sort(), "the reranked list has the same items");
+    items.forEach((item, i) => item.pinned && assert.equal(baseline[i], item.id, "pinned items keep their place"));
+    assert.equal(await page.locator('[data-testid="ranked-item"] [data-testid="why"]').count(), items.length);
+    assert.equal(await page.isHidden('[data-testid="fallback"]'), true);
+    assert.equal(await page.textContent('[data-testid="key-count"]'), "0 keys");
+    assert.deepEqual(await exportedKeys(page), [], "a new device knows nothing");
+
+    assert.deepEqual(await page.evaluate(() => window.__cspViolations), []);
+    assert.deepEqual(problems, []);
+  });
+
+  test("liking an item low in the list moves it up and changes the order", async () => {
+    const unpinned = baseline.filter((id) => !items.find((item) => item.id === id).pinned);
+    const target = unpinned[unpinned.length - 3];
+    liked = target;
+    const before = baseline.indexOf(target);
+    const renders = await rendered(page);
+    await page.locator(`[data-testid="ranked-item"][data-id="${target}"] [data-testid="btn-like"]`).click();
+    await rendered(page, renders + 1);
+    const after = await rankedIds(page);
+    assert.notDeepEqual(after, baseline, "the order changed");
+    assert.ok(after.indexOf(target) < before, `${target} moved from ${before + 1} to ${after.indexOf(target) + 1}`);
+    const moved = Number(await page.getAttribute(`[data-testid="ranked-item"][data-id="${target}"] [data-testid="move"]`, "data-moved"));
+    assert.equal(moved, items.findIndex((item) => item.id === target) - after.indexOf(target), "the badge shows how far it moved");
+    const why = page.locator(`[data-testid="ranked-item"][data-id="${target}"] [data-testid="why"]`);
+    await why.locator("summary").click();
+    const groups = await why.locator("li").evaluateAll((rows) => rows.map((row) => [row.dataset.group, row.querySelector(".value").textContent]));
+    assert.ok(groups.length > 0);
+    const values = groups.map(([, text]) => Math.abs(Number(text.replace("−", "-"))));
+    assert.deepEqual(values, [...values].sort((a, b) => b - a), "contributions, largest first");
+    assert.notEqual(await page.textContent('[data-testid="key-count"]'), "0 keys");
+    assert.deepEqual(problems, []);
+  });
+
+  test("a reload keeps the signals: the order after it equals the order before", async () => {
+    await page.waitForSelector('[data-testid="persist-status"][data-pending="0"]');
+    const before = await rankedIds(page);
+    const keysBefore = await exportedKeys(page);
+    assert.ok(keysBefore.length > 0);
+    await page.reload();
+    await rendered(page);
+    assert.deepEqual(await rankedIds(page), before);
+    assert.equal((await exportedKeys(page)).length, keysBefore.length);
+    assert.deepEqual(problems, []);
+  });
+
+  test("the clock control moves the demo time and signals decay", async () => {
+    const target = liked;
+    const movedNow = Number(await page.getAttribute(`[data-testid="ranked-item"][data-id="${target}"] [data-testid="move"]`, "data-moved"));
+    let renders = await rendered(page);
+    for (const button of ["clock-plus-1h", "clock-plus-1d", "clock-plus-7d", "clock-plus-30d", "clock-plus-30d"]) {
+      await page.click(`[data-testid="${button}"]`);
+      renders = await rendered(page, renders + 1);
+    }
+    const offset = Number(await page.getAttribute('[data-testid="clock-offset"]', "data-offset-ms"));
+    assert.equal(offset, (1 + 24 + 7 * 24 + 60 * 24) * 3_600_000);
+    assert.match(await page.textContent('[data-testid="clock-offset"]'), /^\+68 d 1 h$/);
+    const movedLater = Number(await page.getAttribute(`[data-testid="ranked-item"][data-id="${target}"] [data-testid="move"]`, "data-moved"));
+    assert.ok(movedLater < movedNow, `68 days later ${target} is lifted less (${movedNow} → ${movedLater})`);
+    await page.click('[data-testid="clock-reset"]');
+    await rendered(page, renders + 1);
+    assert.equal(await page.textContent('[data-testid="clock-offset"]'), "now");
+    assert.deepEqual(problems, []);
+  });
+
+  test('"Reset signals" clears them: the no-signal order returns and the export is empty, also after a reload', async () => {
+    const renders = await rendered(page);
+    await page.click('[data-testid="reset-signals"]');
+    await rendered(page, renders + 1);
+    assert.deepEqual(await rankedIds(page), baseline);
+    assert.equal(await page.textContent('[data-testid="key-count"]'), "0 keys");
+    assert.deepEqual(await exportedKeys(page), []);
+    await page.reload();
+    await rendered(page);
+    assert.deepEqual(await rankedIds(page), baseline);
+    assert.deepEqual(await exportedKeys(page), []);
+    assert.deepEqual(await page.evaluate(() => window.__cspViolations), []);
+    assert.deepEqual(problems, []);
+  });
+});
+
+describe("the IndexedDB adapter in Chromium", () => {
+  test("two alternating slots with generations; a corrupt newest slot falls back to the older one", async () => {
+    const { context, page, problems } = await openPage();
+    try {
+      await page.goto(server.url);
+      await rendered(page);
+      const result = await page.evaluate(async () => {
+        const client = await import("/www/localrank-client.mjs");
+        const storage = client.indexedDbStorage({ databaseName: "slot-test" });
+        const warnings = [];
+        const start = () => client.createLocalRanker({
+          initWasm: client.webPackageLoader({ glue: new URL("/pkg/web/localrank.js", location.href) }),
+          modelUrl: "/models/ranker.onnx",
+          storage,
+          flushDelayMs: Infinity,
+          onWarning: (warning) => warnings.push(warning.code),
+        });
+        const slots = async () => (await storage.load()).map((s) => [s.source.match(/slot-\d/)[0], s.generation]);
+        const out = {};
+        const first = await start();
+        await first.record([{ kind: "like", item: { id: "a", topics: ["rust"] }, at: Date.now() }]);
+        await first.flush();
+        out.keysAfterA = first.keyCount;
+        await first.record([{ kind: "like", item: { id: "b", topics: ["space"] }, at: Date.now() }]);
+        await first.flush();
+        out.keysAfterB = first.keyCount;
+        out.afterTwo = await slots();
+        await first.record([{ kind: "click", item: { id: "c" }, at: Date.now() }]);
+        await first.flush();
+        out.afterThree = await slots();
+        await first.close();
+
+        // Corrupt the newest slot (generation 2, in slot-0) behind the adapter's back.
+        const db = await new Promise((resolve, reject) => {
+          const request = indexedDB.open("slot-test", 1);
+          request.onsuccess = () => resolve(request.result);
+          request.onerror = () => reject(request.error);
+        });
+        await new Promise((resolve, reject) => {
+          const tx = db.transaction("signals", "readwrite");
+          const store = tx.objectStore("signals");
+          const get = store.get("slot-0");
+          get.onsuccess = () => {
+            const record = get.result;
+            record.bytes[Math.floor(record.bytes.length / 2)] ^= 0xff;
+            store.put(record, "slot-0");
+          };
+          tx.oncomplete = resolve;
+          tx.onerror = () => reject(tx.error);
+        });
+        db.close();
+
+        const second = await start();
+        out.warnings = [...warnings];
+        out.keysRestored = second.keyCount;
+        const exported = await second.exportSignals();
+        out.restoredItems = exported.keys.filter((k) => k.family === "item").map((k) => k.key).sort();
+        await second.record([{ kind: "click", item: { id: "d" }, at: Date.now() }]);
+        await second.flush();
+        out.afterRepair = await slots();
+        await second.clear();
+        out.afterClear = await slots();
+        await second.close();
+        return out;
+      });
+      assert.deepEqual(result.afterTwo, [["slot-1", 1], ["slot-0", 0]], "newest first, alternating slots");
+      assert.deepEqual(result.afterThree, [["slot-0", 2], ["slot-1", 1]], "the third write replaced the oldest slot");
+      assert.deepEqual(result.warnings, ["CORRUPT_SNAPSHOT"]);
+      assert.equal(result.keysRestored, result.keysAfterB, "restored the older slot (a and b, without c)");
+      assert.deepEqual(result.restoredItems, ["a", "b"]);
+      assert.deepEqual(result.afterRepair, [["slot-1", 3], ["slot-0", 2]], "the next write went over the older, good slot");
+      assert.deepEqual(result.afterClear, []);
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe("the static server", () => {
+  const get = (path, init) => fetch(new URL(path, server.url), { redirect: "manual", ...init });
+  /** The status for a request path sent as is (fetch would normalise "..", "%2e" and "\\"). */
+  const rawStatus = (path) =>
+    new Promise((resolve, reject) => {
+      const { hostname, port } = new URL(server.url);
+      httpRequest({ hostname, port, path, method: "GET" }, (response) => {
+        response.resume();
+        resolve(response.statusCode);
+      }).on("error", reject).end();
+    });
+
+  test("serves the page, the package and the model with the right types and headers", async () => {
+    const root = await get("/");
+    assert.equal(root.status, 302);
+    assert.equal(root.headers.get("location"), "/www/index.html");
+    const expected = {
+      "/www/index.html": "text/html; charset=utf-8",
+      "/www/demo.mjs": "text/javascript; charset=utf-8",
+      "/www/demo.css": "text/css; charset=utf-8",
+      "/www/data/server-response.json": "application/json; charset=utf-8",
+      "/pkg/web/localrank.js": "text/javascript; charset=utf-8",
+      "/pkg/web/localrank_bg.wasm": "application/wasm",
+      "/models/ranker.onnx": "application/octet-stream",
+    };
+    for (const [path, type] of Object.entries(expected)) {
+      const response = await get(path, { method: "HEAD" });
+      assert.equal(response.status, 200, path);
+      assert.equal(response.headers.get("content-type"), type, path);
+      assert.equal(response.headers.get("cache-control"), "no-store", path);
+      assert.equal(
+        response.headers.get("content-security-policy"),
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'",
+      );
+    }
+    const model = await get("/models/ranker.onnx");
+    assert.equal(Buffer.compare(Buffer.from(await model.arrayBuffer()), Buffer.from(modelBytes())), 0);
+  });
+
+  test("serves nothing outside /www/, /pkg/web/ and /models/, and no path traversal", async () => {
+    const refused = [
+      "/package.json", "/src/lib.rs", "/pkg/nodejs/localrank.js", "/www/../package.json", "/www/%2e%2e/package.json",
+      "/www/..%2fpackage.json", "/pkg/web/..%2f..%2fCargo.toml", "/models/%2e%2e%2fCargo.toml", "/www/%00", "/pkg/web/.gitignore",
+      "/www/data/", "/www/nope.html", "//etc/passwd", "/www/..\\..\\Cargo.toml",
+    ];
+    for (const path of refused) assert.equal(await rawStatus(path), 404, path);
+    assert.equal((await get("/www/index.html", { method: "POST" })).status, 405);
+  });
+});

@@ -1,0 +1,189 @@
+// Type-checked, never run (`tsc -p tests/js/tsconfig.json`, strict, noEmit): the package's and
+// the shim's types accept correct use, and each `@ts-expect-error` line proves a wrong call
+// is rejected (tsc fails if such a line does NOT produce an error).
+
+import {
+  Ranker,
+  type Candidate,
+  type ErrorCode,
+  type ExportedKey,
+  type LocalrankError,
+  type ModelInfo,
+  type RankerOptions,
+  type RecordSummary,
+  type RerankRequest,
+  type RerankResult,
+  type SignalEvent,
+  type SignalExport,
+} from "../../pkg/nodejs/localrank.js";
+import {
+  commonJsLoader,
+  createLocalRanker,
+  fileStorage,
+  indexedDbStorage,
+  isLocalrankError,
+  memoryStorage,
+  webPackageLoader,
+  type ClientRerankResult,
+  type ClientStatus,
+  type ClientWarning,
+  type LocalRanker,
+  type LocalrankModule,
+  type SnapshotStorage,
+  type WasmLoader,
+} from "../../www/localrank-client.mjs";
+import * as web from "../../pkg/web/localrank.js";
+
+declare const model: Uint8Array;
+declare const serverItems: Array<Candidate & { title: string; kind: "server" | "channel" | "post" }>;
+
+// ---- the package ---------------------------------------------------------------------------
+
+const options: RankerOptions = { keyCap: 1000, retentionDays: 30, maxCandidates: 500, timeBudgetMs: 8, onError: "fallback" };
+const ranker = new Ranker(model, options);
+
+const request: RerankRequest = {
+  candidates: serverItems,
+  now: Date.now(),
+  utcOffsetMinutes: -new Date().getTimezoneOffset(),
+  constraints: { maxDisplacement: 5, diversity: { by: "author", maxRun: 2 } },
+  explain: true,
+};
+const result: RerankResult = ranker.rerank(request);
+const ids: string[] = result.ids;
+const order: Uint32Array = result.order;
+const scores: Float32Array = result.scores;
+const reason: ErrorCode | undefined = result.fallback?.reason;
+const affinity: number | undefined = result.explanations?.[0]?.contributions.affinity;
+const elapsed: number = result.elapsedMs;
+
+const events: SignalEvent[] = [
+  { kind: "like", item: { id: "p1", topics: ["rust"], containers: ["g1", "g1/c1"], author: "u1" }, at: Date.now() },
+  { kind: "dwell", item: { id: "p2" }, at: Date.now(), dwellMs: 45_000 },
+];
+const summary: RecordSummary = ranker.record(events, Date.now());
+const recorded: number = summary.recorded + summary.expired;
+const bytes: Uint8Array = ranker.snapshot();
+ranker.restore(bytes, Date.now());
+ranker.restore(bytes);
+const exported: SignalExport = ranker.exportSignals();
+const key: ExportedKey | undefined = exported.keys[0];
+const halfLife: "1h" | "1d" | "7d" | "30d" | undefined = key?.counts[0]?.halfLife;
+const info: ModelInfo = ranker.modelInfo();
+const featureCount: number = info.features.length + ranker.keyCount;
+ranker.clear();
+
+try {
+  ranker.record(events);
+} catch (error) {
+  const typed = error as LocalrankError;
+  const code: ErrorCode = typed.code;
+  const name: "LocalrankError" = typed.name;
+  void code, name;
+}
+
+// @ts-expect-error: the model must be bytes
+new Ranker("ranker.onnx", {});
+// @ts-expect-error: onError is "fallback" or "throw"
+new Ranker(model, { onError: "ignore" });
+// @ts-expect-error: keyCap is a number
+new Ranker(model, { keyCap: "many" });
+// @ts-expect-error: a request is an object with candidates, not a bare list
+ranker.rerank(serverItems);
+// @ts-expect-error: candidates need an id
+ranker.rerank({ candidates: [{ serverScore: 1 }] });
+// @ts-expect-error: ids are strings
+ranker.rerank({ candidates: [{ id: 7 }] });
+// @ts-expect-error: an unknown constraint
+ranker.rerank({ candidates: serverItems, constraints: { diversity: { by: "topic", maxRun: 2 } } });
+// @ts-expect-error: not an event kind
+ranker.record([{ kind: "view", item: { id: "p1" }, at: 0 }]);
+// @ts-expect-error: events need a time
+ranker.record([{ kind: "click", item: { id: "p1" } }]);
+// @ts-expect-error: record takes a list
+ranker.record({ kind: "click", item: { id: "p1" }, at: 0 });
+// @ts-expect-error: restore takes bytes
+ranker.restore("snapshot");
+// @ts-expect-error: order is a Uint32Array, not number[]
+const wrongOrder: number[] = result.order;
+// @ts-expect-error: fallback may be null
+const unchecked: string = result.fallback.reason;
+// @ts-expect-error: keyCount is read-only
+ranker.keyCount = 3;
+// @ts-expect-error: not an error code
+const badCode: ErrorCode = "OOPS";
+
+// The web build has the same class, plus its init functions.
+const webRanker: web.Ranker = new web.Ranker(model, {});
+const webResult: RerankResult = webRanker.rerank({ candidates: serverItems });
+web.initSync({ module: model });
+void web.default({ module_or_path: new URL("https://example.invalid/localrank_bg.wasm") });
+
+// ---- the shim ------------------------------------------------------------------------------
+
+const loader: WasmLoader = webPackageLoader({ glue: new URL("https://example.invalid/pkg/web/localrank.js") });
+declare const require: { (id: string): unknown; resolve(id: string): string; cache: Record<string, unknown> };
+const cjsLoader: WasmLoader = commonJsLoader(require, "../pkg/nodejs/localrank.js");
+// Both builds' modules fit what the shim needs of them.
+const asModule: LocalrankModule = web;
+const ownLoader: WasmLoader = async ({ instance, reason: why }) => {
+  void instance, why;
+  return web;
+};
+const storages: SnapshotStorage[] = [memoryStorage(), fileStorage("/tmp/signals.bin"), indexedDbStorage({ databaseName: "app" })];
+
+async function useShim(): Promise<void> {
+  const local: LocalRanker = await createLocalRanker({
+    initWasm: loader,
+    modelUrl: "/models/ranker.onnx",
+    storage: indexedDbStorage(),
+    flushDelayMs: 500,
+    rankerOptions: { maxCandidates: 200 },
+    now: () => Date.now(),
+    onWarning: (warning: ClientWarning) => console.warn(warning.code, warning.message),
+    onPersist: ({ byteLength, pendingBatches, storage }) => void [byteLength, pendingBatches, storage],
+  });
+  const fromList: ClientRerankResult = local.rerank(serverItems);
+  const fromRequest: ClientRerankResult = local.rerank({ candidates: serverItems, explain: true });
+  const shimReason: ErrorCode | "WASM_TRAP" | "SHIM_ERROR" | undefined = fromList.fallback?.reason;
+  const recordSummary: RecordSummary = await local.record(events);
+  await local.flush();
+  const signals: SignalExport = await local.exportSignals();
+  const status: ClientStatus = local.status;
+  const state: "ready" | "recovering" | "broken" | "closed" = status.state;
+  const warnings: ClientWarning[] = local.warnings;
+  await local.ready();
+  await local.clear();
+  await local.close();
+  void fromRequest, shimReason, recordSummary, signals, state, warnings;
+
+  await createLocalRanker({ initWasm: cjsLoader, modelBytes: model, storage: fileStorage("signals.bin") });
+  // @ts-expect-error: modelBytes and modelUrl are exclusive
+  await createLocalRanker({ initWasm: loader, modelBytes: model, modelUrl: "/models/ranker.onnx" });
+  // @ts-expect-error: one of them is required
+  await createLocalRanker({ initWasm: loader });
+  // @ts-expect-error: initWasm is required
+  await createLocalRanker({ modelBytes: model });
+  // @ts-expect-error: a loader returns the module, not the raw wasm exports
+  await createLocalRanker({ initWasm: () => web.initSync({ module: model }), modelBytes: model });
+  // @ts-expect-error: flushDelayMs is a number
+  await createLocalRanker({ initWasm: loader, modelBytes: model, flushDelayMs: "1s" });
+  // @ts-expect-error: record is asynchronous
+  const notSync: RecordSummary = local.record(events);
+  // @ts-expect-error: rerank is synchronous
+  const notAsync: Promise<ClientRerankResult> = local.rerank(serverItems);
+  // @ts-expect-error: the constructor is private; use createLocalRanker
+  new (local.constructor as typeof LocalRanker)();
+  // @ts-expect-error: status is read-only
+  local.status = status;
+  // @ts-expect-error: storages return promises
+  const loaded: Uint8Array = storages[0]!.load();
+  void notSync, notAsync, loaded;
+}
+
+function handle(error: unknown): ErrorCode | null {
+  return isLocalrankError(error) ? error.code : null;
+}
+
+void [ids, order, scores, reason, affinity, elapsed, recorded, halfLife, featureCount, webResult, asModule, ownLoader, useShim, handle];
+void [wrongOrder, unchecked, badCode];
