@@ -97,7 +97,7 @@ run_tests() {
   install_python
 
   log "tier 1: native cargo test (core, offline pipeline, trainer smoke test)"
-  cargo test --release -- --include-ignored
+  LOCALRANK_PYTHON=$PY cargo test --release -- --include-ignored
 
   log "tier 2: wasm-bindgen tests in Node"
   cargo test --release --target wasm32-unknown-unknown --test wasm

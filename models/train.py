@@ -88,12 +88,14 @@ def parse_args(argv):
     parser.add_argument("--batch-requests", type=int, default=32, help="requests per optimiser step")
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--weight-decay", type=float, default=1e-5)
+    parser.add_argument("--ensemble", type=int, default=1,
+                        help="train this many models (seeds seed, seed+1, ...) and export the mean of their scores")
     args = parser.parse_args(argv)
     args.hidden = [int(width) for width in args.hidden.split(",") if width.strip()]
     if any(width <= 0 for width in args.hidden):
         parser.error("--hidden widths must be positive")
-    if args.epochs < 1 or args.patience < 1 or args.batch_requests < 1:
-        parser.error("--epochs, --patience and --batch-requests must be at least 1")
+    if args.epochs < 1 or args.patience < 1 or args.batch_requests < 1 or args.ensemble < 1:
+        parser.error("--epochs, --patience, --batch-requests and --ensemble must be at least 1")
     return args
 
 
@@ -177,6 +179,20 @@ class Ranker(nn.Module):
 
     def forward(self, features):
         return self.mlp((features - self.mean) / self.std).squeeze(-1)
+
+
+class ExportedEnsemble(nn.Module):
+    """The mean score of several folded rankers: one graph, averaged seeds."""
+
+    def __init__(self, members):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, features):
+        total = self.members[0](features)
+        for member in self.members[1:]:
+            total = total + member(features)
+        return total / len(self.members)
 
 
 class ExportedRanker(nn.Module):
@@ -367,11 +383,21 @@ def main(argv=None):
         raise TrainError("need training and validation requests with at least one positive each")
 
     mean, std = train_statistics(data, train_ids)
-    model = Ranker(mean, std, args.hidden)
-    history, best_epoch = fit(model, data, train_ids, valid_ids, args)
-
-    exported = fold_standardisation(model)
-    fold_gap = check_fold(model, exported, data.features)
+    members, histories, best_epochs, fold_gap = [], [], [], 0.0
+    for member in range(args.ensemble):
+        member_args = copy.copy(args)
+        member_args.seed = args.seed + member
+        make_deterministic(member_args.seed)
+        model = Ranker(mean, std, args.hidden)
+        history, best_epoch = fit(model, data, train_ids, valid_ids, member_args)
+        folded = fold_standardisation(model)
+        fold_gap = max(fold_gap, check_fold(model, folded, data.features))
+        members.append(folded)
+        histories.append(history)
+        best_epochs.append(best_epoch)
+    exported = members[0] if len(members) == 1 else ExportedEnsemble(members).eval()
+    history = histories[0] if len(histories) == 1 else histories
+    best_epoch = best_epochs[0] if len(best_epochs) == 1 else best_epochs
     payload = export_onnx(exported, contract, args.name)
     write_bytes(args.out, payload)
 

@@ -141,12 +141,21 @@ export interface ExportedKey {
   counts: ExportedCount[];
 }
 
+export interface ExportedVector {
+  dimension: number;
+  weight: number;
+  values: number[];
+}
+
 export interface SignalExport {
   asOf: number;
   keyCap: number;
   retentionDays: number;
   totals: ExportedKey | null;
-  userVector: { dimension: number; weight: number; values: number[] } | null;
+  /** Decayed (30-day) mean embedding of positively engaged items. */
+  userVector: ExportedVector | null;
+  /** The same with a one-hour half-life: what the current session is about. */
+  sessionVector: ExportedVector | null;
   keys: ExportedKey[];
 }
 

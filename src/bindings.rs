@@ -21,6 +21,48 @@ extern "C" {
     /// `performance.now()`, present in browsers, workers and Node.
     #[wasm_bindgen(js_namespace = performance, js_name = now)]
     fn performance_now() -> f64;
+
+    /// The options bag, typed in the .d.ts as `RankerOptions`.
+    #[wasm_bindgen(typescript_type = "RankerOptions")]
+    pub type RankerOptionsArg;
+}
+
+/// serde-wasm-bindgen reads only the fields a struct names, so `deny_unknown_fields` cannot
+/// catch a misspelt option: the keys are checked here instead.
+fn reject_unknown_keys(
+    value: &JsValue,
+    allowed: &[&str],
+    what: &str,
+    error: fn(String) -> Error,
+) -> Result<(), Error> {
+    if !value.is_object() {
+        return Ok(());
+    }
+    let keys = Object::keys(value.unchecked_ref::<Object>());
+    match keys.iter().filter_map(|k| k.as_string()).find(|k| !allowed.contains(&k.as_str())) {
+        Some(key) => {
+            Err(error(format!("{what}: unknown field `{key}`, expected one of {}", allowed.join(", "))))
+        }
+        None => Ok(()),
+    }
+}
+
+const OPTION_KEYS: &[&str] = &["keyCap", "retentionDays", "maxCandidates", "timeBudgetMs", "onError"];
+const REQUEST_KEYS: &[&str] = &["candidates", "now", "utcOffsetMinutes", "constraints", "explain", "onError"];
+const CONSTRAINT_KEYS: &[&str] = &["maxDisplacement", "diversity"];
+const DIVERSITY_KEYS: &[&str] = &["by", "maxRun"];
+
+/// Checks the request's own keys and its constraints' (candidates may carry anything).
+fn check_request_keys(request: &JsValue) -> Result<(), Error> {
+    reject_unknown_keys(request, REQUEST_KEYS, "request", Error::InvalidRequest)?;
+    let constraints = Reflect::get(request, &"constraints".into()).unwrap_or(JsValue::UNDEFINED);
+    reject_unknown_keys(&constraints, CONSTRAINT_KEYS, "constraints", Error::InvalidRequest)?;
+    let diversity = if constraints.is_object() {
+        Reflect::get(&constraints, &"diversity".into()).unwrap_or(JsValue::UNDEFINED)
+    } else {
+        JsValue::UNDEFINED
+    };
+    reject_unknown_keys(&diversity, DIVERSITY_KEYS, "constraints.diversity", Error::InvalidRequest)
 }
 
 /// Installs the panic hook, so a bug shows its Rust message in the console instead of a bare
@@ -71,7 +113,7 @@ fn wall_clock(now: Option<f64>) -> f64 {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct JsOptions {
     key_cap: Option<usize>,
     retention_days: Option<f64>,
@@ -96,7 +138,7 @@ impl JsOptions {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct JsRerankRequest {
     candidates: Vec<Candidate>,
     now: Option<f64>,
@@ -138,14 +180,13 @@ impl Ranker {
     /// Loads and optimises a model. Throws `INVALID_MODEL`, `CONTRACT_MISMATCH`,
     /// `UNKNOWN_FEATURE` or `INVALID_OPTIONS`.
     #[wasm_bindgen(constructor)]
-    pub fn new(
-        model: &[u8],
-        #[wasm_bindgen(unchecked_param_type = "RankerOptions")] options: JsValue,
-    ) -> Result<Ranker, JsValue> {
-        let options: JsOptions = if options.is_undefined() || options.is_null() {
-            JsOptions::default()
-        } else {
-            from_js(options, "options", Error::InvalidOptions).map_err(|e| to_js_error(&e))?
+    pub fn new(model: &[u8], options: Option<RankerOptionsArg>) -> Result<Ranker, JsValue> {
+        let options: JsOptions = match options.map(JsValue::from) {
+            None => JsOptions::default(),
+            Some(options) if options.is_null() || options.is_undefined() => JsOptions::default(),
+            Some(options) => reject_unknown_keys(&options, OPTION_KEYS, "options", Error::InvalidOptions)
+                .and_then(|()| from_js(options, "options", Error::InvalidOptions))
+                .map_err(|e| to_js_error(&e))?,
         };
         ranker::Ranker::new(model, options.into_core())
             .map(|inner| Ranker { inner })
@@ -166,8 +207,8 @@ impl Ranker {
     ) -> Result<JsValue, JsValue> {
         let started = performance_now();
         let on_error = self.inner.options().on_error;
-        let parsed: Result<JsRerankRequest, Error> =
-            from_js(request.clone(), "request", Error::InvalidRequest);
+        let parsed: Result<JsRerankRequest, Error> = check_request_keys(&request)
+            .and_then(|()| from_js(request.clone(), "request", Error::InvalidRequest));
         let request_mode = |parsed: &Result<JsRerankRequest, Error>| match parsed {
             Ok(r) => r.on_error.unwrap_or(on_error),
             Err(_) => read_on_error(&request).unwrap_or(on_error),

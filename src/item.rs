@@ -14,6 +14,7 @@ pub const MAX_KEYS_PER_FAMILY: usize = 32;
 pub const MAX_EMBEDDING_LEN: usize = 512;
 
 /// The attributes an item is known by: its id and the keys signals are aggregated under.
+/// `null` lists count as empty, as JS callers often spread objects with absent fields.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Item {
@@ -22,14 +23,22 @@ pub struct Item {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
     /// Where it lives, outermost first (e.g. a guild, then a channel).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub containers: Vec<String>,
     /// Topic tags.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub topics: Vec<String>,
     /// A small server-computed item embedding (same length for every item of a request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedding: Option<Vec<f32>>,
+}
+
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// The attribute families signals are kept under. `Item` is the item id itself.
@@ -114,22 +123,77 @@ impl Item {
 /// One candidate of a server response. Its server rank is its position in the list. Fields
 /// this library does not use (titles, URLs…) are ignored, so a server response can be passed as is.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(from = "CandidateFields", into = "CandidateFields")]
 pub struct Candidate {
-    #[serde(flatten)]
     pub item: Item,
     /// The server's own relevance score (higher is better).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_score: Option<f32>,
     /// A global popularity count (views, members, ratings…).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub popularity: Option<f32>,
     /// Creation time, ms since the Unix epoch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<f64>,
     /// Pinned candidates keep their server position.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pinned: bool,
+}
+
+/// A candidate as it crosses the wire: the item's fields inline. Every field is named (no
+/// `#[serde(flatten)]`), so deserialisers read only these and never walk a server's unknown,
+/// possibly deeply nested, extra fields.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CandidateFields {
+    id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    author: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    containers: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    topics: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    embedding: Option<Vec<f32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_score: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    popularity: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created_at: Option<f64>,
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "std::ops::Not::not")]
+    pinned: bool,
+}
+
+impl From<CandidateFields> for Candidate {
+    fn from(f: CandidateFields) -> Self {
+        Candidate {
+            item: Item {
+                id: f.id,
+                author: f.author,
+                containers: f.containers,
+                topics: f.topics,
+                embedding: f.embedding,
+            },
+            server_score: f.server_score,
+            popularity: f.popularity,
+            created_at: f.created_at,
+            pinned: f.pinned,
+        }
+    }
+}
+
+impl From<Candidate> for CandidateFields {
+    fn from(c: Candidate) -> Self {
+        let Item { id, author, containers, topics, embedding } = c.item;
+        CandidateFields {
+            id,
+            author,
+            containers,
+            topics,
+            embedding,
+            server_score: c.server_score,
+            popularity: c.popularity,
+            created_at: c.created_at,
+            pinned: c.pinned,
+        }
+    }
 }
 
 /// The kinds of engagement the signal store understands.
@@ -242,5 +306,32 @@ impl Event {
             (_, None) => Ok(()),
             (_, Some(_)) => Err(Error::InvalidEvent(format!("{what}: dwellMs is only for dwell events"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_json_with_extra_fields_and_nulls_parses() {
+        let json = r#"{"id":"p1","title":"ignored","nested":{"deep":[1,[2,[3]]]},"topics":null,
+            "containers":["g1","c2"],"pinned":null,"serverScore":0.5}"#;
+        let candidate: Candidate = serde_json::from_str(json).unwrap();
+        assert_eq!(candidate.item.id, "p1");
+        assert!(candidate.item.topics.is_empty() && !candidate.pinned);
+        assert_eq!(candidate.item.keys(Family::Container), ["g1", "c2"]);
+        let round_trip: Candidate =
+            serde_json::from_str(&serde_json::to_string(&candidate).unwrap()).unwrap();
+        assert_eq!(round_trip, candidate);
+    }
+
+    #[test]
+    fn events_need_a_kind_an_item_and_a_time() {
+        let event: Event =
+            serde_json::from_str(r#"{"kind":"dwell","item":{"id":"a"},"at":5,"dwellMs":1000}"#).unwrap();
+        assert!(event.validate(0).is_ok());
+        assert!((event.amount() - 1.0 / 30.0).abs() < 1e-12);
+        assert!(serde_json::from_str::<Event>(r#"{"kind":"stare","item":{"id":"a"},"at":5}"#).is_err());
     }
 }

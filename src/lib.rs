@@ -16,7 +16,7 @@ pub mod rerank;
 pub mod signals;
 
 #[cfg(target_arch = "wasm32")]
-mod bindings;
+pub mod bindings;
 #[cfg(test)]
 mod test_models;
 

@@ -40,6 +40,10 @@ impl ModelRunner {
     pub fn load(bytes: &[u8]) -> Result<Self> {
         let onnx = tract_onnx::onnx();
         let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(|e| invalid("not an ONNX model", e))?;
+        // Empty or truncated-to-nothing bytes still decode (protobuf fields are optional).
+        if proto.graph.is_none() {
+            return Err(Error::InvalidModel("not an ONNX model: no graph".into()));
+        }
         let contract = read_contract(&proto)?;
         let width = contract.features.len();
         let mut model = onnx.model_for_proto_model(&proto).map_err(|e| invalid("unsupported graph", e))?;

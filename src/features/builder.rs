@@ -7,7 +7,7 @@ use super::feature::Feature;
 use crate::error::Result;
 use crate::item::{Candidate, Family};
 use crate::signals::decay::{DAY_MS, HALF_LIFE_COUNT};
-use crate::signals::SignalStore;
+use crate::signals::{SignalStore, UserVector};
 
 const HOUR_MS: f64 = 3_600_000.0;
 
@@ -113,6 +113,7 @@ impl FeatureBuilder {
         let local_hour = ((now + context.utc_offset_minutes * 60_000.0) / HOUR_MS).rem_euclid(24.0);
         let hour_angle = local_hour / 24.0 * std::f64::consts::TAU;
         let user_vector = store.user_vector();
+        let session_vector = store.session_vector();
 
         let mut summaries = [FamilySummary::default(); 4];
         for (rank, candidate) in candidates.iter().enumerate() {
@@ -149,12 +150,8 @@ impl FeatureBuilder {
                         .last_positive_at
                         .map_or(0.0, |at| 1.0 / (1.0 + (now - at).max(0.0) / DAY_MS)),
                     Feature::Fatigue { family } => summaries[family.index()].fatigue.ln_1p(),
-                    Feature::UserSimilarity => match (user_vector, candidate.item.embedding.as_deref()) {
-                        (Some(user), Some(embedding)) if user.dimension() == embedding.len() => {
-                            f64::from(user.cosine(embedding))
-                        }
-                        _ => 0.0,
-                    },
+                    Feature::UserSimilarity => similarity(user_vector, candidate),
+                    Feature::SessionSimilarity => similarity(session_vector, candidate),
                     Feature::UserActivity { half_life } => total_positive[half_life].ln_1p(),
                     Feature::HourSin => hour_angle.sin(),
                     Feature::HourCos => hour_angle.cos(),
@@ -162,6 +159,16 @@ impl FeatureBuilder {
                 out.push(value as f32);
             }
         }
+    }
+}
+
+/// Cosine of a local vector and the candidate's embedding; 0 when either is missing.
+fn similarity(vector: Option<&UserVector>, candidate: &Candidate) -> f64 {
+    match (vector, candidate.item.embedding.as_deref()) {
+        (Some(vector), Some(embedding)) if vector.dimension() == embedding.len() => {
+            f64::from(vector.cosine(embedding))
+        }
+        _ => 0.0,
     }
 }
 

@@ -11,6 +11,7 @@
 //! | `recency.<family>` | 1 / (1 + days since the last positive engagement with one of the keys), 0 if never |
 //! | `fatigue.<family>` | ln(1 + most impressions without engagement on one of the keys) |
 //! | `user.similarity` | cosine of the local user vector and the candidate embedding |
+//! | `session.similarity` | cosine of the local session vector (1 h half-life) and the candidate embedding |
 //! | `user.activity.<half-life>` | ln(1 + the user's total positive engagement) |
 //! | `context.hour_sin`, `context.hour_cos` | local time of day on the unit circle |
 //!
@@ -31,6 +32,7 @@ pub enum Feature {
     Recency { family: Family },
     Fatigue { family: Family },
     UserSimilarity,
+    SessionSimilarity,
     UserActivity { half_life: usize },
     HourSin,
     HourCos,
@@ -89,6 +91,7 @@ impl Feature {
             ["recency", f] => Feature::Recency { family: family(f)? },
             ["fatigue", f] => Feature::Fatigue { family: family(f)? },
             ["user", "similarity"] => Feature::UserSimilarity,
+            ["session", "similarity"] => Feature::SessionSimilarity,
             ["user", "activity", h] => Feature::UserActivity { half_life: half_life(h)? },
             ["context", "hour_sin"] => Feature::HourSin,
             ["context", "hour_cos"] => Feature::HourCos,
@@ -104,7 +107,7 @@ impl Feature {
             Feature::Affinity { .. } | Feature::Share { .. } => FeatureGroup::Affinity,
             Feature::Recency { .. } => FeatureGroup::Recency,
             Feature::Fatigue { .. } => FeatureGroup::Fatigue,
-            Feature::UserSimilarity => FeatureGroup::Similarity,
+            Feature::UserSimilarity | Feature::SessionSimilarity => FeatureGroup::Similarity,
             Feature::UserActivity { .. } | Feature::HourSin | Feature::HourCos => FeatureGroup::Context,
         }
     }
@@ -125,6 +128,7 @@ impl Feature {
             names.push(format!("fatigue.{f}"));
         }
         names.push("user.similarity".into());
+        names.push("session.similarity".into());
         names.extend(HALF_LIVES.map(|h| format!("user.activity.{h}")));
         names.extend(["context.hour_sin".into(), "context.hour_cos".into()]);
         names

@@ -4,7 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::protocol::EMBEDDING_DIM;
 use super::random::SplitMix64;
 use crate::item::{Candidate, Event, EventKind, Item};
 use crate::ranker::{Clock, Ranker, RankerOptions, RequestContextInput, RerankRequest};
@@ -24,6 +23,7 @@ pub struct ParityFixture {
 const TOPICS: [&str; 8] =
     ["Action", "Comedy", "Drama", "Romance", "Sci-Fi", "Thriller", "Animation", "Horror"];
 const NOW: f64 = 1_700_000_000_000.0;
+const EMBEDDING_DIM: usize = 16;
 
 fn item(rng: &mut SplitMix64, id: String) -> Item {
     let topics = (0..1 + rng.below(3)).map(|_| TOPICS[rng.below(TOPICS.len())].to_owned()).collect();
@@ -66,7 +66,7 @@ fn request() -> (Vec<Event>, RerankRequest) {
     (events, request)
 }
 
-/// The fixture for a model, as pretty JSON.
+/// The fixture for a model, as JSON (one line: it is data, not for reading).
 pub fn fixture(model: &[u8]) -> Result<String> {
     let (events, request) = request();
     let mut ranker = Ranker::new(model, RankerOptions::default())?;
@@ -83,5 +83,5 @@ pub fn fixture(model: &[u8]) -> Result<String> {
         expected_scores: ranking.scores,
         expected_order: ranking.order,
     };
-    Ok(serde_json::to_string_pretty(&fixture).expect("plain data serialises") + "\n")
+    Ok(serde_json::to_string(&fixture).expect("plain data serialises") + "\n")
 }

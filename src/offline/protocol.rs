@@ -16,7 +16,7 @@ pub const SERVER_LAG_MS: f64 = DAY_MS;
 /// Half-life of the server's popularity score.
 pub const POPULARITY_HALF_LIFE_MS: f64 = 365.0 * DAY_MS;
 /// Dimension of the server's co-occurrence item embedding.
-pub const EMBEDDING_DIM: usize = 64;
+pub const EMBEDDING_DIM: usize = 256;
 /// Requests at or after the 0.8 time quantile are test; [0.7, 0.8) is validation.
 pub const TEST_QUANTILE: f64 = 0.8;
 pub const VALIDATION_QUANTILE: f64 = 0.7;

@@ -105,9 +105,9 @@ pub fn model_card(eval: &Evaluation, model: &ModelInfo, provenance: &Provenance)
         percent(&eval.methods[3].lift)
     );
     let _ = writeln!(w, "## Limits\n");
-    let _ = writeln!(w, "- MovieLens ratings are not a feed: there are no impressions, dwell, authors or containers, so the fatigue, author and container features are constant here and the model learned nothing from them. A product must retrain on its own logs before relying on them.");
+    let _ = writeln!(w, "- MovieLens ratings are not a feed: there are no impressions, dwell, authors or containers, so this contract uses none of the fatigue, author, container or item-level features (they would be constant). In the demo the model reacts through topics and embeddings only. A product adds those features to `models/features.json` and retrains on its own logs.");
     let _ = writeln!(w, "- The server is simulated (popularity + co-occurrence); a real server's order is stronger, and the lift over it will be smaller.");
-    let _ = writeln!(w, "- 610 users: the intervals are wide, and the buckets with few requests are noisy.");
+    let _ = writeln!(w, "- Only {} users have test requests: the intervals are wide, and the buckets with few requests are noisy.", eval.users);
     let _ = writeln!(w, "- Citation: F. Maxwell Harper and Joseph A. Konstan. 2015. The MovieLens Datasets: History and Context. ACM TiiS 5(4).\n");
     let _ = writeln!(w, "## Reproduce\n\n```sh\n{}\n```\n", provenance.command);
     if let Some(report) = provenance.train_report {

@@ -1,7 +1,8 @@
 //! The simulated privacy-preserving server. It sees every user's ratings, but only a day after
 //! they happen, and never reads a user's local signals. It ranks by time-decayed popularity and
 //! serves a small item embedding learned from global co-occurrence (random indexing: an item's
-//! vector is the sum of fixed random vectors of the users who liked it).
+//! vector is the sum of fixed random vectors of the users who liked it, each like weighted by
+//! 1 / sqrt(the user's likes so far)).
 //!
 //! It also computes the "full-history server" reference: item-to-item co-occurrence scores
 //! against the user's complete recent history, which a server that logged everything could use.
@@ -96,8 +97,11 @@ impl<'a> Server<'a> {
             return;
         }
         let user_vector = *self.user_vectors.entry(rating.user).or_insert_with(|| random_vector(rating.user));
+        // Each like counts 1 / sqrt(the user's likes so far), so heavy raters do not dominate.
+        let liked_so_far = self.liked.get(&rating.user).map_or(0, Vec::len);
+        let weight = 1.0 / ((liked_so_far + 1) as f32).sqrt();
         for (e, u) in self.embeddings[i].iter_mut().zip(user_vector) {
-            *e += u;
+            *e += weight * u;
         }
         self.like_counts[i] += 1;
         let liked = self.liked.entry(rating.user).or_default();

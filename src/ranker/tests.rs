@@ -198,6 +198,7 @@ fn throw_mode_returns_the_error() {
 fn bad_models_are_refused_at_load_with_a_code() {
     let load = |bytes: &[u8]| Ranker::new(bytes, RankerOptions::default()).map(|_| ()).unwrap_err().code();
     let good = linear(&FEATURES, &[1.0, 1.0, 1.0]);
+    assert_eq!(load(b""), "INVALID_MODEL");
     assert_eq!(load(b"definitely not onnx"), "INVALID_MODEL");
     assert_eq!(load(&good[..good.len() / 2]), "INVALID_MODEL");
     assert_eq!(load(&linear_with(&[1.0; 3], 1, 0.0, None)), "CONTRACT_MISMATCH");

@@ -25,6 +25,8 @@ pub const HALF_LIFE_COUNT: usize = HALF_LIVES.len();
 /// Half-life of fatigue (impressions without engagement) and of the user vector.
 pub const FATIGUE_HALF_LIFE_MS: f64 = DAY_MS;
 pub const USER_VECTOR_HALF_LIFE_MS: f64 = 30.0 * DAY_MS;
+/// Half-life of the session vector: the user's interests of the last hour or so.
+pub const SESSION_VECTOR_HALF_LIFE_MS: f64 = HOUR_MS;
 
 pub fn half_life_index(name: &str) -> Option<usize> {
     HALF_LIVES.iter().position(|h| h.name == name)

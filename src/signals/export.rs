@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::decay::HALF_LIVES;
-use super::{KeyStats, SignalStore};
+use super::{KeyStats, SignalStore, UserVector};
 use crate::item::{EventKind, Family};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -17,6 +17,8 @@ pub struct SignalExport {
     pub totals: Option<ExportedKey>,
     /// Dimension and weight of the local user vector, if any embedding was engaged with.
     pub user_vector: Option<ExportedUserVector>,
+    /// The same with a one-hour half-life: what the current session is about.
+    pub session_vector: Option<ExportedUserVector>,
     /// Every key, strongest first.
     pub keys: Vec<ExportedKey>,
 }
@@ -65,12 +67,18 @@ pub fn export(store: &SignalStore, now: f64) -> SignalExport {
         key_cap: store.config.key_cap,
         retention_days: store.config.retention_ms / super::decay::DAY_MS,
         totals: store.totals.as_ref().map(|stats| export_key("user", "", stats, now)),
-        user_vector: store.user_vector.as_ref().map(|vector| ExportedUserVector {
-            dimension: vector.dimension(),
-            weight: f64::from(vector.weight),
-            values: vector.sum.iter().map(|v| v / vector.weight.max(f32::MIN_POSITIVE)).collect(),
-        }),
+        user_vector: store.user_vector.as_ref().map(export_vector),
+        session_vector: store.session_vector.as_ref().map(export_vector),
         keys: keys.into_iter().map(|(_, key)| key).collect(),
+    }
+}
+
+/// The vector as the mean it stands for (the store keeps a weighted sum).
+fn export_vector(vector: &UserVector) -> ExportedUserVector {
+    ExportedUserVector {
+        dimension: vector.dimension(),
+        weight: f64::from(vector.weight),
+        values: vector.sum.iter().map(|v| v / vector.weight.max(f32::MIN_POSITIVE)).collect(),
     }
 }
 

@@ -16,7 +16,7 @@ pub use user_vector::UserVector;
 
 use crate::error::{Error, Result};
 use crate::item::{Event, Family};
-use decay::DAY_MS;
+use decay::{DAY_MS, SESSION_VECTOR_HALF_LIFE_MS, USER_VECTOR_HALF_LIFE_MS};
 
 /// Limits of the store.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,12 +60,20 @@ pub struct SignalStore {
     /// Every recorded event once, whatever its keys: the user's overall activity.
     totals: Option<KeyStats>,
     user_vector: Option<UserVector>,
+    /// The same mean with a one-hour half-life: what the current session is about.
+    session_vector: Option<UserVector>,
 }
 
 impl SignalStore {
     pub fn new(config: StoreConfig) -> Result<Self> {
         config.validate()?;
-        Ok(SignalStore { config, keys: Default::default(), totals: None, user_vector: None })
+        Ok(SignalStore {
+            config,
+            keys: Default::default(),
+            totals: None,
+            user_vector: None,
+            session_vector: None,
+        })
     }
 
     pub fn config(&self) -> StoreConfig {
@@ -86,6 +94,10 @@ impl SignalStore {
 
     pub fn user_vector(&self) -> Option<&UserVector> {
         self.user_vector.as_ref()
+    }
+
+    pub fn session_vector(&self) -> Option<&UserVector> {
+        self.session_vector.as_ref()
     }
 
     /// Records a batch of events observed up to `now`. The batch is validated whole before
@@ -135,9 +147,14 @@ impl SignalStore {
         self.totals.get_or_insert_with(|| KeyStats::new(event.at)).add(event.kind, amount, event.at);
         let weight = amount * event.kind.positive_weight();
         if let (true, Some(embedding)) = (weight > 0.0, event.item.embedding.as_deref()) {
-            match &mut self.user_vector {
-                Some(vector) => vector.add(embedding, weight, event.at),
-                None => self.user_vector = Some(UserVector::new(embedding, weight, event.at)),
+            for (vector, half_life_ms) in [
+                (&mut self.user_vector, USER_VECTOR_HALF_LIFE_MS),
+                (&mut self.session_vector, SESSION_VECTOR_HALF_LIFE_MS),
+            ] {
+                match vector {
+                    Some(vector) => vector.add(embedding, weight, event.at, half_life_ms),
+                    None => *vector = Some(UserVector::new(embedding, weight, event.at)),
+                }
             }
         }
     }
@@ -185,6 +202,9 @@ impl SignalStore {
         if self.user_vector.as_ref().is_some_and(|v| v.updated_at < oldest_kept) {
             self.user_vector = None;
         }
+        if self.session_vector.as_ref().is_some_and(|v| v.updated_at < oldest_kept) {
+            self.session_vector = None;
+        }
     }
 
     /// Forgets everything.
@@ -192,6 +212,7 @@ impl SignalStore {
         self.keys = Default::default();
         self.totals = None;
         self.user_vector = None;
+        self.session_vector = None;
     }
 
     /// Serialises the store (see `snapshot.rs` for the format).

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! "LRSIG1" | version u16 | payload length u32 | payload | CRC-32 of everything before it (u32)
-//! payload = totals? | user vector? | key count u32 | (family u8, name length u16, name, stats)*
+//! payload = totals? | user vector? | session vector? | key count u32 | (family u8, name length u16, name, stats)*
 //! ```
 //!
 //! Decoding checks every length and value, so corrupt bytes give `CorruptSnapshot` (never a
@@ -23,17 +23,8 @@ const CHECKSUM_LEN: usize = 4;
 pub fn encode(store: &SignalStore) -> Vec<u8> {
     let mut payload = Vec::with_capacity(64 + store.key_count() * 160);
     write_optional_stats(&mut payload, store.totals.as_ref());
-    match &store.user_vector {
-        Some(vector) => {
-            payload.extend_from_slice(&(vector.sum.len() as u32).to_le_bytes());
-            payload.extend_from_slice(&vector.weight.to_le_bytes());
-            payload.extend_from_slice(&vector.updated_at.to_le_bytes());
-            for value in &vector.sum {
-                payload.extend_from_slice(&value.to_le_bytes());
-            }
-        }
-        None => payload.extend_from_slice(&0u32.to_le_bytes()),
-    }
+    write_optional_vector(&mut payload, store.user_vector.as_ref());
+    write_optional_vector(&mut payload, store.session_vector.as_ref());
     payload.extend_from_slice(&(store.key_count() as u32).to_le_bytes());
     for family in Family::ALL {
         // Sorted so the same store always gives the same bytes.
@@ -54,6 +45,20 @@ pub fn encode(store: &SignalStore) -> Vec<u8> {
     let checksum = crc32fast::hash(&bytes);
     bytes.extend_from_slice(&checksum.to_le_bytes());
     bytes
+}
+
+fn write_optional_vector(out: &mut Vec<u8>, vector: Option<&UserVector>) {
+    match vector {
+        Some(vector) => {
+            out.extend_from_slice(&(vector.sum.len() as u32).to_le_bytes());
+            out.extend_from_slice(&vector.weight.to_le_bytes());
+            out.extend_from_slice(&vector.updated_at.to_le_bytes());
+            for value in &vector.sum {
+                out.extend_from_slice(&value.to_le_bytes());
+            }
+        }
+        None => out.extend_from_slice(&0u32.to_le_bytes()),
+    }
 }
 
 fn write_optional_stats(out: &mut Vec<u8>, stats: Option<&KeyStats>) {
@@ -104,10 +109,12 @@ pub fn decode(bytes: &[u8]) -> Result<SignalStore> {
         _ => return Err(corrupt("bad totals flag")),
     };
     let user_vector = reader.user_vector()?;
+    let session_vector = reader.user_vector()?;
     let key_count = reader.u32()? as usize;
     let mut store = SignalStore::new(StoreConfig::default()).expect("default config is valid");
     store.totals = totals;
     store.user_vector = user_vector;
+    store.session_vector = session_vector;
     for _ in 0..key_count {
         let family =
             *Family::ALL.get(usize::from(reader.u8()?)).ok_or_else(|| corrupt("unknown key family"))?;

@@ -87,6 +87,26 @@ fn user_vector_is_a_decayed_weighted_mean() {
 }
 
 #[test]
+fn session_vector_decays_in_an_hour_and_survives_a_snapshot() {
+    let mut store = store();
+    let mut a = item("a", &[]);
+    a.embedding = Some(vec![1.0, 0.0]);
+    let mut b = item("b", &[]);
+    b.embedding = Some(vec![0.0, 1.0]);
+    let hour = DAY_MS / 24.0;
+    store.record(&[event(EventKind::Click, a, 0.0), event(EventKind::Click, b, hour)], hour).unwrap();
+    let session = store.session_vector().unwrap();
+    // The first click has decayed by one (one-hour) half-life by the time of the second.
+    assert!((session.sum[0] - 0.5).abs() < 1e-6 && (session.sum[1] - 1.0).abs() < 1e-6);
+    assert!((session.weight - 1.5).abs() < 1e-6);
+    // The 30-day user vector has barely decayed the first click.
+    assert!(store.user_vector().unwrap().sum[0] > 0.99);
+    let mut restored = SignalStore::new(StoreConfig::default()).unwrap();
+    restored.restore(&store.snapshot(), hour).unwrap();
+    assert_eq!(restored.session_vector(), store.session_vector());
+}
+
+#[test]
 fn key_cap_evicts_the_weakest_keys() {
     let mut store = SignalStore::new(StoreConfig { key_cap: 100, ..StoreConfig::default() }).unwrap();
     let strong = Item { id: "strong".into(), ..Item::default() };

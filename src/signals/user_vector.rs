@@ -1,7 +1,7 @@
 //! The local user vector: a decayed, engagement-weighted mean of the embeddings of the items the
 //! user engaged with positively. It lives only on the device.
 
-use super::decay::{decay_factor, USER_VECTOR_HALF_LIFE_MS};
+use super::decay::decay_factor;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserVector {
@@ -25,14 +25,15 @@ impl UserVector {
         self.sum.len()
     }
 
-    pub fn add(&mut self, embedding: &[f32], weight: f64, at: f64) {
+    /// Adds `embedding` with `weight` at `at`, decaying with `half_life_ms`.
+    pub fn add(&mut self, embedding: &[f32], weight: f64, at: f64, half_life_ms: f64) {
         // Decaying the older side keeps late events exact, as in `KeyStats::add`.
         let (old_factor, new_factor) = if at >= self.updated_at {
-            let factor = decay_factor(at - self.updated_at, USER_VECTOR_HALF_LIFE_MS);
+            let factor = decay_factor(at - self.updated_at, half_life_ms);
             self.updated_at = at;
             (factor, 1.0)
         } else {
-            (1.0, decay_factor(self.updated_at - at, USER_VECTOR_HALF_LIFE_MS))
+            (1.0, decay_factor(self.updated_at - at, half_life_ms))
         };
         for (sum, &value) in self.sum.iter_mut().zip(embedding) {
             *sum = (f64::from(*sum) * old_factor + f64::from(value) * weight * new_factor) as f32;

@@ -1,13 +1,4 @@
-//! `localrank`: the offline pipeline's command line.
-//!
-//! ```text
-//! localrank features                                   print the contract naming every known feature
-//! localrank replay --data DIR --features CONTRACT.json --out OUT.npz [--shard i/n] [--train-every K]
-//! localrank merge --out OUT.npz PART.npz...
-//! localrank evaluate --replay R.npz --model M.onnx --card CARD.md --chart CHART.svg
-//!                    [--train-report R.json] [--command TEXT] [--dataset TEXT]
-//! localrank parity-fixture --model M.onnx --out FIXTURE.json
-//! ```
+//! The offline pipeline's commands (usage in `main.rs`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +10,7 @@ use localrank::offline::protocol::{REQUEST_EVERY, SPLIT_TRAIN, SPLIT_VALIDATION}
 use localrank::offline::replay::{self, ReplayOptions, Shard};
 use localrank::offline::{evaluate, movielens, npz, parity, report};
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,36 @@
+//! The trainer's smoke test end to end: `models/test_train_smoke.py` trains on a tiny generated
+//! dataset and exports an ONNX; tract (through the same `ModelRunner` as the device) must load
+//! it, read its contract and score with it.
+
+use std::process::Command;
+
+use localrank::model::ModelRunner;
+
+#[test]
+#[ignore = "needs the trainer's Python environment: ./build.sh test sets LOCALRANK_PYTHON and runs it"]
+fn trainer_exports_a_model_tract_loads_and_scores_with() {
+    let python = std::env::var("LOCALRANK_PYTHON").expect("LOCALRANK_PYTHON names the venv's python");
+    let out_dir = std::env::temp_dir().join(format!("localrank-train-smoke-{}", std::process::id()));
+    let output = Command::new(python)
+        .args(["models/test_train_smoke.py", out_dir.to_str().unwrap()])
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "smoke test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let onnx = stdout.lines().find_map(|l| l.strip_prefix("ONNX=")).expect("the smoke test names its model");
+    let bytes = std::fs::read(onnx).unwrap();
+    let mut model = ModelRunner::load(&bytes).expect("tract loads what torch exported");
+    let width = model.contract().features.len();
+    assert_eq!(width, 6);
+    // Column 0 (mean 200, std 50 in the generated data) raises the chance of a positive: two
+    // otherwise typical rows, one low and one high on it, must score in that order.
+    let rows = [120.0f32, 0.0, 0.5, 0.0, 1.0, 1.0, 280.0, 0.0, 0.5, 0.0, 1.0, 1.0];
+    let scores = model.score(&rows, 2).unwrap();
+    assert!(scores.iter().all(|s| s.is_finite()));
+    assert!(scores[1] > scores[0], "{scores:?}");
+    std::fs::remove_dir_all(out_dir).ok();
+}
