@@ -11,8 +11,8 @@ PY=$CACHE/venv/bin/python
 WORK=$CACHE/model-run
 mkdir -p "$WORK"
 
-cargo build --release --bin localrank
-LOCALRANK=$CARGO_TARGET_DIR/release/localrank
+cargo build --release --bin localrank-pipeline
+LOCALRANK=$CARGO_TARGET_DIR/release/localrank-pipeline
 
 # Users are independent: replay them in shards (one per core here, one per machine on a
 # cluster) and merge; the merged file is the same whatever the sharding.

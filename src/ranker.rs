@@ -173,6 +173,12 @@ impl Ranker {
         &mut self.store
     }
 
+    /// Runs the model alone on a row-major `[rows, F]` feature matrix in contract order: no
+    /// signals, no server blend, no reordering. For benchmarks and parity checks.
+    pub fn score_features(&mut self, features: &[f32], rows: usize) -> Result<Vec<f32>> {
+        self.model.score(features, rows)
+    }
+
     pub fn record(&mut self, events: &[Event], now: f64) -> Result<RecordSummary> {
         self.store.record(events, now)
     }

@@ -13,7 +13,7 @@ use wasm_bindgen_test::wasm_bindgen_test;
 const MODEL: &[u8] = include_bytes!("../models/ranker.onnx");
 const PARITY: &str = include_str!("fixtures/parity.json");
 
-/// `tests/fixtures/parity.json`, written by `localrank parity-fixture` from the native code.
+/// `tests/fixtures/parity.json`, written by `localrank-pipeline parity-fixture` from the native code.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ParityFixture {
@@ -70,8 +70,13 @@ fn scores_equal_the_native_ones() {
     assert!(get(&result, "fallback").is_null());
     let scores = get(&result, "scores").dyn_into::<Float32Array>().unwrap().to_vec();
     assert_eq!(scores.len(), fixture.expected_scores.len());
+    // Features are computed by the same code; the model's matrix kernels differ between x86
+    // and wasm SIMD (summation order), so scores agree to float rounding: 1e-6 relative.
     for (i, (wasm, native)) in scores.iter().zip(&fixture.expected_scores).enumerate() {
-        assert!((wasm - native).abs() <= 1e-6, "candidate {i}: wasm {wasm} vs native {native}");
+        assert!(
+            (wasm - native).abs() <= 1e-6 * native.abs().max(1.0),
+            "candidate {i}: wasm {wasm} vs native {native}"
+        );
     }
     let order = get(&result, "order").dyn_into::<Uint32Array>().unwrap().to_vec();
     assert_eq!(order, fixture.expected_order);

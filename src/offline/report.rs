@@ -36,7 +36,7 @@ pub fn model_card(eval: &Evaluation, model: &ModelInfo, provenance: &Provenance)
          that the pipeline works and what local signals can add; a product retrains it on its own logs \
          with `./build.sh model`.\n"
     );
-    let _ = writeln!(w, "This file is written by `localrank evaluate`; do not edit it by hand.\n");
+    let _ = writeln!(w, "This file is written by `localrank-pipeline evaluate`; do not edit it by hand.\n");
     let _ = writeln!(w, "## Model\n");
     let _ = writeln!(
         w,
@@ -60,7 +60,7 @@ pub fn model_card(eval: &Evaluation, model: &ModelInfo, provenance: &Provenance)
     let _ = writeln!(w, "- Sessions break at gaps over {} min; a request at each session start and every {REQUEST_EVERY} ratings within a session. Labels: positives (≥ 4) among the user's next {LABEL_WINDOW} ratings in the session.", SESSION_GAP_MS / 60_000.0);
     let _ = writeln!(w, "- The simulated server sends the top {CANDIDATES} items by popularity decayed with a {}-day half-life, computed from all users' ratings strictly before request time − {} h, excluding items the user already rated. Each candidate carries its server score, rank, rating count, first-seen time and a {EMBEDDING_DIM}-dimensional co-occurrence embedding (random indexing over users' likes, same lag). The server never sees the user's local signals.", POPULARITY_HALF_LIFE_MS / 86_400_000.0, SERVER_LAG_MS / 3_600_000.0);
     let _ = writeln!(w, "- Split by global time: requests at or after the {TEST_QUANTILE} timestamp quantile are test; [{VALIDATION_QUANTILE}, {TEST_QUANTILE}) validation; earlier ones train. Only requests with at least one positive among the candidates are kept.");
-    let _ = writeln!(w, "- Features are computed by replaying each user's ratings through the same Rust `SignalStore` and `FeatureBuilder` that run in the browser (`localrank replay`), so training and serving features cannot differ.");
+    let _ = writeln!(w, "- Features are computed by replaying each user's ratings through the same Rust `SignalStore` and `FeatureBuilder` that run in the browser (`localrank-pipeline replay`), so training and serving features cannot differ.");
     let _ = writeln!(
         w,
         "- Requests: {} train, {} validation, **{} test** from {} users.\n",

@@ -18,7 +18,9 @@ impl Clock for SteppingClock {
     }
 }
 
-const FROZEN: SteppingClock = SteppingClock { now: Cell::new(0.0), step: 0.0 };
+fn frozen() -> SteppingClock {
+    SteppingClock { now: Cell::new(0.0), step: 0.0 }
+}
 const NOW: f64 = 1.7e12;
 const FEATURES: [&str; 3] = ["server.rank", "affinity.topic.pos.7d", "user.similarity"];
 
@@ -62,7 +64,7 @@ fn like(topic: &str) -> Event {
 
 #[test]
 fn without_signals_the_server_order_stands() {
-    let ranking = ranker().rerank(&request(five()), &FROZEN).unwrap();
+    let ranking = ranker().rerank(&request(five()), &frozen()).unwrap();
     assert_eq!(ranking.order, vec![0, 1, 2, 3, 4]);
     assert!(ranking.fallback.is_none());
     assert_eq!(ranking.scores.len(), 5);
@@ -72,7 +74,7 @@ fn without_signals_the_server_order_stands() {
 fn a_liked_topic_moves_its_candidate_up() {
     let mut ranker = ranker();
     ranker.record(&[like("rust"), like("rust")], NOW).unwrap();
-    let ranking = ranker.rerank(&request(five()), &FROZEN).unwrap();
+    let ranking = ranker.rerank(&request(five()), &frozen()).unwrap();
     assert_eq!(ranking.order[0], 3, "{ranking:?}");
 }
 
@@ -83,9 +85,9 @@ fn same_input_gives_identical_order_and_scores() {
     for r in [&mut first, &mut second] {
         r.record(&[like("z"), like("rust")], NOW).unwrap();
     }
-    let a = first.rerank(&request(five()), &FROZEN).unwrap();
-    let b = first.rerank(&request(five()), &FROZEN).unwrap();
-    let c = second.rerank(&request(five()), &FROZEN).unwrap();
+    let a = first.rerank(&request(five()), &frozen()).unwrap();
+    let b = first.rerank(&request(five()), &frozen()).unwrap();
+    let c = second.rerank(&request(five()), &frozen()).unwrap();
     assert_eq!(a, b);
     assert_eq!(a, c);
     assert_eq!(
@@ -100,7 +102,7 @@ fn explanations_attribute_a_linear_score_exactly() {
     ranker.record(&[like("rust")], NOW).unwrap();
     let mut req = request(five());
     req.explain = true;
-    let ranking = ranker.rerank(&req, &FROZEN).unwrap();
+    let ranking = ranker.rerank(&req, &frozen()).unwrap();
     let rust = &ranking.explanations[3];
     let affinity = rust.contributions.iter().find(|(g, _)| *g == FeatureGroup::Affinity).unwrap().1;
     // Weight 2 × ln(1 + like weight 2 decayed by one second at a 7-day half-life).
@@ -112,7 +114,7 @@ fn explanations_attribute_a_linear_score_exactly() {
 }
 
 fn fallback_reason(ranker: &mut Ranker, request: &RerankRequest) -> &'static str {
-    let ranking = ranker.rerank(request, &FROZEN).unwrap();
+    let ranking = ranker.rerank(request, &frozen()).unwrap();
     assert_eq!(ranking.order, (0..request.candidates.len() as u32).collect::<Vec<_>>(), "server order");
     ranking.fallback.expect("a fallback").reason
 }
@@ -152,7 +154,7 @@ fn bad_requests_fall_back_to_the_server_order_with_a_reason() {
 
 #[test]
 fn empty_list_is_an_empty_ranking() {
-    let ranking = ranker().rerank(&request(Vec::new()), &FROZEN).unwrap();
+    let ranking = ranker().rerank(&request(Vec::new()), &frozen()).unwrap();
     assert!(ranking.order.is_empty() && ranking.fallback.is_none());
 }
 
@@ -189,7 +191,7 @@ fn throw_mode_returns_the_error() {
     let mut req = request(five());
     req.candidates[0].server_score = Some(f32::NAN);
     req.on_error = Some(OnError::Throw);
-    let error = ranker.rerank(&req, &FROZEN).unwrap_err();
+    let error = ranker.rerank(&req, &frozen()).unwrap_err();
     assert_eq!(error.code(), "INVALID_REQUEST");
     assert!(error.to_string().contains("serverScore"));
 }

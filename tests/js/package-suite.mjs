@@ -29,7 +29,7 @@ export function packageSuite(label, pkg) {
       assert.ok(info.name.length > 0);
       assert.equal(info.contractVersion, 1);
       assert.ok(Array.isArray(info.features) && info.features.length > 0);
-      const prefixes = ["server", "affinity", "share", "recency", "fatigue", "user", "context"];
+      const prefixes = ["server", "affinity", "share", "recency", "fatigue", "user", "session", "context"];
       for (const feature of info.features) assert.ok(prefixes.includes(feature.split(".")[0]), feature);
       assert.equal(info.byteSize, model.byteLength);
       assert.equal(typeof info.opset, "number");
@@ -148,7 +148,6 @@ export function packageSuite(label, pkg) {
 
     test(
       "optional candidate fields set to undefined count as absent",
-      { todo: "Rust: `pinned: undefined` (or null) fails with INVALID_REQUEST 'invalid type: unit value, expected a boolean'" },
       () => {
         const ranker = fresh();
         const spread = items.map((item) => ({ ...item, pinned: item.pinned || undefined }));
@@ -263,7 +262,6 @@ export function packageSuite(label, pkg) {
 
     test(
       "misspelt option and request fields are refused",
-      { todo: "Rust: deny_unknown_fields has no effect through serde-wasm-bindgen (it reads only the struct's own fields)" },
       () => {
         expectLocalrankError(assert, () => fresh({ keyCapp: 10 }), "INVALID_OPTIONS");
         const ranker = fresh();

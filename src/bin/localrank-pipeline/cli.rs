@@ -15,7 +15,7 @@ pub fn main() -> ExitCode {
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("localrank: {message}");
+            eprintln!("localrank-pipeline: {message}");
             ExitCode::FAILURE
         }
     }
@@ -63,8 +63,9 @@ fn read_model(path: &Path) -> Result<ModelRunner, String> {
 }
 
 fn run(args: &[String]) -> Result<(), String> {
-    let (command, rest) =
-        args.split_first().ok_or("usage: localrank features|replay|merge|evaluate|parity-fixture …")?;
+    let (command, rest) = args
+        .split_first()
+        .ok_or("usage: localrank-pipeline features|replay|merge|evaluate|parity-fixture …")?;
     let args = Args::parse(rest)?;
     match command.as_str() {
         "features" => {

@@ -1,11 +1,28 @@
-//! The trainer's smoke test end to end: `models/test_train_smoke.py` trains on a tiny generated
-//! dataset and exports an ONNX; tract (through the same `ModelRunner` as the device) must load
-//! it, read its contract and score with it.
+//! The offline pipeline from the outside (native only): the committed parity fixture still
+//! matches the committed model, and the trainer's export loads in tract.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::process::Command;
 
 use localrank::model::ModelRunner;
+use localrank::offline::parity;
 
+/// The committed parity fixture must be what the committed model gives natively today; the
+/// wasm tests then check the module in Node and Chromium against the same numbers.
+#[test]
+fn parity_fixture_matches_the_shipped_model() {
+    let model = std::fs::read("models/ranker.onnx").expect("the shipped model");
+    let committed = std::fs::read_to_string("tests/fixtures/parity.json").expect("the committed fixture");
+    let fresh = parity::fixture(&model).expect("the parity request ranks");
+    assert!(
+        committed == fresh,
+        "tests/fixtures/parity.json is stale: regenerate it with \
+         `localrank-pipeline parity-fixture --model models/ranker.onnx --out tests/fixtures/parity.json`"
+    );
+}
+
+/// `models/test_train_smoke.py` trains on a tiny generated dataset and exports an ONNX; tract
+/// (through the same `ModelRunner` as the device) must load it, read its contract and score.
 #[test]
 #[ignore = "needs the trainer's Python environment: ./build.sh test sets LOCALRANK_PYTHON and runs it"]
 fn trainer_exports_a_model_tract_loads_and_scores_with() {

@@ -1,0 +1,317 @@
+// Benchmark cases shared by Node (bench/run.mjs) and the Chromium page (bench/page/bench.mjs).
+// Everything here takes its engines as arguments, so the same code measures both runtimes.
+
+import { JsPipeline, JsSignalStore } from "./js-pipeline.mjs";
+
+export const SIZES = [50, 200, 500, 2000];
+export const EMBEDDING_DIM = 32;
+export const NOW = Date.UTC(2026, 10, 1, 12, 0, 0);
+export const UTC_OFFSET = 60;
+
+/** Deterministic PRNG (mulberry32). */
+export function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randomMatrix(rows, width, seed) {
+  const r = rng(seed);
+  const m = new Float32Array(rows * width);
+  for (let i = 0; i < m.length; i++) m[i] = r() * 4 - 2;
+  return m;
+}
+
+/** A catalogue item as a server would send it (with fields localrank ignores). */
+function makeItem(i, r) {
+  const topics = [];
+  const nTopics = 1 + Math.floor(r() * 4);
+  for (let t = 0; t < nTopics; t++) {
+    const name = `topic-${Math.floor(r() * r() * 300)}`;
+    if (!topics.includes(name)) topics.push(name);
+  }
+  const embedding = Array.from({ length: EMBEDDING_DIM }, () => Math.round((r() * 2 - 1) * 1e4) / 1e4);
+  return {
+    id: `item-${i}`,
+    author: `author-${Math.floor(r() * 200)}`,
+    containers: [`guild-${Math.floor(r() * 20)}`, `channel-${Math.floor(r() * 100)}`],
+    topics,
+    embedding,
+    title: `Item number ${i}`,
+    url: `https://example.com/items/${i}`,
+  };
+}
+
+const CATALOGUE = 10_000;
+
+/** A server response of n candidates, plus a history of recorded events on the same catalogue. */
+export function makeScenario(n, seed = 7, eventCount = 3000) {
+  const r = rng(seed);
+  const items = new Map();
+  const item = (i) => {
+    if (!items.has(i)) items.set(i, makeItem(i, rng(1000 + i)));
+    return items.get(i);
+  };
+  const kinds = ["impression", "impression", "impression", "click", "dwell", "like", "share", "dismiss", "hide"];
+  const events = [];
+  for (let e = 0; e < eventCount; e++) {
+    const it = item(Math.floor(r() * r() * CATALOGUE));
+    const kind = kinds[Math.floor(r() * kinds.length)];
+    const at = NOW - Math.floor(r() * r() * 40 * 86_400_000);
+    const { title, url, ...ref } = it;
+    const event = { kind, item: ref, at };
+    if (kind === "dwell") event.dwellMs = Math.floor(r() * 120_000);
+    events.push(event);
+  }
+  events.sort((a, b) => a.at - b.at);
+  const candidates = [];
+  const used = new Set();
+  while (candidates.length < n) {
+    const i = Math.floor(r() * CATALOGUE);
+    if (used.has(i)) continue;
+    used.add(i);
+    const it = item(i);
+    candidates.push({
+      ...it,
+      serverScore: Math.round((1 - candidates.length / n + r() * 0.2) * 1e4) / 1e4,
+      popularity: Math.floor(r() * 100_000),
+      createdAt: NOW - Math.floor(r() * 30 * 86_400_000),
+    });
+  }
+  return { candidates, events };
+}
+
+export function stats(samples) {
+  const s = Float64Array.from(samples).sort();
+  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))];
+  const mean = s.reduce((a, b) => a + b, 0) / s.length;
+  return { n: s.length, median: q(0.5), p99: q(0.99), min: s[0], mean };
+}
+
+const now = () => performance.now();
+
+/**
+ * Times `fns` (name → sync or async function) interleaved in rounds, so drift in machine
+ * load hits every engine alike. Stops after `budgetMs` of total time or `maxIters` samples each.
+ */
+export async function timeInterleaved(fns, { budgetMs = 1500, maxIters = 3000, minIters = 30, warmup = 10 } = {}) {
+  const names = Object.keys(fns);
+  for (const name of names) for (let i = 0; i < warmup; i++) await fns[name]();
+  const samples = Object.fromEntries(names.map((n) => [n, []]));
+  const started = now();
+  const block = 10;
+  while (true) {
+    for (const name of names) {
+      const fn = fns[name];
+      for (let i = 0; i < block; i++) {
+        const t0 = now();
+        const ret = fn();
+        if (ret && typeof ret.then === "function") await ret;
+        samples[name].push(now() - t0);
+      }
+    }
+    const count = samples[names[0]].length;
+    if (count >= maxIters || (count >= minIters && now() - started > budgetMs)) break;
+  }
+  return Object.fromEntries(names.map((n) => [n, stats(samples[n])]));
+}
+
+export function maxAbsDiff(a, b) {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/** Case 1: the model alone on identical random matrices. */
+export async function modelOnly({ ranker, ort, session, width, sizes = SIZES, budgetMs = 1200, log = () => {} }) {
+  const out = {};
+  const inputName = session.inputNames[0];
+  const outputName = session.outputNames[0];
+  for (const n of sizes) {
+    const matrix = randomMatrix(n, width, n);
+    const tensor = new ort.Tensor("float32", matrix, [n, width]);
+    const lr = ranker.scoreFeatures(matrix, n);
+    const ortScores = (await session.run({ [inputName]: tensor }))[outputName].data;
+    const diff = maxAbsDiff(lr, ortScores);
+    const t = await timeInterleaved(
+      {
+        localrank: () => ranker.scoreFeatures(matrix, n),
+        ort: () => session.run({ [inputName]: new ort.Tensor("float32", matrix, [n, width]) }),
+      },
+      { budgetMs },
+    );
+    out[n] = { localrank: t.localrank, ort: t.ort, ratio: t.localrank.median / t.ort.median, maxAbsDiff: diff };
+    log(`model-only N=${n}: localrank ${t.localrank.median.toFixed(4)} ms, ORT ${t.ort.median.toFixed(4)} ms, diff ${diff.toExponential(2)}`);
+  }
+  return out;
+}
+
+/**
+ * Case 2: server response + recorded signals → ids. `makeRanker(options)` builds a fresh
+ * localrank Ranker; `session` is an ORT session on the same model.
+ */
+export async function endToEnd({ makeRanker, ort, session, sizes = SIZES, budgetMs = 1500, log = () => {} }) {
+  const out = {};
+  for (const n of sizes) {
+    const { candidates, events } = makeScenario(n);
+    const ranker = makeRanker();
+    ranker.record(events, NOW);
+    const info = ranker.modelInfo();
+    const js = new JsPipeline(ort, session, info.features, info.serverBlend);
+    js.record(events);
+    const request = { candidates, now: NOW, utcOffsetMinutes: UTC_OFFSET };
+    const a = ranker.rerank(request);
+    if (a.fallback) throw new Error(`localrank fell back: ${JSON.stringify(a.fallback)}`);
+    const b = await js.rerank(request);
+    // Parity: the Rust model on the JS matrix, and final scores/order of both pipelines.
+    const rustOnJsMatrix = ranker.scoreFeatures(b.matrix, n);
+    const rustFinalFromJsMatrix = rustOnJsMatrix.map((s, i) => s + info.serverBlend * (candidates[i].serverScore ?? 0));
+    const parity = {
+      scoresMaxAbsDiff: maxAbsDiff(a.scores, b.scores),
+      sameMatrixScoresMaxAbsDiff: maxAbsDiff(a.scores, rustFinalFromJsMatrix),
+      sameIdsOrder: a.ids.every((id, i) => id === b.ids[i]),
+      top10Same: a.ids.slice(0, 10).every((id, i) => id === b.ids[i]),
+      positionsDiffering: a.ids.filter((id, i) => id !== b.ids[i]).length,
+    };
+    // Where localrank's time goes: a ranker whose maxCandidates is n-1 parses and validates the
+    // request, then returns the server order (TOO_MANY_CANDIDATES) without features or model.
+    const parseOnly = makeRanker({ maxCandidates: Math.max(1, n - 1) });
+    const matrix = b.matrix;
+    const t = await timeInterleaved(
+      {
+        localrank: () => ranker.rerank(request),
+        ortJs: () => js.rerank(request),
+        lrParseValidate: () => parseOnly.rerank(request),
+        lrModelOnly: () => ranker.scoreFeatures(matrix, n),
+        jsFeaturesOnly: () => js.builder.build(candidates, js.store, NOW, UTC_OFFSET),
+      },
+      { budgetMs },
+    );
+    out[n] = {
+      localrank: t.localrank,
+      ortJs: t.ortJs,
+      ratio: t.localrank.median / t.ortJs.median,
+      breakdown: {
+        parseValidateMedian: t.lrParseValidate.median,
+        modelMedian: t.lrModelOnly.median,
+        featuresAndSortMedian: t.localrank.median - t.lrParseValidate.median - t.lrModelOnly.median,
+        jsFeaturesMedian: t.jsFeaturesOnly.median,
+      },
+      parity,
+      keyCount: ranker.keyCount,
+      jsKeyCount: js.store.keyCount,
+    };
+    parseOnly.free?.();
+    ranker.free?.();
+    log(
+      `end-to-end N=${n}: localrank ${t.localrank.median.toFixed(4)} ms (p99 ${t.localrank.p99.toFixed(4)}), ORT+JS ${t.ortJs.median.toFixed(4)} ms, parity ${JSON.stringify(parity)}`,
+    );
+  }
+  return out;
+}
+
+/** Case 5: linear memory after load and across 10 000 reranks. */
+export function memory({ makeRanker, memoryBytes, n = 500, reranks = 10_000, log = () => {} }) {
+  const { candidates, events } = makeScenario(n);
+  const afterInstantiate = memoryBytes();
+  const ranker = makeRanker();
+  const afterLoad = memoryBytes();
+  ranker.record(events, NOW);
+  const afterRecord = memoryBytes();
+  const request = { candidates, now: NOW, utcOffsetMinutes: UTC_OFFSET };
+  const checkpoints = [];
+  for (let i = 1; i <= reranks; i++) {
+    ranker.rerank(request);
+    if (i === 1 || i % 2000 === 0) checkpoints.push({ reranks: i, bytes: memoryBytes() });
+  }
+  ranker.free?.();
+  const result = { n, afterInstantiate, afterLoad, afterRecord, checkpoints, afterAll: memoryBytes() };
+  log(`memory: ${JSON.stringify(result)}`);
+  return result;
+}
+
+/** Case 6: events/s through `record`, and snapshot size/time of a store at its key cap. */
+export function ingest({ makeRanker, batch = 1000, batches = 60, log = () => {} }) {
+  const r = rng(99);
+  const kinds = ["impression", "click", "like", "dismiss"];
+  const mkBatch = (b, fresh) =>
+    Array.from({ length: batch }, (_, i) => {
+      const id = fresh ? b * batch + i : Math.floor(r() * 500);
+      return {
+        kind: kinds[(b + i) % kinds.length],
+        item: { id: `item-${id}`, author: `author-${id % 300}`, topics: [`topic-${id % 97}`, `topic-${id % 13}`] },
+        at: NOW - (batches - b) * 1000 + i,
+      };
+    });
+  // Steady state: a working set of 500 items (no eviction), both stores.
+  const steady = Array.from({ length: batches }, (_, b) => mkBatch(b, false));
+  const ranker = makeRanker();
+  const js = new JsSignalStore();
+  for (let i = 0; i < 5; i++) {
+    ranker.record(steady[i], NOW);
+    js.record(steady[i]);
+  }
+  const lrTimes = [], jsTimes = [];
+  for (let b = 5; b < batches; b++) {
+    let t0 = performance.now();
+    ranker.record(steady[b], NOW);
+    lrTimes.push(performance.now() - t0);
+    t0 = performance.now();
+    js.record(steady[b]);
+    jsTimes.push(performance.now() - t0);
+  }
+  const lr = stats(lrTimes), jsS = stats(jsTimes);
+  // Fill to the key cap with new ids (each event adds an item key), then snapshot/restore.
+  const capped = makeRanker();
+  let b = 0;
+  const fillTimes = [];
+  while (capped.keyCount < 19_000 && b < 100) {
+    const events = mkBatch(b++, true);
+    const t0 = performance.now();
+    capped.record(events, NOW);
+    fillTimes.push(performance.now() - t0);
+  }
+  // Past the cap (20 000 by default): eviction down to 90 %.
+  for (let i = 0; i < 3; i++) {
+    const events = mkBatch(b++, true);
+    const t0 = performance.now();
+    capped.record(events, NOW);
+    fillTimes.push(performance.now() - t0);
+  }
+  const snapTimes = [];
+  let snapshot;
+  for (let i = 0; i < 20; i++) {
+    const t0 = performance.now();
+    snapshot = capped.snapshot();
+    snapTimes.push(performance.now() - t0);
+  }
+  const restoreTimes = [];
+  const target = makeRanker();
+  for (let i = 0; i < 10; i++) {
+    const t0 = performance.now();
+    target.restore(snapshot, NOW);
+    restoreTimes.push(performance.now() - t0);
+  }
+  const result = {
+    batch,
+    localrankEventsPerSec: (batch / lr.median) * 1000,
+    jsEventsPerSec: (batch / jsS.median) * 1000,
+    localrankBatchMs: lr,
+    jsBatchMs: jsS,
+    freshKeyEventsPerSec: (batch / stats(fillTimes).median) * 1000,
+    keyCountAtSnapshot: capped.keyCount,
+    snapshotBytes: snapshot.length,
+    snapshotMs: stats(snapTimes),
+    restoreMs: stats(restoreTimes),
+  };
+  ranker.free?.();
+  capped.free?.();
+  target.free?.();
+  log(`ingest: ${Math.round(result.localrankEventsPerSec)} ev/s localrank, ${Math.round(result.jsEventsPerSec)} ev/s JS; snapshot ${snapshot.length} B in ${result.snapshotMs.median.toFixed(2)} ms`);
+  return result;
+}

@@ -1,0 +1,52 @@
+// One cold start in a fresh Node process: `node bench/lib/cold-node.mjs localrank|ort`.
+// Prints one JSON line: first call (wasm compile + instantiate + model load) and warm model loads.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const engine = process.argv[2];
+const model = readFileSync(root + "models/ranker.onnx");
+const t = () => performance.now();
+const out = { engine };
+if (engine === "localrank") {
+  const t0 = t();
+  const glue = await import(root + "pkg/web/localrank.js");
+  const bytes = readFileSync(root + "pkg/web/localrank_bg.wasm");
+  const t1 = t();
+  const module = await WebAssembly.compile(bytes);
+  const t2 = t();
+  glue.initSync({ module });
+  const t3 = t();
+  let ranker = new glue.Ranker(model);
+  const t4 = t();
+  ranker.rerank({ candidates: [{ id: "a" }, { id: "b" }], now: Date.now(), utcOffsetMinutes: 0 });
+  const t5 = t();
+  Object.assign(out, { importAndReadMs: t1 - t0, compileMs: t2 - t1, instantiateMs: t3 - t2, modelLoadMs: t4 - t3, firstRerankMs: t5 - t4, firstCallMs: t4 - t1, firstCallInclImportMs: t4 - t0 });
+  const warm = [];
+  for (let i = 0; i < 10; i++) {
+    const a = t();
+    const r = new glue.Ranker(model);
+    warm.push(t() - a);
+    r.free();
+  }
+  out.warmModelLoadMs = warm.sort((a, b) => a - b)[5];
+} else {
+  const t0 = t();
+  const ort = await import("onnxruntime-web");
+  ort.env.wasm.numThreads = 1;
+  const t1 = t();
+  const s = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
+  const t2 = t();
+  await s.run({ features: new ort.Tensor("float32", new Float32Array(46), [2, 23]) });
+  const t3 = t();
+  Object.assign(out, { importAndReadMs: t1 - t0, firstCallMs: t2 - t1, firstCallInclImportMs: t2 - t0, firstRunMs: t3 - t2 });
+  const warm = [];
+  for (let i = 0; i < 10; i++) {
+    const a = t();
+    const x = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
+    warm.push(t() - a);
+    await x.release();
+  }
+  out.warmModelLoadMs = warm.sort((a, b) => a - b)[5];
+}
+console.log(JSON.stringify(out));

@@ -1,0 +1,274 @@
+// The "straightforward JavaScript" baseline of the end-to-end benchmark: a signal store and
+// feature builder written in plain JS, following src/signals/* and src/features/{feature,
+// builder}.rs, scored by onnxruntime-web and sorted. Only the feature kinds a contract can name
+// are implemented; counters are kept as f32 (Math.fround) like the Rust store so the two
+// pipelines agree to float rounding.
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+const HALF_LIVES = { "1h": HOUR_MS, "1d": DAY_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS };
+const HALF_LIFE_MS = Object.values(HALF_LIVES);
+const HALF_LIFE_INDEX = Object.fromEntries(Object.keys(HALF_LIVES).map((h, i) => [h, i]));
+const FATIGUE_HALF_LIFE_MS = DAY_MS;
+const USER_VECTOR_HALF_LIFE_MS = 30 * DAY_MS;
+const SESSION_VECTOR_HALF_LIFE_MS = HOUR_MS;
+const DWELL_UNIT_MS = 30_000;
+const FAMILIES = ["item", "author", "container", "topic"];
+const KINDS = ["impression", "click", "dwell", "like", "share", "dismiss", "hide"];
+const KIND_INDEX = Object.fromEntries(KINDS.map((k, i) => [k, i]));
+const POSITIVE = [0, 1, 1, 2, 3, 0, 0];
+const NEGATIVE = [0, 0, 0, 0, 0, 1, 3];
+const f32 = Math.fround;
+
+const decay = (elapsed, halfLife) => (elapsed <= 0 ? 1 : 2 ** (-elapsed / halfLife));
+
+function keysOf(item, family) {
+  switch (family) {
+    case 0: return [item.id];
+    case 1: return item.author == null ? [] : [item.author];
+    case 2: return item.containers ?? [];
+    default: return item.topics ?? [];
+  }
+}
+
+class KeyStats {
+  constructor(at) {
+    this.updatedAt = at;
+    this.counts = new Float32Array(KINDS.length * 4); // [kind][halfLife]
+    this.fatigue = 0;
+    this.lastPositiveAt = null;
+    this.lastSeenAt = at;
+  }
+  add(kind, amount, at) {
+    if (at > this.updatedAt) {
+      const elapsed = at - this.updatedAt;
+      for (let h = 0; h < 4; h++) {
+        const factor = decay(elapsed, HALF_LIFE_MS[h]);
+        for (let k = 0; k < KINDS.length; k++) this.counts[k * 4 + h] *= factor;
+      }
+      this.fatigue = f32(this.fatigue * decay(elapsed, FATIGUE_HALF_LIFE_MS));
+      this.updatedAt = at;
+    }
+    const elapsed = this.updatedAt - at;
+    for (let h = 0; h < 4; h++) this.counts[kind * 4 + h] += amount * decay(elapsed, HALF_LIFE_MS[h]);
+    if (kind === 0) this.fatigue = f32(this.fatigue + amount * decay(elapsed, FATIGUE_HALF_LIFE_MS));
+    if (POSITIVE[kind] > 0) {
+      if (this.lastPositiveAt === null || at >= this.lastPositiveAt) this.fatigue = 0;
+      this.lastPositiveAt = this.lastPositiveAt === null ? at : Math.max(this.lastPositiveAt, at);
+    }
+    this.lastSeenAt = Math.max(this.lastSeenAt, at);
+  }
+  /** [positive, negative] engagement at half-life index h, seen at now. */
+  affinityAt(h, now) {
+    const factor = decay(now - this.updatedAt, HALF_LIFE_MS[h]);
+    let positive = 0, negative = 0;
+    for (let k = 0; k < KINDS.length; k++) {
+      const c = this.counts[k * 4 + h];
+      positive += c * POSITIVE[k];
+      negative += c * NEGATIVE[k];
+    }
+    return [positive * factor, negative * factor];
+  }
+  fatigueAt(now) {
+    return this.fatigue * decay(now - this.updatedAt, FATIGUE_HALF_LIFE_MS);
+  }
+}
+
+class Vector {
+  constructor(embedding, weight, at) {
+    this.sum = Float32Array.from(embedding, (v) => v * weight);
+    this.weight = f32(weight);
+    this.updatedAt = at;
+  }
+  add(embedding, weight, at, halfLife) {
+    let oldFactor = 1, newFactor = 1;
+    if (at >= this.updatedAt) {
+      oldFactor = decay(at - this.updatedAt, halfLife);
+      this.updatedAt = at;
+    } else newFactor = decay(this.updatedAt - at, halfLife);
+    for (let i = 0; i < this.sum.length; i++) this.sum[i] = this.sum[i] * oldFactor + embedding[i] * weight * newFactor;
+    this.weight = f32(this.weight * oldFactor + weight * newFactor);
+  }
+  cosine(embedding) {
+    let dot = 0, un = 0, vn = 0;
+    for (let i = 0; i < this.sum.length; i++) {
+      const u = this.sum[i], v = embedding[i];
+      dot += u * v; un += u * u; vn += v * v;
+    }
+    const d = Math.sqrt(un * vn);
+    return d > 0 ? dot / d : 0;
+  }
+}
+
+/** A JS signal store with the Rust store's recording rules (no key cap: benches stay below it). */
+export class JsSignalStore {
+  constructor() {
+    this.keys = FAMILIES.map(() => new Map());
+    this.totals = null;
+    this.userVector = null;
+    this.sessionVector = null;
+  }
+  get keyCount() {
+    return this.keys.reduce((n, m) => n + m.size, 0);
+  }
+  record(events) {
+    for (const event of events) {
+      const kind = KIND_INDEX[event.kind];
+      if (kind === undefined || !Number.isFinite(event.at)) throw new Error(`bad event ${event.kind}`);
+      const amount = kind === 2 ? (event.dwellMs ?? 0) / DWELL_UNIT_MS : 1;
+      for (let family = 0; family < 4; family++) {
+        const map = this.keys[family];
+        for (const key of keysOf(event.item, family)) {
+          let stats = map.get(key);
+          if (!stats) map.set(key, (stats = new KeyStats(event.at)));
+          stats.add(kind, amount, event.at);
+        }
+      }
+      (this.totals ??= new KeyStats(event.at)).add(kind, amount, event.at);
+      const weight = amount * POSITIVE[kind];
+      const embedding = event.item.embedding;
+      if (weight > 0 && embedding) {
+        if (this.userVector) this.userVector.add(embedding, weight, event.at, USER_VECTOR_HALF_LIFE_MS);
+        else this.userVector = new Vector(embedding, weight, event.at);
+        if (this.sessionVector) this.sessionVector.add(embedding, weight, event.at, SESSION_VECTOR_HALF_LIFE_MS);
+        else this.sessionVector = new Vector(embedding, weight, event.at);
+      }
+    }
+  }
+}
+
+/** Compiles a contract's feature names into column writers. */
+function compile(names) {
+  return names.map((name) => {
+    const p = name.split(".");
+    const fam = (s) => {
+      const i = FAMILIES.indexOf(s);
+      if (i < 0) throw new Error(`unknown feature ${name}`);
+      return i;
+    };
+    const hl = (s) => {
+      const i = HALF_LIFE_INDEX[s];
+      if (i === undefined) throw new Error(`unknown feature ${name}`);
+      return i;
+    };
+    if (name === "server.score") return { t: "score" };
+    if (name === "server.rank") return { t: "rank" };
+    if (name === "server.popularity") return { t: "popularity" };
+    if (name === "server.age") return { t: "age" };
+    if (p[0] === "affinity" && p.length === 4) return { t: p[2] === "pos" ? "pos" : "neg", f: fam(p[1]), h: hl(p[3]) };
+    if (p[0] === "share" && p.length === 3) return { t: "share", f: fam(p[1]), h: hl(p[2]) };
+    if (p[0] === "recency") return { t: "recency", f: fam(p[1]) };
+    if (p[0] === "fatigue") return { t: "fatigue", f: fam(p[1]) };
+    if (name === "user.similarity") return { t: "usersim" };
+    if (name === "session.similarity") return { t: "sessionsim" };
+    if (p[0] === "user" && p[1] === "activity") return { t: "activity", h: hl(p[2]) };
+    if (name === "context.hour_sin") return { t: "sin" };
+    if (name === "context.hour_cos") return { t: "cos" };
+    throw new Error(`unknown feature ${name}`);
+  });
+}
+
+export class JsFeatureBuilder {
+  constructor(names) {
+    this.features = compile(names);
+    this.width = names.length;
+    this.familiesUsed = [0, 1, 2, 3].map((f) => this.features.some((x) => x.f === f));
+  }
+  /** Row-major [candidates.length, width] Float32Array. */
+  build(candidates, store, now, utcOffsetMinutes, out) {
+    const width = this.width;
+    const matrix = out && out.length === candidates.length * width ? out : new Float32Array(candidates.length * width);
+    const totalPositive = [0, 0, 0, 0];
+    if (store.totals) for (let h = 0; h < 4; h++) totalPositive[h] = store.totals.affinityAt(h, now)[0];
+    const localHour = ((((now + utcOffsetMinutes * 60_000) / HOUR_MS) % 24) + 24) % 24;
+    const angle = (localHour / 24) * 2 * Math.PI;
+    const sin = Math.sin(angle), cos = Math.cos(angle);
+    const summaries = [null, null, null, null];
+    for (let r = 0; r < candidates.length; r++) {
+      const c = candidates[r];
+      for (let family = 0; family < 4; family++) {
+        if (!this.familiesUsed[family]) continue;
+        const keys = keysOf(c, family);
+        const s = { pos: [0, 0, 0, 0], neg: [0, 0, 0, 0], lastPositiveAt: null, fatigue: 0 };
+        if (keys.length) {
+          for (const key of keys) {
+            const stats = store.keys[family].get(key);
+            if (!stats) continue;
+            for (let h = 0; h < 4; h++) {
+              const [p, n] = stats.affinityAt(h, now);
+              s.pos[h] += p;
+              s.neg[h] += n;
+            }
+            if (stats.lastPositiveAt !== null) s.lastPositiveAt = s.lastPositiveAt === null ? stats.lastPositiveAt : Math.max(s.lastPositiveAt, stats.lastPositiveAt);
+            s.fatigue = Math.max(s.fatigue, stats.fatigueAt(now));
+          }
+          for (let h = 0; h < 4; h++) {
+            s.pos[h] /= keys.length;
+            s.neg[h] /= keys.length;
+          }
+        }
+        summaries[family] = s;
+      }
+      const base = r * width;
+      for (let j = 0; j < width; j++) {
+        const f = this.features[j];
+        let v;
+        switch (f.t) {
+          case "score": v = c.serverScore ?? 0; break;
+          case "rank": v = Math.log1p(r); break;
+          case "popularity": v = Math.log1p(Math.max(c.popularity ?? 0, 0)); break;
+          case "age": v = c.createdAt == null ? 0 : Math.log1p(Math.max(now - c.createdAt, 0) / HOUR_MS); break;
+          case "pos": v = Math.log1p(summaries[f.f].pos[f.h]); break;
+          case "neg": v = Math.log1p(summaries[f.f].neg[f.h]); break;
+          case "share": v = totalPositive[f.h] > 0 ? summaries[f.f].pos[f.h] / totalPositive[f.h] : 0; break;
+          case "recency": {
+            const at = summaries[f.f].lastPositiveAt;
+            v = at === null ? 0 : 1 / (1 + Math.max(now - at, 0) / DAY_MS);
+            break;
+          }
+          case "fatigue": v = Math.log1p(summaries[f.f].fatigue); break;
+          case "usersim": v = similarity(store.userVector, c); break;
+          case "sessionsim": v = similarity(store.sessionVector, c); break;
+          case "activity": v = Math.log1p(totalPositive[f.h]); break;
+          case "sin": v = sin; break;
+          case "cos": v = cos; break;
+        }
+        matrix[base + j] = v;
+      }
+    }
+    return matrix;
+  }
+}
+
+function similarity(vector, candidate) {
+  const e = candidate.embedding;
+  return vector && e && vector.sum.length === e.length ? vector.cosine(e) : 0;
+}
+
+/** features → onnxruntime-web → blend → sort: the pipeline localrank's `rerank` replaces. */
+export class JsPipeline {
+  constructor(ort, session, names, serverBlend) {
+    this.ort = ort;
+    this.session = session;
+    this.builder = new JsFeatureBuilder(names);
+    this.serverBlend = serverBlend;
+    this.store = new JsSignalStore();
+    this.inputName = session.inputNames[0];
+    this.outputName = session.outputNames[0];
+  }
+  record(events) {
+    this.store.record(events);
+  }
+  async rerank({ candidates, now, utcOffsetMinutes }) {
+    const n = candidates.length;
+    const matrix = this.builder.build(candidates, this.store, now, utcOffsetMinutes);
+    const input = new this.ort.Tensor("float32", matrix, [n, this.builder.width]);
+    const output = await this.session.run({ [this.inputName]: input });
+    const modelScores = output[this.outputName].data;
+    const scores = new Float32Array(n);
+    for (let i = 0; i < n; i++) scores[i] = modelScores[i] + this.serverBlend * (candidates[i].serverScore ?? 0);
+    const order = Array.from({ length: n }, (_, i) => i);
+    order.sort((a, b) => scores[b] - scores[a] || a - b);
+    return { ids: order.map((i) => candidates[i].id), order, scores, matrix };
+  }
+}

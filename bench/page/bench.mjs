@@ -1,0 +1,70 @@
+// The Chromium half of the benchmark: ?mode=full runs the model-only and end-to-end cases;
+// ?mode=cold-localrank / cold-ort measures one cold start. Results go to window.__bench.
+import { endToEnd, memory, modelOnly } from "../lib/cases.mjs";
+
+const params = new URLSearchParams(location.search);
+const mode = params.get("mode") ?? "full";
+const logEl = document.getElementById("log");
+const log = (line) => { logEl.textContent += line + "\n"; console.log(line); };
+const t = () => performance.now();
+
+// Capture ORT's linear memory (its Emscripten glue creates it with `new WebAssembly.Memory`).
+const memories = [];
+WebAssembly.Memory = new Proxy(WebAssembly.Memory, {
+  construct(target, args) { const m = new target(...args); memories.push(m); return m; },
+});
+
+async function loadModel() {
+  return new Uint8Array(await (await fetch("/models/ranker.onnx")).arrayBuffer());
+}
+
+async function coldLocalrank() {
+  const t0 = t();
+  const glue = await import("/pkg/web/localrank.js");
+  const model = await loadModel();
+  const t1 = t();
+  const exports = await glue.default({ module_or_path: fetch("/pkg/web/localrank_bg.wasm") });
+  const t2 = t();
+  new glue.Ranker(model);
+  const t3 = t();
+  const warm = [];
+  for (let i = 0; i < 5; i++) { const a = t(); new glue.Ranker(model).free(); warm.push(t() - a); }
+  return { engine: "localrank", fetchCompileInstantiateMs: t2 - t1, modelLoadMs: t3 - t2, firstCallMs: t3 - t1, firstCallInclImportMs: t3 - t0, warmModelLoadMs: warm.sort((a, b) => a - b)[2], memory: exports.memory.buffer.byteLength };
+}
+
+async function coldOrt() {
+  const t0 = t();
+  const ort = await import("/ort/ort.wasm.min.mjs");
+  ort.env.wasm.numThreads = 1;
+  const model = await loadModel();
+  const t1 = t();
+  await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
+  const t2 = t();
+  const warm = [];
+  for (let i = 0; i < 5; i++) { const a = t(); const s = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] }); warm.push(t() - a); await s.release(); }
+  return { engine: "ort", firstCallMs: t2 - t1, firstCallInclImportMs: t2 - t0, warmModelLoadMs: warm.sort((a, b) => a - b)[2] };
+}
+
+async function full() {
+  const glue = await import("/pkg/web/localrank.js");
+  const ort = await import("/ort/ort.wasm.min.mjs");
+  ort.env.wasm.numThreads = 1;
+  const model = await loadModel();
+  const exports = await glue.default({ module_or_path: fetch("/pkg/web/localrank_bg.wasm") });
+  const makeRanker = (options) => new glue.Ranker(model, options);
+  const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
+  const ranker = makeRanker();
+  const width = ranker.modelInfo().features.length;
+  const budgetMs = Number(params.get("budget") ?? 800);
+  const result = { userAgent: navigator.userAgent, crossOriginIsolated };
+  result.modelOnly = await modelOnly({ ranker, ort, session, width, budgetMs, log });
+  result.endToEnd = await endToEnd({ makeRanker, ort, session, budgetMs, log });
+  result.memory = memory({ makeRanker, memoryBytes: () => exports.memory.buffer.byteLength, n: 50, reranks: Number(params.get("reranks") ?? 2000), log });
+  return result;
+}
+
+try {
+  window.__bench = { ok: true, result: mode === "full" ? await full() : mode === "cold-localrank" ? await coldLocalrank() : await coldOrt() };
+} catch (e) {
+  window.__bench = { ok: false, error: String(e?.stack ?? e) };
+}

@@ -1,0 +1,296 @@
+#!/usr/bin/env node
+// localrank vs onnxruntime-web (issue 4). `./build.sh bench` builds the packages, then runs this:
+// Node in-process cases, cold starts in fresh processes / pages, the same cases in headless
+// Chromium (playwright-core), sizes. Prints a table; writes bench/results/results.json + chart.svg.
+//   BENCH_QUICK=1 shortens every timing loop; BENCH_NO_BROWSER=1 skips Chromium;
+//   `node bench/run.mjs --report` re-prints the table and chart from the last results.json.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { brotliCompressSync, gzipSync, constants } from "node:zlib";
+
+import { endToEnd, ingest, memory, modelOnly, SIZES } from "./lib/cases.mjs";
+import { startServer } from "./server.mjs";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const RESULTS = ROOT + "bench/results/";
+const QUICK = !!process.env.BENCH_QUICK;
+const BUDGET = QUICK ? 300 : 1200;
+const log = (s) => console.error(`  ${s}`);
+const section = (s) => console.error(`\n==> ${s}`);
+
+// Capture ORT's linear memory before it is created (see page/bench.mjs).
+const ortMemories = [];
+WebAssembly.Memory = new Proxy(WebAssembly.Memory, {
+  construct(target, args) { const m = new target(...args); ortMemories.push(m); return m; },
+});
+
+function machine() {
+  const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
+  const model = /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model;
+  return { date: new Date().toISOString(), node: process.version, nproc: Number(execFileSync("nproc").toString().trim()), cpu: model, platform: `${os.platform()} ${os.release()} ${os.arch()}`, memGB: +(os.totalmem() / 2 ** 30).toFixed(1) };
+}
+
+function sizes() {
+  const size = (rel) => {
+    const bytes = readFileSync(ROOT + rel);
+    return { file: rel, raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length, brotli: brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length };
+  };
+  const ortDist = "node_modules/onnxruntime-web/dist/";
+  return {
+    localrank: { wasm: size("pkg/web/localrank_bg.wasm"), glue: size("pkg/web/localrank.js") },
+    ort: { wasm: size(ortDist + "ort-wasm-simd-threaded.wasm"), glue: [size(ortDist + "ort.wasm.min.mjs"), size(ortDist + "ort-wasm-simd-threaded.mjs")] },
+    model: size("models/ranker.onnx"),
+  };
+}
+
+function coldNode(engine, runs) {
+  const out = [];
+  for (let i = 0; i < runs; i++) out.push(JSON.parse(execFileSync(process.execPath, [ROOT + "bench/lib/cold-node.mjs", engine]).toString()));
+  return out;
+}
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]; };
+function summariseCold(runs) {
+  const keys = Object.keys(runs[0]).filter((k) => typeof runs[0][k] === "number");
+  return { runs: runs.length, ...Object.fromEntries(keys.map((k) => [k, median(runs.map((r) => r[k]))])) };
+}
+
+async function nodeCases() {
+  const glue = await import(pathToFileURL(ROOT + "pkg/web/localrank.js"));
+  const exports = glue.initSync({ module: await WebAssembly.compile(readFileSync(ROOT + "pkg/web/localrank_bg.wasm")) });
+  const ort = await import("onnxruntime-web");
+  ort.env.wasm.numThreads = 1;
+  const model = readFileSync(ROOT + "models/ranker.onnx");
+  const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
+  const makeRanker = (options) => new glue.Ranker(model, options);
+  const ranker = makeRanker();
+  const width = ranker.modelInfo().features.length;
+  const res = {};
+  section("Node: model only");
+  res.modelOnly = await modelOnly({ ranker, ort, session, width, budgetMs: BUDGET, log });
+  section("Node: end to end");
+  res.endToEnd = await endToEnd({ makeRanker, ort, session, budgetMs: BUDGET, log });
+  section("Node: memory");
+  res.memory = memory({ makeRanker, memoryBytes: () => exports.memory.buffer.byteLength, n: 50, reranks: QUICK ? 1000 : 10_000, log });
+  // Per-call cost of crossing into the wasm: a getter that only sums four lengths.
+  const t0 = performance.now();
+  for (let i = 0; i < 100_000; i++) ranker.keyCount;
+  res.exportCallUs = (performance.now() - t0) / 100;
+  log(`one export call (keyCount getter): ${res.exportCallUs.toFixed(2)} us`);
+  const ortMem = () => Math.max(0, ...ortMemories.map((m) => m.buffer.byteLength));
+  const ortBefore = ortMem();
+  const x = new ort.Tensor("float32", new Float32Array(500 * width), [500, width]);
+  for (let i = 0; i < 10_000; i++) await session.run({ features: x });
+  res.ortMemory = { afterLoad: ortBefore, after10kRunsN500: ortMem() };
+  log(`ORT memory: ${JSON.stringify(res.ortMemory)}`);
+  section("Node: signal ingest + snapshot");
+  res.ingest = ingest({ makeRanker, log });
+  return res;
+}
+
+async function browserCases() {
+  const { chromium } = await import("playwright-core");
+  const { server, url } = await startServer();
+  const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"] });
+  const run = async (mode, timeoutMs) => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const wasmFiles = new Set();
+    page.on("request", (r) => { if (/\.(wasm|mjs|js)$/.test(new URL(r.url()).pathname)) wasmFiles.add(new URL(r.url()).pathname); });
+    page.on("console", (m) => { if (mode === "full") log(`[chromium] ${m.text()}`); });
+    await page.goto(`${url}/bench/page/index.html?mode=${mode}&budget=${BUDGET}`);
+    await page.waitForFunction(() => window.__bench, null, { timeout: timeoutMs });
+    const out = await page.evaluate(() => window.__bench);
+    await context.close();
+    if (!out.ok) throw new Error(`chromium ${mode}: ${out.error}`);
+    return { ...out.result, files: [...wasmFiles] };
+  };
+  try {
+    const res = { version: browser.version() };
+    section(`Chromium ${res.version}: cold starts (fresh context each)`);
+    const coldRuns = QUICK ? 2 : 4;
+    const cl = [], co = [];
+    for (let i = 0; i < coldRuns; i++) { cl.push(await run("cold-localrank", 60_000)); co.push(await run("cold-ort", 60_000)); }
+    res.cold = { localrank: summariseCold(cl), ort: summariseCold(co), filesLocalrank: cl[0].files, filesOrt: co[0].files };
+    log(JSON.stringify(res.cold));
+    section("Chromium: model only, end to end, memory");
+    const full = await run("full", 300_000);
+    Object.assign(res, full);
+    return res;
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
+
+// ---------- report ----------
+const f = (x, d = 3) => (x === undefined || Number.isNaN(x) ? "-" : x.toFixed(d));
+const MB = (b) => (b / 2 ** 20).toFixed(2) + " MB";
+const KB = (b) => (b / 1024).toFixed(0) + " KB";
+
+function table(r) {
+  const lines = [];
+  const row = (...cells) => lines.push(cells.map((c, i) => String(c).padEnd(i === 0 ? 33 : 19) + " ").join("").trimEnd());
+  const hr = () => lines.push("-".repeat(34 + 20 * 5));
+  lines.push(`localrank vs onnxruntime-web ${r.env.ortVersion} — ${r.env.date}`);
+  lines.push(`Node ${r.env.node}, Chromium ${r.chromium?.version ?? "-"}, ${r.env.nproc} cores, ${r.env.cpu}, ${r.env.platform}`);
+  for (const [envName, e] of [["Node", r.node], ["Chromium", r.chromium]]) {
+    if (!e?.modelOnly) continue;
+    lines.push("");
+    lines.push(`[${envName}] 1. model only (ms per call, median / p99)`);
+    row("N", "localrank", "ORT", "ratio lr/ORT", "max |diff|");
+    hr();
+    for (const n of SIZES) {
+      const m = e.modelOnly[n];
+      row(n, `${f(m.localrank.median)} / ${f(m.localrank.p99)}`, `${f(m.ort.median)} / ${f(m.ort.p99)}`, f(m.ratio, 2) + "x", m.maxAbsDiff.toExponential(1));
+    }
+    lines.push("");
+    lines.push(`[${envName}] 2. end to end: candidates JSON + signals -> ids (ms, median / p99)`);
+    row("N", "localrank", "ORT + JS", "ratio lr/(ORT+JS)", "lr parse+valid.", "lr model", "lr feat+sort", "JS features", "parity");
+    hr();
+    for (const n of SIZES) {
+      const m = e.endToEnd[n];
+      const b = m.breakdown;
+      row(n, `${f(m.localrank.median)} / ${f(m.localrank.p99)}`, `${f(m.ortJs.median)} / ${f(m.ortJs.p99)}`, f(m.ratio, 2) + "x", f(b.parseValidateMedian), f(b.modelMedian), f(b.featuresAndSortMedian), f(b.jsFeaturesMedian),
+        `|Δscore| ${m.parity.scoresMaxAbsDiff.toExponential(1)} ${m.parity.sameIdsOrder ? "same order" : `${m.parity.positionsDiffering} pos differ`}`);
+    }
+  }
+  lines.push("");
+  lines.push("3. cold start (ms, median of fresh processes / pages)");
+  row("", "localrank", "ORT", "ratio lr/ORT");
+  hr();
+  const cn = r.cold.node, cc = r.chromium?.cold;
+  row("Node first call (wasm+model)", f(cn.localrank.firstCallMs, 1), f(cn.ort.firstCallMs, 1), f(cn.localrank.firstCallMs / cn.ort.firstCallMs, 2) + "x");
+  row("Node  incl. module import", f(cn.localrank.firstCallInclImportMs, 1), f(cn.ort.firstCallInclImportMs, 1), f(cn.localrank.firstCallInclImportMs / cn.ort.firstCallInclImportMs, 2) + "x");
+  row("Node  lr compile/inst/model", `${f(cn.localrank.compileMs, 1)}/${f(cn.localrank.instantiateMs, 1)}/${f(cn.localrank.modelLoadMs, 1)}`);
+  row("Node warm model load", f(cn.localrank.warmModelLoadMs, 2), f(cn.ort.warmModelLoadMs, 2), f(cn.localrank.warmModelLoadMs / cn.ort.warmModelLoadMs, 2) + "x");
+  if (cc) {
+    row("Chromium first call (wasm+model)", f(cc.localrank.firstCallMs, 1), f(cc.ort.firstCallMs, 1), f(cc.localrank.firstCallMs / cc.ort.firstCallMs, 2) + "x");
+    row("Chromium lr wasm / model load", `${f(cc.localrank.fetchCompileInstantiateMs, 1)}/${f(cc.localrank.modelLoadMs, 1)}`);
+    row("Chromium warm model load", f(cc.localrank.warmModelLoadMs, 2), f(cc.ort.warmModelLoadMs, 2), f(cc.localrank.warmModelLoadMs / cc.ort.warmModelLoadMs, 2) + "x");
+  }
+  lines.push("");
+  lines.push("4. size (raw / gzip -9 / brotli 11)");
+  const s = r.sizes;
+  const fmt = (x) => `${KB(x.raw)} / ${KB(x.gzip)} / ${KB(x.brotli)}`;
+  const sum = (xs) => ({ raw: xs.reduce((a, x) => a + x.raw, 0), gzip: xs.reduce((a, x) => a + x.gzip, 0), brotli: xs.reduce((a, x) => a + x.brotli, 0) });
+  row("wasm", fmt(s.localrank.wasm), fmt(s.ort.wasm), `brotli ${f(s.localrank.wasm.brotli / s.ort.wasm.brotli, 2)}x`);
+  row("JS glue", fmt(s.localrank.glue), fmt(sum(s.ort.glue)), `brotli ${f(s.localrank.glue.brotli / sum(s.ort.glue).brotli, 2)}x`);
+  row("model (shared)", fmt(s.model));
+  lines.push(`  localrank: ${s.localrank.wasm.file}; ORT: ${s.ort.wasm.file} + ${s.ort.glue.map((g) => g.file.split("/").pop()).join(" + ")}`);
+  if (r.chromium?.cold) lines.push(`  fetched by Chromium — ORT: ${r.chromium.cold.filesOrt.join(", ")}; localrank: ${r.chromium.cold.filesLocalrank.join(", ")}`);
+  lines.push("");
+  lines.push(`5. wasm linear memory (localrank N=${r.node.memory.n}, ${r.node.memory.checkpoints.at(-1).reranks} reranks; ORT N=500, 10k runs)`);
+  for (const [envName, m] of [["Node", r.node.memory], ["Chromium", r.chromium?.memory]]) {
+    if (!m) continue;
+    row(`${envName} localrank`, `load ${MB(m.afterLoad)}`, `+signals ${MB(m.afterRecord)}`, `1 rerank ${MB(m.checkpoints[0].bytes)}`, `${m.checkpoints.at(-1).reranks} reranks ${MB(m.afterAll)}`);
+  }
+  row("Node ORT", `load ${MB(r.node.ortMemory.afterLoad)}`, "", "", `10k runs ${MB(r.node.ortMemory.after10kRunsN500)}`);
+  lines.push("");
+  lines.push(`one call into localrank's wasm (keyCount getter): ${f(r.node.exportCallUs, 2)} us`);
+  lines.push("");
+  lines.push("6. signal ingest (Node, batches of 1000) and snapshot at the key cap");
+  const g = r.node.ingest;
+  row("events/s (steady, 500-item set)", `${(g.localrankEventsPerSec / 1e6).toFixed(3)} M (lr)`, `${(g.jsEventsPerSec / 1e6).toFixed(3)} M (JS)`, f(g.localrankEventsPerSec / g.jsEventsPerSec, 2) + "x");
+  row("events/s (new keys, to cap)", `${(g.freshKeyEventsPerSec / 1e6).toFixed(3)} M`);
+  row("snapshot", `${g.keyCountAtSnapshot} keys`, `${KB(g.snapshotBytes)}`, `${f(g.snapshotMs.median, 2)} ms`, `restore ${f(g.restoreMs.median, 2)} ms`);
+  lines.push("");
+  lines.push("Budgets");
+  for (const b of r.budgets) lines.push(`  ${b.met ? "MET   " : "MISSED"} ${b.name}: ${b.measured}`);
+  return lines.join("\n");
+}
+
+function budgets(r) {
+  const out = [];
+  const add = (name, met, measured) => out.push({ name, met, measured });
+  for (const [envName, e] of [["Node", r.node], ["Chromium", r.chromium]]) {
+    if (!e?.modelOnly) continue;
+    const m = e.modelOnly[500];
+    add(`[${envName}] model-only N=500 localrank <= 1.0x ORT`, m.ratio <= 1, `${f(m.ratio, 2)}x (${f(m.localrank.median)} vs ${f(m.ort.median)} ms)`);
+    const x = e.endToEnd[500];
+    add(`[${envName}] end to end N=500 median < 0.5 ms`, x.localrank.median < 0.5, `${f(x.localrank.median)} ms`);
+    add(`[${envName}] end to end N=500 p99 < 1 ms`, x.localrank.p99 < 1, `${f(x.localrank.p99)} ms`);
+    add(`[${envName}] end to end N=500 <= 0.5x ORT+JS`, x.ratio <= 0.5, `${f(x.ratio, 2)}x (${f(x.localrank.median)} vs ${f(x.ortJs.median)} ms)`);
+  }
+  const cn = r.cold.node;
+  add("[Node] cold start <= 0.25x ORT session creation (first call)", cn.localrank.firstCallMs <= 0.25 * cn.ort.firstCallMs, `${f(cn.localrank.firstCallMs / cn.ort.firstCallMs, 2)}x (${f(cn.localrank.firstCallMs, 1)} vs ${f(cn.ort.firstCallMs, 1)} ms)`);
+  if (r.chromium?.cold) {
+    const cc = r.chromium.cold;
+    add("[Chromium] cold start <= 0.25x ORT session creation (first call)", cc.localrank.firstCallMs <= 0.25 * cc.ort.firstCallMs, `${f(cc.localrank.firstCallMs / cc.ort.firstCallMs, 2)}x (${f(cc.localrank.firstCallMs, 1)} vs ${f(cc.ort.firstCallMs, 1)} ms)`);
+  }
+  const s = r.sizes;
+  add("brotli wasm <= 0.5x ORT's wasm", s.localrank.wasm.brotli <= 0.5 * s.ort.wasm.brotli, `${f(s.localrank.wasm.brotli / s.ort.wasm.brotli, 2)}x (${KB(s.localrank.wasm.brotli)} vs ${KB(s.ort.wasm.brotli)})`);
+  for (const [envName, m] of [["Node", r.node.memory], ["Chromium", r.chromium?.memory]]) {
+    if (!m) continue;
+    const flat = m.afterAll === m.checkpoints[0].bytes;
+    add(`[${envName}] linear memory <= 16 MB and flat across reranks`, m.afterAll <= 16 * 2 ** 20 && flat, `${MB(m.afterAll)}, after 1 rerank ${MB(m.checkpoints[0].bytes)} -> after ${m.checkpoints.at(-1).reranks} ${MB(m.afterAll)}`);
+  }
+  add("[Node] ingest >= 1 M events/s", r.node.ingest.localrankEventsPerSec >= 1e6, `${(r.node.ingest.localrankEventsPerSec / 1e6).toFixed(3)} M/s`);
+  return out;
+}
+
+function chart(r) {
+  // Grouped bars: median ms per N for model-only and end to end, Node and Chromium.
+  const groups = [];
+  for (const [envName, e] of [["Node", r.node], ["Chromium", r.chromium]]) {
+    if (!e?.modelOnly) continue;
+    groups.push({ title: `${envName}: model only`, data: SIZES.map((n) => [n, e.modelOnly[n].localrank.median, e.modelOnly[n].ort.median]) });
+    groups.push({ title: `${envName}: end to end`, data: SIZES.map((n) => [n, e.endToEnd[n].localrank.median, e.endToEnd[n].ortJs.median]) });
+  }
+  const W = 360, H = 240, pad = 40, cols = 2;
+  const width = W * cols, height = H * Math.ceil(groups.length / cols) + 40;
+  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`, `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="10" y="18" font-size="13">localrank (blue) vs onnxruntime-web (orange; end to end: ORT + JS features) — median ms, log scale — ${r.env.date.slice(0, 10)}</text>`];
+  groups.forEach((g, gi) => {
+    const ox = (gi % cols) * W, oy = 30 + Math.floor(gi / cols) * H;
+    const vals = g.data.flatMap((d) => [d[1], d[2]]);
+    const lo = Math.log10(Math.min(...vals) / 2), hi = Math.log10(Math.max(...vals) * 1.5);
+    const y = (v) => oy + H - pad - ((Math.log10(v) - lo) / (hi - lo)) * (H - 2 * pad);
+    parts.push(`<text x="${ox + pad}" y="${oy + 16}" font-size="12">${g.title}</text>`);
+    parts.push(`<line x1="${ox + pad}" y1="${oy + H - pad}" x2="${ox + W - 10}" y2="${oy + H - pad}" stroke="#333"/>`);
+    const bw = (W - pad - 20) / g.data.length;
+    g.data.forEach(([n, a, b], i) => {
+      const x = ox + pad + i * bw + 6;
+      for (const [k, v, color] of [[0, a, "#2b6cb0"], [1, b, "#dd6b20"]]) {
+        const top = y(v);
+        parts.push(`<rect x="${x + k * (bw / 2 - 4)}" y="${top}" width="${bw / 2 - 6}" height="${oy + H - pad - top}" fill="${color}"/>`);
+        parts.push(`<text x="${x + k * (bw / 2 - 4)}" y="${top - 3}" font-size="9">${v < 1 ? v.toFixed(3) : v.toFixed(2)}</text>`);
+      }
+      parts.push(`<text x="${x + bw / 4}" y="${oy + H - pad + 14}">N=${n}</text>`);
+    });
+  });
+  parts.push("</svg>");
+  return parts.join("\n");
+}
+
+// ---------- main ----------
+mkdirSync(RESULTS, { recursive: true });
+if (process.argv.includes("--report")) {
+  // Re-print the table and redraw the chart from the last results.json, without measuring.
+  const saved = JSON.parse(readFileSync(RESULTS + "results.json", "utf8"));
+  saved.budgets = budgets(saved);
+  console.log(table(saved));
+  writeFileSync(RESULTS + "table.txt", table(saved) + "\n");
+  writeFileSync(RESULTS + "chart.svg", chart(saved));
+  process.exit(0);
+}
+const ortVersion = JSON.parse(readFileSync(ROOT + "node_modules/onnxruntime-web/package.json", "utf8")).version;
+const results = { env: { ...machine(), ortVersion, quick: QUICK } };
+section("sizes");
+results.sizes = sizes();
+section("Node: cold starts (fresh processes)");
+const coldRuns = QUICK ? 2 : 5;
+results.cold = { node: { localrank: summariseCold(coldNode("localrank", coldRuns)), ort: summariseCold(coldNode("ort", coldRuns)) } };
+log(JSON.stringify(results.cold.node));
+results.node = await nodeCases();
+if (!process.env.BENCH_NO_BROWSER) results.chromium = await browserCases();
+results.budgets = budgets(results);
+const text = table(results);
+console.log(text);
+writeFileSync(RESULTS + "results.json", JSON.stringify(results, null, 2));
+writeFileSync(RESULTS + "table.txt", text + "\n");
+writeFileSync(RESULTS + "chart.svg", chart(results));
+console.error(`\nwrote ${RESULTS}results.json, table.txt, chart.svg`);
+process.exit(0);

@@ -1,0 +1,29 @@
+// A tiny static server for the Chromium bench: /bench/, /pkg/web/, /models/ and
+// /ort/ (= node_modules/onnxruntime-web/dist). No caching, so every page load is cold;
+// cross-origin isolated, so performance.now() has microsecond (not 100 µs) resolution.
+import { createReadStream, statSync } from "node:fs";
+import { createServer } from "node:http";
+import { extname, join, normalize } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const MOUNTS = { "/bench/": "bench/", "/pkg/web/": "pkg/web/", "/models/": "models/", "/ort/": "node_modules/onnxruntime-web/dist/" };
+const MIME = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".onnx": "application/octet-stream", ".json": "application/json" };
+
+export function startServer() {
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    const prefix = Object.keys(MOUNTS).find((p) => path.startsWith(p));
+    const rel = prefix && normalize(path.slice(prefix.length));
+    if (!prefix || rel.startsWith("..")) return res.writeHead(404).end();
+    const file = join(ROOT, MOUNTS[prefix], rel);
+    try {
+      if (!statSync(file).isFile()) throw new Error();
+    } catch {
+      return res.writeHead(404).end();
+    }
+    res.writeHead(200, { "Content-Type": MIME[extname(file)] ?? "application/octet-stream", "Cache-Control": "no-store", "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" });
+    createReadStream(file).pipe(res);
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, url: `http://127.0.0.1:${server.address().port}` })));
+}
