@@ -70,15 +70,23 @@ extern "C" {
     fn __wasm_call_ctors();
 }
 
-/// Runs the static constructors once, then installs the panic hook, so a bug shows its Rust
-/// message in the console instead of a bare `unreachable` trap (a few KB of formatting code).
+/// Runs the static constructors exactly once, before tract is first used.
+///
+/// NOTE: while nothing references `__wasm_call_ctors`, wasm-ld wraps *every* export in a call to
+/// it, re-running all of tract's constructors on each JS→wasm call (measured: 0.5 µs per call,
+/// ~95 % of a rerank). Referencing it here makes the linker drop those wrappers, so the
+/// constructors must be run by hand — once: running them twice would register tract's ops twice.
+/// Not in `start`, which a wasm-bindgen-test harness does not call.
+fn run_static_constructors() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: runs once, before any code that reads what the constructors register.
+    ONCE.call_once(|| unsafe { __wasm_call_ctors() });
+}
+
+/// Installs the panic hook, so a bug shows its Rust message in the console instead of a bare
+/// `unreachable` trap. It costs a few KB of formatting code in the .wasm.
 #[wasm_bindgen(start)]
 pub fn start() {
-    // NOTE: while nothing references `__wasm_call_ctors`, wasm-ld wraps *every* export in a call
-    // to it, re-running all of tract's constructors on each JS→wasm call (measured: 0.5 µs per
-    // call, ~95 % of a rerank). Calling it here once makes the linker drop those wrappers.
-    // SAFETY: called once, at instantiation, before any other export runs.
-    unsafe { __wasm_call_ctors() };
     console_error_panic_hook::set_once();
 }
 
@@ -191,6 +199,7 @@ impl Ranker {
     /// `UNKNOWN_FEATURE` or `INVALID_OPTIONS`.
     #[wasm_bindgen(constructor)]
     pub fn new(model: &[u8], options: Option<RankerOptionsArg>) -> Result<Ranker, JsValue> {
+        run_static_constructors();
         let options: JsOptions = match options.map(JsValue::from) {
             None => JsOptions::default(),
             Some(options) if options.is_null() || options.is_undefined() => JsOptions::default(),

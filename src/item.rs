@@ -41,6 +41,24 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// Checks that `embedding` has the length every embedding so far had (`expected`, set by the
+/// first one); `what` names the item in the error message.
+pub fn check_embedding_length(
+    expected: &mut Option<usize>,
+    embedding: &[f32],
+    what: &str,
+) -> Result<(), String> {
+    match *expected {
+        Some(len) if len != embedding.len() => {
+            Err(format!("{what}: embedding length {} differs from {len}", embedding.len()))
+        }
+        _ => {
+            *expected = Some(embedding.len());
+            Ok(())
+        }
+    }
+}
+
 /// The attribute families signals are kept under. `Item` is the item id itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Family {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::features::{FeatureBuilder, FeatureGroup, RequestContext};
-use crate::item::{Candidate, Event};
+use crate::item::{check_embedding_length, Candidate, Event};
 use crate::model::{ModelInfo, ModelRunner};
 use crate::rerank::{self, Constraints};
 use crate::signals::{RecordSummary, SignalStore, StoreConfig};
@@ -304,15 +304,7 @@ fn validate_request(request: &RerankRequest, max_candidates: usize) -> Result<()
             return Err(Error::InvalidRequest(format!("{what}: {name} is {}", value.unwrap_or_default())));
         }
         if let Some(embedding) = &candidate.item.embedding {
-            match embedding_len {
-                Some(len) if len != embedding.len() => {
-                    return Err(Error::InvalidRequest(format!(
-                        "{what}: embedding length {} differs from {len}",
-                        embedding.len()
-                    )))
-                }
-                _ => embedding_len = Some(embedding.len()),
-            }
+            check_embedding_length(&mut embedding_len, embedding, &what).map_err(Error::InvalidRequest)?;
         }
     }
     Ok(())

@@ -15,7 +15,7 @@ pub use snapshot::SNAPSHOT_VERSION;
 pub use user_vector::UserVector;
 
 use crate::error::{Error, Result};
-use crate::item::{Event, Family};
+use crate::item::{check_embedding_length, Event, Family};
 use decay::{DAY_MS, SESSION_VECTOR_HALF_LIFE_MS, USER_VECTOR_HALF_LIFE_MS};
 
 /// Limits of the store.
@@ -107,15 +107,8 @@ impl SignalStore {
         for (index, event) in events.iter().enumerate() {
             event.validate(index)?;
             if let Some(embedding) = event.item.embedding.as_deref() {
-                match embedding_len {
-                    Some(len) if len != embedding.len() => {
-                        return Err(Error::InvalidEvent(format!(
-                            "event {index}: embedding length {} differs from {len}",
-                            embedding.len()
-                        )))
-                    }
-                    _ => embedding_len = Some(embedding.len()),
-                }
+                check_embedding_length(&mut embedding_len, embedding, &format!("event {index}"))
+                    .map_err(Error::InvalidEvent)?;
             }
         }
         let oldest_kept = now - self.config.retention_ms;
