@@ -84,3 +84,60 @@ fn diversity_limits_runs_of_one_author() {
         assert!(!(window[0] == window[1] && window[1] == window[2]), "{result:?}");
     }
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A list with random pins and authors, its scores (any f32, NaN and infinities included)
+    /// and random constraints.
+    fn any_request() -> impl Strategy<Value = (Vec<Candidate>, Vec<f32>, Constraints)> {
+        let candidate = (any::<bool>(), proptest::option::of(0..4u8), any::<f32>());
+        let constraints =
+            (proptest::option::of(0..8usize), proptest::option::of((proptest::bool::ANY, 1..4usize)));
+        (proptest::collection::vec(candidate, 0..60), constraints).prop_map(
+            |(list, (max_displacement, diversity))| {
+                let candidates = list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(pinned, author, _))| Candidate {
+                        item: Item {
+                            id: format!("c{i}"),
+                            author: author.map(|a| format!("a{a}")),
+                            containers: vec![format!("g{}", i % 3)],
+                            ..Item::default()
+                        },
+                        pinned,
+                        ..Candidate::default()
+                    })
+                    .collect();
+                let scores = list.iter().map(|&(_, _, score)| score).collect();
+                let diversity = diversity.map(|(by_author, max_run)| Diversity {
+                    by: if by_author { DiversityKey::Author } else { DiversityKey::Container },
+                    max_run,
+                });
+                (candidates, scores, Constraints { max_displacement, diversity })
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn the_order_is_a_permutation_that_keeps_pins_and_the_displacement_bound(
+            (candidates, scores, constraints) in any_request(),
+        ) {
+            let result = order(&scores, &candidates, &constraints);
+            prop_assert!(is_permutation(&result, candidates.len()), "{:?}", result);
+            for (position, &i) in result.iter().enumerate() {
+                if candidates[i as usize].pinned {
+                    prop_assert_eq!(i as usize, position, "a pinned candidate moved");
+                }
+                if let Some(d) = constraints.max_displacement {
+                    prop_assert!((i as usize).abs_diff(position) <= d, "moved further than {}: {:?}", d, result);
+                }
+            }
+            prop_assert_eq!(order(&scores, &candidates, &constraints), result, "same input, same output");
+        }
+    }
+}

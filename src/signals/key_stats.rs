@@ -103,7 +103,7 @@ impl KeyStats {
 
 #[cfg(test)]
 mod tests {
-    use super::super::decay::HALF_LIVES;
+    use super::super::decay::{DAY_MS, HALF_LIVES};
     use super::*;
 
     /// The stored counter must equal the closed form `sum a_i 2^(-(now - t_i)/h)` whatever
@@ -129,6 +129,39 @@ mod tests {
                     "{}: {got} vs {expected}",
                     half_life.name
                 );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// For any events, in any arrival order: every counter equals the closed form, and
+        /// read at later and later times it never grows.
+        #[test]
+        fn counters_follow_the_closed_form_and_only_decay(
+            events in proptest::collection::vec((0.0f64..100.0, 0.0f64..60.0 * DAY_MS), 1..40),
+            later in proptest::collection::vec(0.0f64..90.0 * DAY_MS, 1..6),
+        ) {
+            let mut stats = KeyStats::new(events[0].1);
+            for &(amount, at) in &events {
+                stats.add(EventKind::Click, amount, at);
+            }
+            let newest = events.iter().map(|&(_, t)| t).fold(f64::MIN, f64::max);
+            let mut reads: Vec<f64> = later.iter().map(|d| newest + d).collect();
+            reads.sort_by(f64::total_cmp);
+            for (h, half_life) in HALF_LIVES.iter().enumerate() {
+                let mut previous = f64::INFINITY;
+                for &now in &reads {
+                    let expected: f64 =
+                        events.iter().map(|&(a, t)| a * (-(now - t) / half_life.ms).exp2()).sum();
+                    let got = stats.count_at(EventKind::Click, h, now);
+                    // f32 storage: a relative error of a few ulps per event, and subnormals.
+                    proptest::prop_assert!(
+                        (got - expected).abs() <= 1e-5 * expected + 1e-30,
+                        "{}: {got} vs {expected}", half_life.name
+                    );
+                    proptest::prop_assert!(got <= previous);
+                    previous = got;
+                }
             }
         }
     }

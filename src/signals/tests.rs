@@ -213,3 +213,43 @@ fn clear_forgets_everything() {
     store.clear();
     assert_eq!(store, SignalStore::new(StoreConfig::default()).unwrap());
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const START: f64 = 1.7e12;
+
+    fn any_event() -> impl Strategy<Value = Event> {
+        let kind = proptest::sample::select(EventKind::ALL.to_vec());
+        let topics = proptest::collection::vec(proptest::sample::select(vec!["rust", "wasm", "go"]), 0..3);
+        let embedding = proptest::option::of(proptest::collection::vec(-1.0f32..1.0, 3));
+        (kind, 0..20u32, topics, embedding, 0.0..30.0 * DAY_MS).prop_map(
+            |(kind, id, topics, embedding, at)| {
+                let mut it = item(&format!("item-{id}"), &topics);
+                it.embedding = embedding;
+                event(kind, it, START + at)
+            },
+        )
+    }
+
+    proptest! {
+        /// snapshot → restore gives back the same store, and the same bytes.
+        #[test]
+        fn snapshot_then_restore_is_the_identity(
+            batches in proptest::collection::vec(proptest::collection::vec(any_event(), 0..20), 0..5),
+        ) {
+            let mut store = store();
+            let now = START + 30.0 * DAY_MS;
+            for batch in &batches {
+                store.record(batch, now).unwrap();
+            }
+            let bytes = store.snapshot();
+            let mut restored = SignalStore::new(StoreConfig::default()).unwrap();
+            restored.restore(&bytes, now).unwrap();
+            prop_assert_eq!(&restored, &store);
+            prop_assert_eq!(restored.snapshot(), bytes);
+        }
+    }
+}
