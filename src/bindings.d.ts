@@ -8,6 +8,12 @@ export interface RankerOptions {
   maxCandidates?: number;
   /** A rerank taking longer returns the server order (reason TIME_BUDGET_EXCEEDED). Default: none. */
   timeBudgetMs?: number;
+  /**
+   * A request whose estimated working memory (feature matrices + the model's intermediate
+   * values) is larger returns the server order (reason MEMORY_BUDGET_EXCEEDED) instead of
+   * growing the module's memory. Default 67108864 (64 MiB).
+   */
+  memoryBudgetBytes?: number;
   /** "fallback" (default): problems return the server order with a reason. "throw": they throw. */
   onError?: OnError;
 }
@@ -63,7 +69,9 @@ export type ErrorCode =
   | "INFERENCE_FAILED"
   | "INVALID_MODEL_OUTPUT"
   | "TIME_BUDGET_EXCEEDED"
-  | "INVALID_OPTIONS";
+  | "MEMORY_BUDGET_EXCEEDED"
+  | "INVALID_OPTIONS"
+  | "PANIC";
 
 /** What every thrown localrank error is. */
 export interface LocalrankError extends Error {

@@ -47,7 +47,8 @@ fn reject_unknown_keys(
     }
 }
 
-const OPTION_KEYS: &[&str] = &["keyCap", "retentionDays", "maxCandidates", "timeBudgetMs", "onError"];
+const OPTION_KEYS: &[&str] =
+    &["keyCap", "retentionDays", "maxCandidates", "timeBudgetMs", "memoryBudgetBytes", "onError"];
 const REQUEST_KEYS: &[&str] = &["candidates", "now", "utcOffsetMinutes", "constraints", "explain", "onError"];
 const CONSTRAINT_KEYS: &[&str] = &["maxDisplacement", "diversity"];
 const DIVERSITY_KEYS: &[&str] = &["by", "maxRun"];
@@ -137,6 +138,7 @@ struct JsOptions {
     retention_days: Option<f64>,
     max_candidates: Option<usize>,
     time_budget_ms: Option<f64>,
+    memory_budget_bytes: Option<usize>,
     on_error: Option<OnError>,
 }
 
@@ -150,6 +152,7 @@ impl JsOptions {
             },
             max_candidates: self.max_candidates.unwrap_or(defaults.max_candidates),
             time_budget_ms: self.time_budget_ms.or(defaults.time_budget_ms),
+            memory_budget_bytes: self.memory_budget_bytes.or(defaults.memory_budget_bytes),
             on_error: self.on_error.unwrap_or(defaults.on_error),
         }
     }

@@ -26,8 +26,14 @@ pub enum Error {
     InvalidModelOutput(String),
     #[error("time budget of {budget_ms} ms exceeded after {elapsed_ms:.3} ms")]
     TimeBudgetExceeded { budget_ms: f64, elapsed_ms: f64 },
+    #[error("the request needs ~{needed_bytes} bytes of working memory, over the budget of {budget_bytes}")]
+    MemoryBudgetExceeded { needed_bytes: usize, budget_bytes: usize },
     #[error("invalid options: {0}")]
     InvalidOptions(String),
+    /// A bug caught natively. In wasm a panic cannot be caught: it traps, and the JS shim
+    /// recovers (see www/localrank-client.mjs).
+    #[error("internal error (a panic was caught): {0}")]
+    Panic(String),
 }
 
 impl Error {
@@ -45,7 +51,9 @@ impl Error {
             Error::Inference(_) => "INFERENCE_FAILED",
             Error::InvalidModelOutput(_) => "INVALID_MODEL_OUTPUT",
             Error::TimeBudgetExceeded { .. } => "TIME_BUDGET_EXCEEDED",
+            Error::MemoryBudgetExceeded { .. } => "MEMORY_BUDGET_EXCEEDED",
             Error::InvalidOptions(_) => "INVALID_OPTIONS",
+            Error::Panic(_) => "PANIC",
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct ModelRunner {
     /// Kept between calls so tract reuses its buffers instead of rebuilding run state.
     state: TypedSimpleState,
     info: ModelInfo,
+    /// Bytes of intermediate values tract holds per input row (see `activation_bytes_per_row`).
+    bytes_per_row: usize,
 }
 
 impl std::fmt::Debug for ModelRunner {
@@ -67,13 +69,14 @@ impl ModelRunner {
             .and_then(|typed| typed.into_runnable())
             .map_err(|e| invalid("cannot be optimised for input [N, F]", e))?;
         let state = TypedSimpleState::new(&plan).map_err(|e| invalid("cannot be run", e))?;
+        let bytes_per_row = activation_bytes_per_row(plan.model(), &rows);
         let info = ModelInfo {
             contract,
             producer: format!("{} {}", proto.producer_name, proto.producer_version).trim().to_owned(),
             opset: proto.opset_import.iter().map(|o| o.version).max().unwrap_or(0),
             byte_size: bytes.len(),
         };
-        Ok(ModelRunner { plan, state, info })
+        Ok(ModelRunner { plan, state, info, bytes_per_row })
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -82,6 +85,19 @@ impl ModelRunner {
 
     pub fn contract(&self) -> &Contract {
         &self.info.contract
+    }
+
+    /// Working memory one more input row costs inside tract: an upper bound, as if every
+    /// intermediate value were alive at once.
+    pub fn bytes_per_row(&self) -> usize {
+        self.bytes_per_row
+    }
+
+    /// Starts the next run from fresh state (after a run that may have stopped half-way).
+    pub fn reset(&mut self) {
+        if let Ok(fresh) = TypedSimpleState::new(&self.plan) {
+            self.state = fresh;
+        }
     }
 
     /// Scores `rows` rows of a row-major `[rows, F]` matrix. A wrong-length matrix, a failed
@@ -100,10 +116,8 @@ impl ModelRunner {
         let input =
             Tensor::from_shape(&[rows, width], features).map_err(|e| Error::Inference(e.to_string()))?;
         let outputs = self.state.run(tvec!(input.into_tvalue())).map_err(|e| {
-            // A failed run may leave the state half-updated; start the next one fresh.
-            if let Ok(fresh) = TypedSimpleState::new(&self.plan) {
-                self.state = fresh;
-            }
+            // A failed run may leave the state half-updated.
+            self.reset();
             Error::Inference(e.to_string())
         })?;
         let output = outputs[0]
@@ -126,6 +140,26 @@ impl ModelRunner {
         }
         Ok(scores)
     }
+}
+
+/// The per-row growth of all node outputs: their total size at N = 2 minus at N = 1, so the
+/// weights (which do not depend on N) drop out.
+fn activation_bytes_per_row(model: &TypedModel, rows: &Symbol) -> usize {
+    let bytes_at = |n: i64| -> i64 {
+        let values = SymbolValues::default().with(rows, n);
+        model
+            .nodes()
+            .iter()
+            .flat_map(|node| &node.outputs)
+            .map(|output| {
+                let fact = &output.fact;
+                let elements: i64 =
+                    fact.shape.iter().map(|d| d.eval(&values).to_i64().unwrap_or(0)).product();
+                elements * fact.datum_type.size_of() as i64
+            })
+            .sum()
+    };
+    (bytes_at(2) - bytes_at(1)).max(0) as usize
 }
 
 fn read_contract(proto: &ModelProto) -> Result<Contract> {

@@ -36,8 +36,16 @@ pub struct RankerOptions {
     pub max_candidates: usize,
     /// A rerank that takes longer returns the server order instead.
     pub time_budget_ms: Option<f64>,
+    /// A request whose estimated working memory (feature matrices and the model's
+    /// intermediate values) is larger returns the server order instead of growing memory.
+    pub memory_budget_bytes: Option<usize>,
     pub on_error: OnError,
 }
+
+/// Default `memory_budget_bytes`: far above any list a feed shows (5 000 candidates with
+/// explanations need ~2 MB with the shipped model), low enough to stop a runaway request
+/// before it grows the module's memory for good.
+pub const DEFAULT_MEMORY_BUDGET_BYTES: usize = 64 << 20;
 
 /// Hard ceiling on `max_candidates`: above it the displacement rule's quadratic placement and
 /// the feature matrix would no longer fit a frame.
@@ -49,6 +57,7 @@ impl Default for RankerOptions {
             store: StoreConfig::default(),
             max_candidates: 5_000,
             time_budget_ms: None,
+            memory_budget_bytes: Some(DEFAULT_MEMORY_BUDGET_BYTES),
             on_error: OnError::Fallback,
         }
     }
@@ -65,6 +74,9 @@ impl RankerOptions {
         }
         if self.time_budget_ms.is_some_and(|b| !(b.is_finite() && b > 0.0)) {
             return Err(Error::InvalidOptions("timeBudgetMs must be a positive number".into()));
+        }
+        if self.memory_budget_bytes == Some(0) {
+            return Err(Error::InvalidOptions("memoryBudgetBytes must be positive".into()));
         }
         Ok(())
     }
@@ -184,9 +196,16 @@ impl Ranker {
     }
 
     /// Reranks a request. With `OnError::Fallback` this never fails: any error becomes the
-    /// server order with the error's code as the reason.
+    /// server order with the error's code as the reason — natively even a panic (`PANIC`).
     pub fn rerank(&mut self, request: &RerankRequest, clock: &dyn Clock) -> Result<Ranking> {
-        match self.try_rerank(request, clock) {
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.try_rerank(request, clock)))
+                .unwrap_or_else(|panic| {
+                    // The store is only read by a rerank; the model may have stopped mid-run.
+                    self.model.reset();
+                    Err(Error::Panic(panic_message(panic.as_ref())))
+                });
+        match outcome {
             Ok(ranking) => Ok(ranking),
             Err(error) => match request.on_error.unwrap_or(self.options.on_error) {
                 OnError::Fallback => Ok(Ranking::server_order(request.candidates.len(), &error)),
@@ -204,6 +223,7 @@ impl Ranker {
             self.store.prune(now);
             self.last_prune_at = now;
         }
+        self.check_memory(candidates.len(), request.explain)?;
         let context = RequestContext { now, utc_offset_minutes: request.context.utc_offset_minutes };
         self.builder.build_into(candidates, &self.store, &context, &mut self.matrix);
         self.check_budget(started, clock)?;
@@ -236,14 +256,31 @@ impl Ranker {
         }
     }
 
+    fn check_memory(&self, rows: usize, explain: bool) -> Result<()> {
+        let Some(budget_bytes) = self.options.memory_budget_bytes else { return Ok(()) };
+        // Explanations score one more copy of the matrix per feature group.
+        let model_rows = if explain { rows * (1 + self.explained_groups().len()) } else { rows };
+        let row_bytes = self.builder.width() * std::mem::size_of::<f32>() + self.model.bytes_per_row();
+        let needed_bytes = model_rows.saturating_mul(row_bytes);
+        if needed_bytes > budget_bytes {
+            return Err(Error::MemoryBudgetExceeded { needed_bytes, budget_bytes });
+        }
+        Ok(())
+    }
+
+    /// The feature groups an explanation reports: those the model's contract uses.
+    fn explained_groups(&self) -> Vec<FeatureGroup> {
+        let features = self.builder.features();
+        FeatureGroup::ALL.into_iter().filter(|g| features.iter().any(|f| f.group() == *g)).collect()
+    }
+
     /// Occlusion: one extra model run over `groups × rows` rows, each block with one group's
     /// columns replaced by their neutral value. Contributions are to the model score (before
     /// any server blend).
     fn explain(&mut self, model_scores: &[f32], rows: usize) -> Result<Vec<Explanation>> {
+        let groups = self.explained_groups();
         let features = self.builder.features();
         let width = features.len();
-        let groups: Vec<FeatureGroup> =
-            FeatureGroup::ALL.into_iter().filter(|g| features.iter().any(|f| f.group() == *g)).collect();
         let mut occluded = Vec::with_capacity(groups.len() * self.matrix.len());
         for &group in &groups {
             let start = occluded.len();
@@ -272,6 +309,14 @@ impl Ranker {
                     .collect(),
             })
             .collect())
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(message), _) => (*message).to_owned(),
+        (_, Some(message)) => message.clone(),
+        _ => "a panic without a message".to_owned(),
     }
 }
 

@@ -178,11 +178,58 @@ fn time_budget_exceeded_falls_back() {
 fn nan_and_wrong_shape_model_outputs_fall_back() {
     let names = contract(&FEATURES);
     let nan = linear_with(&[f32::NAN, 0.0, 0.0], 1, 0.0, Some(&names));
+    let infinite = linear_with(&[0.0, 0.0, 0.0], 1, f32::INFINITY, Some(&names));
     let two_columns = linear_with(&[0.0; 6], 2, 0.0, Some(&names));
-    for bytes in [nan, two_columns] {
+    for bytes in [nan, infinite, two_columns] {
         let mut ranker = Ranker::new(&bytes, RankerOptions::default()).unwrap();
         assert_eq!(fallback_reason(&mut ranker, &request(five())), "INVALID_MODEL_OUTPUT");
     }
+}
+
+#[test]
+fn a_request_over_the_memory_budget_falls_back() {
+    let mut list = five();
+    list.extend((5..1000).map(|i| candidate(&format!("c{i}"), "t")));
+    let mut big = request(list);
+    assert!(ranker().rerank(&big, &frozen()).unwrap().fallback.is_none(), "fits the default budget");
+    // 1000 rows × 3 features × 4 bytes plus the model's intermediates: over 16 KB.
+    let options = RankerOptions { memory_budget_bytes: Some(16 << 10), ..RankerOptions::default() };
+    let mut small = Ranker::new(&linear(&FEATURES, &[-1.0, 2.0, 0.5]), options).unwrap();
+    assert_eq!(fallback_reason(&mut small, &big), "MEMORY_BUDGET_EXCEEDED");
+    let fits = |ranker: &mut Ranker, request: &RerankRequest| {
+        ranker.rerank(request, &frozen()).unwrap().fallback.is_none()
+    };
+    assert!(fits(&mut small, &request(five())), "a short list still fits");
+    // Explanations score the matrix once more per feature group.
+    big.candidates.truncate(500);
+    assert!(fits(&mut small, &big));
+    big.explain = true;
+    assert_eq!(fallback_reason(&mut small, &big), "MEMORY_BUDGET_EXCEEDED");
+}
+
+/// A clock that panics, standing in for a bug anywhere inside a rerank.
+struct PanickingClock;
+
+impl Clock for PanickingClock {
+    fn now_ms(&self) -> f64 {
+        panic!("injected fault")
+    }
+}
+
+#[test]
+fn a_panic_inside_a_rerank_falls_back_and_the_ranker_keeps_working() {
+    let mut ranker = ranker();
+    ranker.record(&[like("rust")], NOW).unwrap();
+    let ranking = ranker.rerank(&request(five()), &PanickingClock).unwrap();
+    let fallback = ranking.fallback.unwrap();
+    assert_eq!(
+        (fallback.reason, fallback.message.as_str()),
+        ("PANIC", "internal error (a panic was caught): injected fault")
+    );
+    assert_eq!(ranking.order, vec![0, 1, 2, 3, 4]);
+    let after = ranker.rerank(&request(five()), &frozen()).unwrap();
+    assert!(after.fallback.is_none());
+    assert_eq!(after, ranker.rerank(&request(five()), &frozen()).unwrap(), "same as a healthy ranker");
 }
 
 #[test]
@@ -216,6 +263,7 @@ fn bad_options_are_refused() {
     for options in [
         RankerOptions { max_candidates: 0, ..RankerOptions::default() },
         RankerOptions { time_budget_ms: Some(f64::NAN), ..RankerOptions::default() },
+        RankerOptions { memory_budget_bytes: Some(0), ..RankerOptions::default() },
         RankerOptions {
             store: StoreConfig { key_cap: 0, ..StoreConfig::default() },
             ..RankerOptions::default()
