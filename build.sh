@@ -4,6 +4,7 @@
 #   ./build.sh test          every test tier: native, wasm (Node + Chromium), JS package + demo page
 #   ./build.sh model DATA    regenerate models/ranker.onnx + MODEL_CARD.md from MovieLens at DATA
 #   ./build.sh bench         the benchmark against onnxruntime-web (writes bench/results/)
+#   ./build.sh fuzz [SECS]   every cargo-fuzz target for SECS seconds each (default 300)
 # Every install step is idempotent; build outputs and tools live outside the clone (see CACHE)
 # so repeated runs, and CI, reuse them.
 set -euo pipefail
@@ -91,6 +92,33 @@ print_sizes() {
   done
 }
 
+# libFuzzer through cargo-fuzz, without a sanitizer: the code under test is safe Rust, so
+# what the fuzzers hunt is panics, hangs and unbounded memory — and -s none needs no nightly
+# compiler. The working corpus lives outside the clone; fuzz/seeds is the committed seed corpus.
+run_fuzz() {
+  local seconds=${1:-300} target dict log summary=()
+  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2
+  for target in $(cargo fuzz list --fuzz-dir fuzz); do
+    mkdir -p "$CACHE/fuzz-corpus/$target" fuzz/artifacts
+    log=$CACHE/fuzz-corpus/$target.log
+    dict=()
+    [[ $target == rerank || $target == record || $target == contract ]] && dict=(-dict=fuzz/json.dict)
+    log "fuzz $target for ${seconds}s"
+    # -rss_limit_mb: a leak or an unbounded allocation is a failure; -timeout: so is a hang.
+    if ! cargo fuzz run --fuzz-dir fuzz --sanitizer none "$target" "$CACHE/fuzz-corpus/$target" "fuzz/seeds/$target" -- \
+      -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+      -artifact_prefix="fuzz/artifacts/$target-" "${dict[@]}" >"$log" 2>&1; then
+      tail -40 "$log"
+      echo "fuzz target $target failed: the input is in fuzz/artifacts/ (add it to the regression tests)" >&2
+      return 1
+    fi
+    summary+=("$(awk -v t="$target" '/stat::number_of_executed_units/ {execs=$2}
+      /stat::peak_rss_mb/ {rss=$2} / cov: / {for (i=1;i<NF;i++) if ($i=="cov:") cov=$(i+1)}
+      END {printf "%-10s %12d execs %10.0f/s  cov %6d  peak RSS %5d MB", t, execs, execs/'"$seconds"', cov, rss}' "$log")")
+  done
+  printf '\n%s\n' "fuzzing summary (${seconds}s per target, 0 crashes):" "${summary[@]}"
+}
+
 run_tests() {
   install_chromium
   build_packages
@@ -120,5 +148,6 @@ case "${1:-}" in
   test) run_tests ;;
   model) shift; install_python; exec "$ROOT/models/make_model.sh" "$@" ;;
   bench) build_packages; exec node bench/run.mjs ;;
-  *) echo "usage: ./build.sh [build|test|model DATA_DIR|bench]" >&2; exit 2 ;;
+  fuzz) shift; run_fuzz "${1:-300}" ;;
+  *) echo "usage: ./build.sh [build|test|model DATA_DIR|bench|fuzz [SECONDS]]" >&2; exit 2 ;;
 esac

@@ -16,6 +16,13 @@ export interface RankerOptions {
   memoryBudgetBytes?: number;
   /** "fallback" (default): problems return the server order with a reason. "throw": they throw. */
   onError?: OnError;
+  /**
+   * Ed25519 public keys (64 hex digits each). When given, only model bundles signed by one of
+   * them load (`localrank-pipeline bundle --sign-key …` makes them); a bare ONNX file or an
+   * unsigned bundle throws MODEL_UNSIGNED, another signer MODEL_UNTRUSTED_KEY, changed bytes
+   * MODEL_TAMPERED.
+   */
+  trustedKeys?: string[];
 }
 
 export type OnError = "fallback" | "throw";
@@ -62,6 +69,9 @@ export type ErrorCode =
   | "TOO_MANY_CANDIDATES"
   | "INVALID_EVENT"
   | "INVALID_MODEL"
+  | "MODEL_UNSIGNED"
+  | "MODEL_TAMPERED"
+  | "MODEL_UNTRUSTED_KEY"
   | "CONTRACT_MISMATCH"
   | "UNKNOWN_FEATURE"
   | "CORRUPT_SNAPSHOT"
@@ -174,5 +184,10 @@ export interface ModelInfo {
   serverBlend: number;
   producer: string;
   opset: number;
+  /** Size of what was loaded: the bundle, or the bare ONNX file. */
   byteSize: number;
+  /** SHA-256 of the ONNX bytes, hex. */
+  sha256: string;
+  /** Hex public key whose signature the bundle carries and which verified; null if unsigned. */
+  signedBy: string | null;
 }

@@ -8,6 +8,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::error::Error;
 use crate::item::{Candidate, Event};
+use crate::model::TrustedKey;
 use crate::ranker::{self, Clock, OnError, RankerOptions, RequestContextInput, RerankRequest};
 use crate::rerank::Constraints;
 use crate::signals::decay::DAY_MS;
@@ -47,8 +48,15 @@ fn reject_unknown_keys(
     }
 }
 
-const OPTION_KEYS: &[&str] =
-    &["keyCap", "retentionDays", "maxCandidates", "timeBudgetMs", "memoryBudgetBytes", "onError"];
+const OPTION_KEYS: &[&str] = &[
+    "keyCap",
+    "retentionDays",
+    "maxCandidates",
+    "timeBudgetMs",
+    "memoryBudgetBytes",
+    "onError",
+    "trustedKeys",
+];
 const REQUEST_KEYS: &[&str] = &["candidates", "now", "utcOffsetMinutes", "constraints", "explain", "onError"];
 const CONSTRAINT_KEYS: &[&str] = &["maxDisplacement", "diversity"];
 const DIVERSITY_KEYS: &[&str] = &["by", "maxRun"];
@@ -140,12 +148,16 @@ struct JsOptions {
     time_budget_ms: Option<f64>,
     memory_budget_bytes: Option<usize>,
     on_error: Option<OnError>,
+    #[serde(default)]
+    trusted_keys: Vec<String>,
 }
 
 impl JsOptions {
-    fn into_core(self) -> RankerOptions {
+    fn into_core(self) -> Result<RankerOptions, Error> {
         let defaults = RankerOptions::default();
-        RankerOptions {
+        let trusted_keys =
+            self.trusted_keys.iter().map(|hex| TrustedKey::from_hex(hex)).collect::<Result<_, _>>()?;
+        Ok(RankerOptions {
             store: StoreConfig {
                 key_cap: self.key_cap.unwrap_or(defaults.store.key_cap),
                 retention_ms: self.retention_days.map_or(defaults.store.retention_ms, |d| d * DAY_MS),
@@ -154,7 +166,8 @@ impl JsOptions {
             time_budget_ms: self.time_budget_ms.or(defaults.time_budget_ms),
             memory_budget_bytes: self.memory_budget_bytes.or(defaults.memory_budget_bytes),
             on_error: self.on_error.unwrap_or(defaults.on_error),
-        }
+            trusted_keys,
+        })
     }
 }
 
@@ -181,6 +194,8 @@ struct JsModelInfo<'a> {
     producer: &'a str,
     opset: i64,
     byte_size: usize,
+    sha256: &'a str,
+    signed_by: Option<&'a str>,
 }
 
 /// A loaded model with its signal store. Build it once from the model's bytes, then call
@@ -198,8 +213,10 @@ pub struct Ranker {
 
 #[wasm_bindgen]
 impl Ranker {
-    /// Loads and optimises a model. Throws `INVALID_MODEL`, `CONTRACT_MISMATCH`,
-    /// `UNKNOWN_FEATURE` or `INVALID_OPTIONS`.
+    /// Loads and optimises a model: a bare ONNX file or a localrank bundle (SHA-256, optionally
+    /// Ed25519-signed). Throws `INVALID_MODEL`, `CONTRACT_MISMATCH`, `UNKNOWN_FEATURE`,
+    /// `INVALID_OPTIONS`, or with `trustedKeys`: `MODEL_UNSIGNED`, `MODEL_UNTRUSTED_KEY`,
+    /// `MODEL_TAMPERED` (a tampered bundle is refused even without trusted keys).
     #[wasm_bindgen(constructor)]
     pub fn new(model: &[u8], options: Option<RankerOptionsArg>) -> Result<Ranker, JsValue> {
         run_static_constructors();
@@ -210,7 +227,9 @@ impl Ranker {
                 .and_then(|()| from_js(options, "options", Error::InvalidOptions))
                 .map_err(|e| to_js_error(&e))?,
         };
-        ranker::Ranker::new(model, options.into_core())
+        options
+            .into_core()
+            .and_then(|options| ranker::Ranker::new(model, options))
             .map(|inner| Ranker { inner })
             .map_err(|e| to_js_error(&e))
     }
@@ -341,6 +360,8 @@ impl Ranker {
             producer: &info.producer,
             opset: info.opset,
             byte_size: info.byte_size,
+            sha256: &info.provenance.sha256,
+            signed_by: info.provenance.signed_by.as_deref(),
         })
     }
 

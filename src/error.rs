@@ -12,6 +12,12 @@ pub enum Error {
     InvalidEvent(String),
     #[error("invalid model: {0}")]
     InvalidModel(String),
+    #[error("unsigned model: {0}; the ranker only loads models signed by a trusted key")]
+    ModelUnsigned(String),
+    #[error("tampered model: {0}")]
+    ModelTampered(String),
+    #[error("untrusted model signer: {0}")]
+    ModelUntrustedKey(String),
     #[error("model contract mismatch: {0}")]
     ContractMismatch(String),
     #[error("the model contract names feature `{0}`, which this version of localrank does not know")]
@@ -44,6 +50,9 @@ impl Error {
             Error::TooManyCandidates { .. } => "TOO_MANY_CANDIDATES",
             Error::InvalidEvent(_) => "INVALID_EVENT",
             Error::InvalidModel(_) => "INVALID_MODEL",
+            Error::ModelUnsigned(_) => "MODEL_UNSIGNED",
+            Error::ModelTampered(_) => "MODEL_TAMPERED",
+            Error::ModelUntrustedKey(_) => "MODEL_UNTRUSTED_KEY",
             Error::ContractMismatch(_) => "CONTRACT_MISMATCH",
             Error::UnknownFeature(_) => "UNKNOWN_FEATURE",
             Error::CorruptSnapshot(_) => "CORRUPT_SNAPSHOT",

@@ -8,13 +8,19 @@ use tract_onnx::tract_hir::infer::Factoid;
 use crate::error::{Error, Result};
 use crate::features::{Contract, CONTRACT_METADATA_KEY};
 
+pub mod bundle;
+
+pub use bundle::{Provenance, TrustedKey};
+
 /// What a loaded model is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelInfo {
     pub contract: Contract,
     pub producer: String,
     pub opset: i64,
+    /// Size of what was loaded (the bundle, or the bare ONNX file).
     pub byte_size: usize,
+    pub provenance: Provenance,
 }
 
 pub struct ModelRunner {
@@ -37,9 +43,10 @@ fn invalid(context: &str, error: impl std::fmt::Display) -> Error {
 }
 
 impl ModelRunner {
-    /// Parses, checks and optimises a model. The input is declared `[N, F]` with a symbolic
-    /// `N`, so one optimised plan serves every list length.
-    pub fn load(bytes: &[u8]) -> Result<Self> {
+    /// Verifies (see `bundle::open`), parses, checks and optimises a model. The input is
+    /// declared `[N, F]` with a symbolic `N`, so one optimised plan serves every list length.
+    pub fn load(file: &[u8], trusted: &[TrustedKey]) -> Result<Self> {
+        let (bytes, provenance) = bundle::open(file, trusted)?;
         let onnx = tract_onnx::onnx();
         let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(|e| invalid("not an ONNX model", e))?;
         // Empty or truncated-to-nothing bytes still decode (protobuf fields are optional).
@@ -74,7 +81,8 @@ impl ModelRunner {
             contract,
             producer: format!("{} {}", proto.producer_name, proto.producer_version).trim().to_owned(),
             opset: proto.opset_import.iter().map(|o| o.version).max().unwrap_or(0),
-            byte_size: bytes.len(),
+            byte_size: file.len(),
+            provenance,
         };
         Ok(ModelRunner { plan, state, info, bytes_per_row })
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::features::{FeatureBuilder, FeatureGroup, RequestContext};
 use crate::item::{check_embedding_length, Candidate, Event};
-use crate::model::{ModelInfo, ModelRunner};
+use crate::model::{ModelInfo, ModelRunner, TrustedKey};
 use crate::rerank::{self, Constraints};
 use crate::signals::{RecordSummary, SignalStore, StoreConfig};
 
@@ -29,7 +29,7 @@ pub enum OnError {
     Throw,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RankerOptions {
     pub store: StoreConfig,
     /// Most candidates one request may carry; longer lists are refused (server order).
@@ -40,6 +40,8 @@ pub struct RankerOptions {
     /// intermediate values) is larger returns the server order instead of growing memory.
     pub memory_budget_bytes: Option<usize>,
     pub on_error: OnError,
+    /// When not empty, only model bundles signed by one of these keys load.
+    pub trusted_keys: Vec<TrustedKey>,
 }
 
 /// Default `memory_budget_bytes`: far above any list a feed shows (5 000 candidates with
@@ -59,6 +61,7 @@ impl Default for RankerOptions {
             time_budget_ms: None,
             memory_budget_bytes: Some(DEFAULT_MEMORY_BUDGET_BYTES),
             on_error: OnError::Fallback,
+            trusted_keys: Vec::new(),
         }
     }
 }
@@ -157,7 +160,7 @@ const PRUNE_INTERVAL_MS: f64 = 3_600_000.0;
 impl Ranker {
     pub fn new(model_bytes: &[u8], options: RankerOptions) -> Result<Ranker> {
         options.validate()?;
-        let model = ModelRunner::load(model_bytes)?;
+        let model = ModelRunner::load(model_bytes, &options.trusted_keys)?;
         let builder = FeatureBuilder::new(model.contract())?;
         Ok(Ranker {
             model,

@@ -40,7 +40,7 @@ fn trainer_exports_a_model_tract_loads_and_scores_with() {
     );
     let onnx = stdout.lines().find_map(|l| l.strip_prefix("ONNX=")).expect("the smoke test names its model");
     let bytes = std::fs::read(onnx).unwrap();
-    let mut model = ModelRunner::load(&bytes).expect("tract loads what torch exported");
+    let mut model = ModelRunner::load(&bytes, &[]).expect("tract loads what torch exported");
     let width = model.contract().features.len();
     assert_eq!(width, 6);
     // Column 0 (mean 200, std 50 in the generated data) raises the chance of a positive: two

@@ -272,3 +272,30 @@ fn bad_options_are_refused() {
         assert_eq!(Ranker::new(&bytes, options).map(|_| ()).unwrap_err().code(), "INVALID_OPTIONS");
     }
 }
+
+#[test]
+fn with_trusted_keys_only_models_signed_by_them_load() {
+    use crate::model::bundle::{encode_hex, seal, SigningKey};
+    let onnx = linear(&FEATURES, &[1.0, 1.0, 1.0]);
+    let signer = SigningKey::from_bytes(&[7; 32]);
+    let signer_hex = encode_hex(signer.verifying_key().as_bytes());
+    let options = |keys: &[&str]| RankerOptions {
+        trusted_keys: keys.iter().map(|k| TrustedKey::from_hex(k).unwrap()).collect(),
+        ..RankerOptions::default()
+    };
+    let signed = seal(&onnx, Some(&signer)).unwrap();
+    let loaded = Ranker::new(&signed, options(&[&signer_hex])).unwrap();
+    let provenance = &loaded.model_info().provenance;
+    assert_eq!(provenance.signed_by.as_deref(), Some(signer_hex.as_str()));
+    assert_eq!(provenance.sha256, Ranker::new(&onnx, options(&[])).unwrap().model_info().provenance.sha256);
+
+    let load =
+        |bytes: &[u8], keys: &[&str]| Ranker::new(bytes, options(keys)).map(|_| ()).unwrap_err().code();
+    assert_eq!(load(&onnx, &[&signer_hex]), "MODEL_UNSIGNED");
+    let other = encode_hex(SigningKey::from_bytes(&[8; 32]).verifying_key().as_bytes());
+    assert_eq!(load(&signed, &[&other]), "MODEL_UNTRUSTED_KEY");
+    let mut tampered = signed.clone();
+    *tampered.last_mut().unwrap() ^= 1;
+    assert_eq!(load(&tampered, &[&signer_hex]), "MODEL_TAMPERED");
+    assert_eq!(load(&tampered, &[]), "MODEL_TAMPERED", "a bundle's digest is checked without keys too");
+}

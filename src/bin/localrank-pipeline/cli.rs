@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use localrank::features::{Contract, Feature, CONTRACT_VERSION};
+use localrank::model::bundle::{self, decode_hex, encode_hex};
 use localrank::model::ModelRunner;
 use localrank::offline::protocol::{REQUEST_EVERY, SPLIT_TRAIN, SPLIT_VALIDATION};
 use localrank::offline::replay::{self, ReplayOptions, Shard};
@@ -59,13 +60,30 @@ impl Args {
 
 fn read_model(path: &Path) -> Result<ModelRunner, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    ModelRunner::load(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+    ModelRunner::load(&bytes, &[]).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn read_signing_key(path: &str) -> Result<bundle::SigningKey, String> {
+    let hex = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let secret = decode_hex::<32>(&hex).ok_or(format!("{path}: not a 64-hex-digit Ed25519 secret key"))?;
+    Ok(bundle::SigningKey::from_bytes(&secret))
+}
+
+/// Writes a secret key readable by its owner only.
+fn write_secret(path: &Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    writeln!(file, "{text}").map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn run(args: &[String]) -> Result<(), String> {
     let (command, rest) = args
         .split_first()
-        .ok_or("usage: localrank-pipeline features|replay|merge|evaluate|parity-fixture …")?;
+        .ok_or("usage: localrank-pipeline features|replay|merge|evaluate|parity-fixture|keygen|bundle …")?;
     let args = Args::parse(rest)?;
     match command.as_str() {
         "features" => {
@@ -151,6 +169,36 @@ fn run(args: &[String]) -> Result<(), String> {
             let fixture = parity::fixture(&bytes).map_err(|e| e.to_string())?;
             let out = args.path("out")?;
             std::fs::write(&out, fixture).map_err(|e| format!("{}: {e}", out.display()))
+        }
+        "keygen" => {
+            let mut secret = [0u8; 32];
+            getrandom::fill(&mut secret).map_err(|e| format!("no randomness from the OS: {e}"))?;
+            let signing_key = bundle::SigningKey::from_bytes(&secret);
+            let public = encode_hex(signing_key.verifying_key().as_bytes());
+            let secret_path = args.path("secret-key")?;
+            write_secret(&secret_path, &encode_hex(&secret))?;
+            let public_path = args.path("public-key")?;
+            std::fs::write(&public_path, format!("{public}\n"))
+                .map_err(|e| format!("{}: {e}", public_path.display()))?;
+            println!("{public}");
+            Ok(())
+        }
+        "bundle" => {
+            let model_path = args.path("model")?;
+            let model = std::fs::read(&model_path).map_err(|e| format!("{}: {e}", model_path.display()))?;
+            // Refuse to seal what the ranker would not load.
+            ModelRunner::load(&model, &[]).map_err(|e| format!("{}: {e}", model_path.display()))?;
+            let signing_key = args.optional("sign-key").map(read_signing_key).transpose()?;
+            let sealed = bundle::seal(&model, signing_key.as_ref()).map_err(|e| e.to_string())?;
+            let (_, provenance) = bundle::open(&sealed, &[]).map_err(|e| e.to_string())?;
+            let out = args.path("out")?;
+            std::fs::write(&out, sealed).map_err(|e| format!("{}: {e}", out.display()))?;
+            println!(
+                "sha256 {}  signed by {}",
+                provenance.sha256,
+                provenance.signed_by.as_deref().unwrap_or("nobody")
+            );
+            Ok(())
         }
         other => Err(format!("unknown command `{other}`")),
     }
