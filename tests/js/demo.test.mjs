@@ -316,7 +316,7 @@ describe("the static server", () => {
     const refused = [
       "/package.json", "/src/lib.rs", "/pkg/nodejs/localrank.js", "/www/../package.json", "/www/%2e%2e/package.json",
       "/www/..%2fpackage.json", "/pkg/web/..%2f..%2fCargo.toml", "/models/%2e%2e%2fCargo.toml", "/www/%00", "/pkg/web/.gitignore",
-      "/www/data/", "/www/nope.html", "//etc/passwd", "/www/..\\..\\Cargo.toml",
+      "/www/data/", "/www/nope.html", "//etc/passwd", "/www/..\\..\\Cargo.toml", "/tests/js/fixtures/durable.html",
     ];
     for (const path of refused) assert.equal(await rawStatus(path), 404, path);
     assert.equal((await get("/www/index.html", { method: "POST" })).status, 405);
