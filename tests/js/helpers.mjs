@@ -5,6 +5,8 @@ import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 
+import { webPackageLoader } from "../../www/localrank-client.mjs";
+
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const PKG_NODEJS = fileURLToPath(new URL("../../pkg/nodejs/localrank.js", import.meta.url));
 export const PKG_WEB_GLUE = new URL("../../pkg/web/localrank.js", import.meta.url);
@@ -113,6 +115,30 @@ export function expectLocalrankError(assert, fn, code) {
 
 /** The candidates' ids in server order, for comparing with fallback results. */
 export const idsOf = (items) => items.map((item) => item.id);
+
+/**
+ * A loader whose FIRST module's Ranker throws `error()` from `method` while `armed.on` is
+ * true (a subclass: the glue module itself is not touched); later modules are fresh glue
+ * copies, untouched. Simulates a trap in Node (tests/js/trap.test.mjs makes a real one).
+ */
+export function trappingLoader(method, error) {
+  const armed = { on: false, calls: 0 };
+  const inner = webPackageLoader({ glue: PKG_WEB_GLUE });
+  const initWasm = async (context) => {
+    const module = await inner(context);
+    if (context.instance > 0) return module;
+    class TrappingRanker extends module.Ranker {}
+    TrappingRanker.prototype[method] = function (...args) {
+      if (armed.on) {
+        armed.calls += 1;
+        throw error();
+      }
+      return module.Ranker.prototype[method].apply(this, args);
+    };
+    return { Ranker: TrappingRanker };
+  };
+  return { initWasm, armed };
+}
 
 // ---- Chromium (Debian's, driven by playwright-core; never a downloaded browser) -------------
 
