@@ -233,7 +233,7 @@ test(`${CYCLES} SIGKILLs of Chromium while it records and persists: no acknowled
   console.log(
     `kill test (seed ${SEED}): ${CYCLES} SIGKILLs, ${killsMidWrite} with a write in flight; ${sum((c) => c.recorded)} events recorded, ` +
       `${sum((c) => c.acked)} acknowledged, ${sum((c) => c.restored)} restored (${restoredKeys} keys at the end), ` +
-      `${sum((c) => c.persists)} persists; acknowledged lost: 0; unacknowledged lost: ${sum((c) => c.lost)} in all, ` +
+      `${sum((c) => c.persists)} persists; acknowledged lost: ${sum((c) => Math.max(0, c.acked - c.restored))}; unacknowledged lost: ${sum((c) => c.lost)} in all, ` +
       `worst ${worst.lost} in one kill; oldest lost event recorded ${oldestLostMs} ms before its kill ` +
       `(flush window ${windowMs} ms + the write, longest write ${longestWriteMs} ms, snapshots up to ${snapshotBytes} bytes); corrupt snapshots skipped: ${corrupt.length}`,
   );

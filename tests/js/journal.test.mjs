@@ -1,8 +1,8 @@
 // The client's journal stays exactly "the batches not in the persisted snapshot", even when a
 // persist takes its snapshot in the same tick as a record(): a recovery (snapshot + journal
 // replay) must then give the same signals, with no batch counted twice. A regression test for
-// a bug the kill test's review found: the batch used to be journaled one microtask after it
-// was applied, so a snapshot taken in between held it AND left it journaled.
+// a bug found while reviewing the client for the kill test: a batch used to be journaled one
+// microtask after it was applied, so a snapshot taken in between held it AND left it journaled.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
