@@ -219,7 +219,7 @@ export declare class LocalRanker {
   private constructor();
   /** Never throws: problems give the server order with a `fallback` reason. */
   rerank(input: RerankInput): ClientRerankResult;
-  /** Applied synchronously when the module is ready; rejects with `INVALID_EVENT` on a bad batch. */
+  /** Applied synchronously when the module is ready; rejects with `INVALID_EVENT` on a bad batch, `INVALID_ARGUMENT` if the events are not plain data. */
   record(events: SignalEvent[], now?: number): Promise<RecordSummary>;
   /** Persists now; rejects with `STORAGE_FAILED` if the storage refused. */
   flush(): Promise<void>;

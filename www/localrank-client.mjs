@@ -283,7 +283,8 @@ export class LocalRanker {
   /**
    * Records UI events. When the module is ready (the usual case) they are applied before this
    * method returns, so a `rerank` right after sees them; the promise gives the module's summary.
-   * Rejects with the module's `INVALID_EVENT` error (nothing stored) on a bad batch. The events
+   * Rejects with the module's `INVALID_EVENT` error (nothing stored) on a bad batch, and with
+   * `INVALID_ARGUMENT` (nothing stored) if the events cannot be copied for the journal. The events
    * are journaled until a snapshot containing them is persisted (debounced by `flushDelayMs`).
    * @param {SignalEvent[]} events
    * @param {number} [now] the time to record at (default: the `now` option's clock)
@@ -292,12 +293,17 @@ export class LocalRanker {
   async record(events, now) {
     this.#assertOpen();
     const at = now ?? this.#now();
-    const summary = await this.#invoke((ranker) => ranker.record(events, at));
-    if (summary.recorded > 0) {
-      // Only a batch the module accepted is journaled; a copy, so later mutation cannot change a replay.
-      this.#journal.push({ seq: ++this.#seq, events: copyEvents(events), now: at });
-      this.#schedulePersist();
-    }
+    // A copy, so later mutation cannot change a replay.
+    const copy = copyEvents(events);
+    const summary = await this.#invoke((ranker) => {
+      const result = ranker.record(events, at);
+      // Only a batch the module accepted is journaled, in the same synchronous step that
+      // applied it: a persist taking its snapshot in between would otherwise hold the batch
+      // while leaving it journaled, and a recovery would replay it a second time.
+      if (result.recorded > 0) this.#journal.push({ seq: ++this.#seq, events: copy, now: at });
+      return result;
+    });
+    if (summary.recorded > 0) this.#schedulePersist();
     return summary;
   }
 
@@ -1004,7 +1010,11 @@ function copyEvents(events) {
   try {
     return structuredClone(events);
   } catch {
-    return JSON.parse(JSON.stringify(events));
+    try {
+      return JSON.parse(JSON.stringify(events));
+    } catch (error) {
+      throw new LocalrankClientError("INVALID_ARGUMENT", `events must be plain data (structured-cloneable or JSON): ${messageOf(error)}`, error);
+    }
   }
 }
 

@@ -17,6 +17,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 export const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 /** URL prefixes that map onto the repository; everything else is 404. */
 export const SERVED = ["/www/", "/pkg/web/", "/models/"];
+/** Served too when a test asks for it (`startServer({ testPages: true })`): the browser tests' own pages. */
+export const TEST_PAGES = "/tests/js/fixtures/";
 
 export const CONTENT_SECURITY_POLICY =
   "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'";
@@ -50,10 +52,11 @@ const COMMON_HEADERS = {
  * with "..", NUL, backslashes or leading dots are refused, and the real path (after symlinks)
  * must stay under its served directory.
  * @param {string} urlPath
+ * @param {readonly string[]} [served] the URL prefixes served (default `SERVED`)
  * @returns {Promise<string | null>}
  */
-export async function resolveFile(urlPath) {
-  const prefix = SERVED.find((p) => urlPath.startsWith(p));
+export async function resolveFile(urlPath, served = SERVED) {
+  const prefix = served.find((p) => urlPath.startsWith(p));
   if (!prefix) return null;
   let segments;
   try {
@@ -75,8 +78,12 @@ export async function resolveFile(urlPath) {
   }
 }
 
-/** @param {import("node:http").IncomingMessage} request @param {import("node:http").ServerResponse} response */
-async function handle(request, response) {
+/**
+ * @param {import("node:http").IncomingMessage} request
+ * @param {import("node:http").ServerResponse} response
+ * @param {readonly string[]} served
+ */
+async function handle(request, response, served) {
   const send = (status, body, headers = {}) => {
     response.writeHead(status, { ...COMMON_HEADERS, "Content-Type": "text/plain; charset=utf-8", ...headers });
     response.end(request.method === "HEAD" ? undefined : body);
@@ -96,7 +103,7 @@ async function handle(request, response) {
     send(302, "see /www/index.html\n", { Location: "/www/index.html" });
     return;
   }
-  const file = await resolveFile(path);
+  const file = await resolveFile(path, served);
   if (!file) {
     send(404, "not found\n");
     return;
@@ -117,13 +124,15 @@ async function handle(request, response) {
 }
 
 /**
- * Starts the server; resolves once it listens.
- * @param {{ port?: number, host?: string }} [options]
+ * Starts the server; resolves once it listens. `testPages: true` also serves `TEST_PAGES`, under
+ * the same headers, so browser tests run their own pages under the demo's CSP.
+ * @param {{ port?: number, host?: string, testPages?: boolean }} [options]
  * @returns {Promise<{ server: import("node:http").Server, url: string, port: number, close: () => Promise<void> }>}
  */
-export async function startServer({ port = 8080, host = "127.0.0.1" } = {}) {
+export async function startServer({ port = 8080, host = "127.0.0.1", testPages = false } = {}) {
+  const served = testPages ? [...SERVED, TEST_PAGES] : SERVED;
   const server = createServer((request, response) => {
-    handle(request, response).catch(() => {
+    handle(request, response, served).catch(() => {
       if (!response.headersSent) response.writeHead(500, COMMON_HEADERS);
       response.end();
     });

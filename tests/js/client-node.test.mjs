@@ -14,7 +14,7 @@ import {
   commonJsLoader, createLocalRanker, fileStorage, isLocalrankError, memoryStorage, webPackageLoader,
 } from "../../www/localrank-client.mjs";
 import {
-  NOW, PKG_WEB_GLUE, catalogue, corrupted, idsOf, itemRef, likesFor, lowCandidate, modelBytes, withSnapshotVersion,
+  NOW, PKG_WEB_GLUE, catalogue, corrupted, idsOf, itemRef, likesFor, lowCandidate, modelBytes, trappingLoader, withSnapshotVersion,
 } from "./helpers.mjs";
 
 const items = catalogue();
@@ -252,30 +252,6 @@ test("a failed debounced write is retried by itself", async () => {
 });
 
 describe("recovery from traps", () => {
-  /**
-   * A loader whose FIRST module's Ranker throws `error()` from `method` while `armed.on` is
-   * true (a subclass: the glue module itself is not touched); later modules are fresh glue
-   * copies, untouched.
-   */
-  function trappingLoader(method, error) {
-    const armed = { on: false, calls: 0 };
-    const inner = webPackageLoader({ glue: PKG_WEB_GLUE });
-    const initWasm = async (context) => {
-      const module = await inner(context);
-      if (context.instance > 0) return module;
-      class TrappingRanker extends module.Ranker {}
-      TrappingRanker.prototype[method] = function (...args) {
-        if (armed.on) {
-          armed.calls += 1;
-          throw error();
-        }
-        return module.Ranker.prototype[method].apply(this, args);
-      };
-      return { Ranker: TrappingRanker };
-    };
-    return { initWasm, armed };
-  }
-
   test("a trap in rerank gives the server order, then a fresh instance with the journal replayed", async () => {
     const { initWasm, armed } = trappingLoader("rerank", () => new WebAssembly.RuntimeError("unreachable"));
     const storage = memoryStorage();

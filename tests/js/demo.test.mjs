@@ -8,16 +8,8 @@ import { request as httpRequest } from "node:http";
 import { createRequire } from "node:module";
 import { after, before, describe, test } from "node:test";
 
-import { chromium } from "playwright-core";
-
 import { startServer } from "../../www/serve.mjs";
-import { catalogue, modelBytes } from "./helpers.mjs";
-
-const CHROMIUM_ARGS = [
-  "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-  "--disable-component-update", "--disable-sync", "--no-first-run",
-];
-const TIMEOUT = 30_000;
+import { BROWSER_TIMEOUT as TIMEOUT, catalogue, launchChromium, modelBytes, watchPage } from "./helpers.mjs";
 
 const items = catalogue();
 const info = (() => {
@@ -33,7 +25,7 @@ let browser;
 
 before(async () => {
   server = await startServer({ port: 0 });
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS, timeout: TIMEOUT });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -48,14 +40,7 @@ after(async () => {
 async function openPage() {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
-  page.setDefaultTimeout(TIMEOUT);
-  const problems = [];
-  page.on("console", (message) => {
-    if (message.type() === "error" || message.type() === "warning") problems.push(`console.${message.type()}: ${message.text()}`);
-  });
-  page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
-  page.on("requestfailed", (request) => problems.push(`requestfailed: ${request.url()} ${request.failure()?.errorText}`));
-  page.on("response", (response) => response.status() >= 400 && problems.push(`HTTP ${response.status()}: ${response.url()}`));
+  const problems = watchPage(page);
   await page.addInitScript(() => {
     window.__cspViolations = [];
     document.addEventListener("securitypolicyviolation", (event) => {
@@ -331,7 +316,7 @@ describe("the static server", () => {
     const refused = [
       "/package.json", "/src/lib.rs", "/pkg/nodejs/localrank.js", "/www/../package.json", "/www/%2e%2e/package.json",
       "/www/..%2fpackage.json", "/pkg/web/..%2f..%2fCargo.toml", "/models/%2e%2e%2fCargo.toml", "/www/%00", "/pkg/web/.gitignore",
-      "/www/data/", "/www/nope.html", "//etc/passwd", "/www/..\\..\\Cargo.toml",
+      "/www/data/", "/www/nope.html", "//etc/passwd", "/www/..\\..\\Cargo.toml", "/tests/js/fixtures/durable.html",
     ];
     for (const path of refused) assert.equal(await rawStatus(path), 404, path);
     assert.equal((await get("/www/index.html", { method: "POST" })).status, 405);

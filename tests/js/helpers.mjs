@@ -1,7 +1,11 @@
 // Shared by the tests in tests/js/ (not a test file itself: `node --test` runs *.test.mjs).
 
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+
+import { chromium } from "playwright-core";
+
+import { webPackageLoader } from "../../www/localrank-client.mjs";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const PKG_NODEJS = fileURLToPath(new URL("../../pkg/nodejs/localrank.js", import.meta.url));
@@ -112,3 +116,86 @@ export function expectLocalrankError(assert, fn, code) {
 
 /** The candidates' ids in server order, for comparing with fallback results. */
 export const idsOf = (items) => items.map((item) => item.id);
+
+/**
+ * A loader whose FIRST module's Ranker throws `error()` from `method` while `armed.on` is
+ * true (a subclass: the glue module itself is not touched); later modules are fresh glue
+ * copies, untouched. Simulates a trap in Node (tests/js/trap.test.mjs makes a real one).
+ */
+export function trappingLoader(method, error) {
+  const armed = { on: false, calls: 0 };
+  const inner = webPackageLoader({ glue: PKG_WEB_GLUE });
+  const initWasm = async (context) => {
+    const module = await inner(context);
+    if (context.instance > 0) return module;
+    class TrappingRanker extends module.Ranker {}
+    TrappingRanker.prototype[method] = function (...args) {
+      if (armed.on) {
+        armed.calls += 1;
+        throw error();
+      }
+      return module.Ranker.prototype[method].apply(this, args);
+    };
+    return { Ranker: TrappingRanker };
+  };
+  return { initWasm, armed };
+}
+
+// ---- Chromium (Debian's, driven by playwright-core; never a downloaded browser) -------------
+
+export const CHROMIUM_PATH = "/usr/bin/chromium";
+/** --no-sandbox: the tests run as root; the rest keep Chromium off this machine's closed network. */
+export const CHROMIUM_ARGS = [
+  "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync", "--no-first-run",
+];
+/** Generous: a 2-core machine shared with builds. */
+export const BROWSER_TIMEOUT = 30_000;
+
+/** A headless Chromium; each `newContext()` has its own IndexedDB. */
+export function launchChromium() {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, timeout: BROWSER_TIMEOUT });
+}
+
+/** A Chromium on a profile directory that outlives it (IndexedDB survives a relaunch, or a kill). */
+export function launchPersistentChromium(userDataDir) {
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true, timeout: BROWSER_TIMEOUT,
+  });
+}
+
+/**
+ * The pid of the Chromium browser process (not a renderer or helper) running on
+ * `userDataDir`: a persistent context has no `browser().process()`, so it is found in /proc by
+ * its command line. Null if none runs.
+ */
+export function chromiumBrowserPid(userDataDir) {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let args;
+    try {
+      args = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+    } catch {
+      continue; // exited meanwhile
+    }
+    if (args.includes(`--user-data-dir=${userDataDir}`) && !args.some((arg) => arg.startsWith("--type="))) return Number(entry);
+  }
+  return null;
+}
+
+/**
+ * Collects what would signal a broken page: console errors and warnings, page errors, failed
+ * requests, HTTP errors. Returns the (live) list.
+ * @param {import("playwright-core").Page} page
+ */
+export function watchPage(page) {
+  page.setDefaultTimeout(BROWSER_TIMEOUT);
+  const problems = [];
+  page.on("console", (message) => {
+    if (message.type() === "error" || message.type() === "warning") problems.push(`console.${message.type()}: ${message.text()}`);
+  });
+  page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
+  page.on("requestfailed", (request) => problems.push(`requestfailed: ${request.url()} ${request.failure()?.errorText}`));
+  page.on("response", (response) => response.status() >= 400 && problems.push(`HTTP ${response.status()}: ${response.url()}`));
+  return problems;
+}

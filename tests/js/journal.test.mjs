@@ -1,0 +1,50 @@
+// The client's journal stays exactly "the batches not in the persisted snapshot", even when a
+// persist takes its snapshot in the same tick as a record(): a recovery (snapshot + journal
+// replay) must then give the same signals, with no batch counted twice. A regression test for
+// a bug found while reviewing the client for the kill test: a batch used to be journaled one
+// microtask after it was applied, so a snapshot taken in between held it AND left it journaled.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { createLocalRanker, memoryStorage } from "../../www/localrank-client.mjs";
+import { NOW, modelBytes, trappingLoader } from "./helpers.mjs";
+
+const model = modelBytes();
+const clicks = (exported) =>
+  Object.fromEntries(exported.keys.map((k) => [k.key, k.counts.find((c) => c.kind === "click" && c.halfLife === "30d").value]));
+
+test("a batch recorded in the tick a persist snapshots is not replayed twice after a trap", async () => {
+  const { initWasm, armed } = trappingLoader("rerank", () => new WebAssembly.RuntimeError("unreachable"));
+  const storage = memoryStorage();
+  const ranker = await createLocalRanker({ initWasm, modelBytes: model, storage, now: () => NOW, flushDelayMs: Infinity });
+  await ranker.record([{ kind: "click", item: { id: "a" }, at: NOW - 2000 }]);
+  // flush() queues its snapshot for the next microtask; record() applies "b" now: the snapshot holds "b".
+  const flushed = ranker.flush();
+  const recorded = ranker.record([{ kind: "click", item: { id: "b" }, at: NOW - 1000 }]);
+  await Promise.all([flushed, recorded]);
+  assert.equal(ranker.status.pendingEvents, 0, "b is in the persisted snapshot, so not journaled");
+  const before = await ranker.exportSignals();
+
+  armed.on = true;
+  assert.equal(ranker.rerank([{ id: "x" }]).fallback?.reason, "WASM_TRAP");
+  await ranker.ready();
+  assert.equal(ranker.status.instances, 2);
+  const after = await ranker.exportSignals();
+  assert.deepEqual(clicks(after), clicks(before), "each click counted once");
+  assert.deepEqual(after, before);
+  await ranker.close();
+});
+
+test("events that cannot be copied for the journal are refused before anything is stored", async () => {
+  const ranker = await createLocalRanker({ initWasm: trappingLoader("rerank", () => new Error()).initWasm, modelBytes: model, now: () => NOW });
+  const extra = { callback() {} };
+  extra.self = extra; // neither structured-cloneable (a function) nor JSON (a cycle)
+  await assert.rejects(
+    ranker.record([{ kind: "click", item: { id: "a" }, at: NOW - 1000, extra }]),
+    (error) => error.name === "LocalrankClientError" && error.code === "INVALID_ARGUMENT",
+  );
+  assert.equal(ranker.keyCount, 0);
+  assert.equal(ranker.status.pendingBatches, 0);
+  await ranker.close();
+});

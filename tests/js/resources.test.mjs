@@ -1,0 +1,146 @@
+// Bounded resources, through the built package (pkg/web's glue in Node, which hands back the
+// instance's exports, so its linear memory can be measured): a flood of 1 000 000 distinct keys
+// keeps the store at its cap and the memory flat; 100 000 candidates are refused (or, at the
+// maximum maxCandidates, handled) in bounded time; 1 MB strings and huge embeddings are refused
+// with coded errors, never a trap. The Rust tests cover the same limits on the core
+// (src/signals/tests.rs, src/ranker/tests.rs); these check them across the JS boundary.
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { before, describe, test } from "node:test";
+
+import { NOW, PKG_WEB_GLUE, PKG_WEB_WASM, catalogue, expectLocalrankError, idsOf, modelBytes } from "./helpers.mjs";
+
+const MiB = 2 ** 20;
+const items = catalogue();
+const model = modelBytes();
+/** @type {typeof import("../../pkg/web/localrank.js")} */
+let pkg;
+/** @type {WebAssembly.Memory} */
+let memory;
+
+before(async () => {
+  pkg = await import(PKG_WEB_GLUE.href);
+  ({ memory } = await pkg.default({ module_or_path: await WebAssembly.compile(readFileSync(PKG_WEB_WASM)) }));
+});
+
+const memoryMiB = () => memory.buffer.byteLength / MiB;
+
+describe("a flood of distinct keys", () => {
+  test("1 000 000 distinct keys in batches of 10 000: keyCount never passes the cap, linear memory stops growing", () => {
+    const keyCap = 20_000;
+    const batch = 10_000;
+    const total = 1_000_000;
+    const ranker = new pkg.Ranker(model, { keyCap });
+    const atStart = memoryMiB();
+    let maxKeys = 0;
+    let afterFill = null;
+    const started = performance.now();
+    for (let first = 0; first < total; first += batch) {
+      const events = Array.from({ length: batch }, (_, i) => ({ kind: "click", item: { id: `flood-${first + i}` }, at: NOW - 1000 }));
+      assert.deepEqual(ranker.record(events, NOW), { recorded: batch, expired: 0 });
+      maxKeys = Math.max(maxKeys, ranker.keyCount);
+      assert.ok(ranker.keyCount <= keyCap, `${ranker.keyCount} keys after ${first + batch}`);
+      // "Filled": the cap was reached and eviction has run a few times (the map's capacity and
+      // the eviction scratch space have their steady-state size).
+      if (first + batch === 5 * keyCap) afterFill = memoryMiB();
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const afterFlood = memoryMiB();
+    // The store still answers, with at most a cap's worth of the flood's keys.
+    const exported = ranker.exportSignals(NOW);
+    const survivors = exported.keys.filter((k) => k.family === "item").map((k) => Number(k.key.slice("flood-".length)));
+    assert.ok(survivors.length <= keyCap && survivors.length > 0);
+    console.log(
+      `key flood: ${total} distinct keys in ${seconds.toFixed(1)} s (${Math.round(total / seconds / 1000)} k/s), keyCap ${keyCap}, ` +
+        `max keyCount ${maxKeys}, final ${ranker.keyCount}; linear memory ${atStart.toFixed(1)} MiB at start, ` +
+        `${afterFill.toFixed(1)} MiB after ${5 * keyCap} keys, ${afterFlood.toFixed(1)} MiB after ${total}`,
+    );
+    assert.ok(maxKeys <= keyCap);
+    // wasm memory never shrinks, so "bounded" is: no page added after the store is full.
+    assert.ok(afterFlood <= afterFill + 1, `memory grew from ${afterFill} to ${afterFlood} MiB during the flood`);
+    assert.ok(afterFlood <= 64, `linear memory ${afterFlood} MiB for a ${keyCap}-key store`);
+    ranker.free();
+  });
+});
+
+describe("100 000 candidates", () => {
+  const many = (n) => Array.from({ length: n }, (_, i) => ({ ...items[i % items.length], id: `c${i}`, pinned: undefined }));
+
+  test("over maxCandidates (default 5 000): the server order with TOO_MANY_CANDIDATES, within 2 s", () => {
+    const ranker = new pkg.Ranker(model);
+    const candidates = many(100_000);
+    const started = performance.now();
+    const result = ranker.rerank({ candidates, now: NOW });
+    const ms = performance.now() - started;
+    assert.equal(result.fallback?.reason, "TOO_MANY_CANDIDATES");
+    assert.deepEqual(result.ids, idsOf(candidates));
+    assert.equal(result.order.length, 100_000);
+    console.log(`100 000 candidates refused in ${ms.toFixed(0)} ms (linear memory now ${memoryMiB().toFixed(1)} MiB)`);
+    assert.ok(ms < 2000, `${ms} ms`);
+    assert.equal(ranker.rerank({ candidates: items, now: NOW }).fallback, null, "the ranker still works");
+    ranker.free();
+  });
+
+  test("at the largest maxCandidates (100 000): reranked within 10 s; one more is refused", () => {
+    const ranker = new pkg.Ranker(model, { maxCandidates: 100_000 });
+    const candidates = many(100_000);
+    const started = performance.now();
+    const result = ranker.rerank({ candidates, now: NOW });
+    const ms = performance.now() - started;
+    assert.equal(result.fallback, null);
+    assert.deepEqual([...result.order].sort((a, b) => a - b), candidates.map((_, i) => i));
+    console.log(`100 000 candidates reranked in ${ms.toFixed(0)} ms (linear memory now ${memoryMiB().toFixed(1)} MiB)`);
+    assert.ok(ms < 10_000, `${ms} ms`);
+    assert.equal(ranker.rerank({ candidates: many(100_001), now: NOW }).fallback?.reason, "TOO_MANY_CANDIDATES");
+    ranker.free();
+  });
+});
+
+describe("oversized strings and embeddings", () => {
+  const MB_STRING = "x".repeat(MiB);
+  const HUGE = Array.from({ length: MiB }, () => 0.5);
+  const oversized = {
+    "a 1 MB id": { id: MB_STRING },
+    "a 1 MB author": { author: MB_STRING },
+    "a 1 MB topic": { topics: ["ok", MB_STRING] },
+    "a 1 MB container": { containers: [MB_STRING] },
+    "an embedding of 2^20 numbers": { embedding: HUGE },
+    "100 000 topics": { topics: Array.from({ length: 100_000 }, (_, i) => `t${i}`) },
+  };
+
+  test("in a candidate: the server order with INVALID_REQUEST (or the coded error with onError: throw)", () => {
+    const ranker = new pkg.Ranker(model);
+    const timings = [];
+    for (const [what, fields] of Object.entries(oversized)) {
+      const candidates = [{ ...items[0], ...fields }, items[1], items[2]];
+      const started = performance.now();
+      const result = ranker.rerank({ candidates, now: NOW });
+      timings.push(`${what} ${(performance.now() - started).toFixed(0)} ms`);
+      assert.equal(result.fallback?.reason, "INVALID_REQUEST", what);
+      assert.match(result.fallback.message, /limit|allowed/, `${what}: the message names the limit`);
+      assert.deepEqual(result.ids, idsOf(candidates), what);
+      const error = expectLocalrankError(assert, () => ranker.rerank({ candidates, now: NOW, onError: "throw" }), "INVALID_REQUEST");
+      assert.ok(!(error instanceof WebAssembly.RuntimeError));
+    }
+    console.log(`oversized candidate fields refused: ${timings.join(", ")}`);
+    assert.equal(ranker.rerank({ candidates: items, now: NOW }).fallback, null, "the ranker still works");
+    ranker.free();
+  });
+
+  test("in an event: INVALID_EVENT, nothing of the batch stored", () => {
+    const ranker = new pkg.Ranker(model);
+    ranker.record([{ kind: "like", item: { id: "kept", topics: ["t"] }, at: NOW - 1000 }], NOW);
+    const before = ranker.exportSignals(NOW);
+    for (const [what, fields] of Object.entries(oversized)) {
+      const good = { kind: "click", item: { id: "fine" }, at: NOW - 500 };
+      const bad = { kind: "like", item: { id: "big", ...fields }, at: NOW - 100 };
+      const error = expectLocalrankError(assert, () => ranker.record([good, bad], NOW), "INVALID_EVENT");
+      assert.match(error.message, /limit|allowed/, what);
+    }
+    const typed = { kind: "like", item: { id: "big", embedding: new Float32Array(MiB) }, at: NOW };
+    expectLocalrankError(assert, () => ranker.record([typed], NOW), "INVALID_EVENT");
+    assert.deepEqual(ranker.exportSignals(NOW), before, "the store is as before");
+    ranker.free();
+  });
+});
