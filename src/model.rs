@@ -5,7 +5,7 @@ use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 
-use crate::error::{Error, Result};
+use crate::error::{catch_panic, Error, Result};
 use crate::features::{Contract, CONTRACT_METADATA_KEY};
 
 pub mod bundle;
@@ -47,6 +47,14 @@ impl ModelRunner {
     /// declared `[N, F]` with a symbolic `N`, so one optimised plan serves every list length.
     pub fn load(file: &[u8], trusted: &[TrustedKey]) -> Result<Self> {
         let (bytes, provenance) = bundle::open(file, trusted)?;
+        // tract panics on some malformed graphs (fuzzing found a Squeeze whose axis is out of
+        // range); natively that is one more invalid model. In wasm it traps: see the README.
+        catch_panic(|| Self::load_onnx(bytes, file.len(), provenance)).unwrap_or_else(|message| {
+            Err(Error::InvalidModel(format!("tract panicked while loading it: {message}")))
+        })
+    }
+
+    fn load_onnx(bytes: &[u8], file_size: usize, provenance: Provenance) -> Result<Self> {
         let onnx = tract_onnx::onnx();
         let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(|e| invalid("not an ONNX model", e))?;
         // Empty or truncated-to-nothing bytes still decode (protobuf fields are optional).
@@ -81,7 +89,7 @@ impl ModelRunner {
             contract,
             producer: format!("{} {}", proto.producer_name, proto.producer_version).trim().to_owned(),
             opset: proto.opset_import.iter().map(|o| o.version).max().unwrap_or(0),
-            byte_size: file.len(),
+            byte_size: file_size,
             provenance,
         };
         Ok(ModelRunner { plan, state, info, bytes_per_row })

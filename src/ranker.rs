@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{catch_panic, Error, Result};
 use crate::features::{FeatureBuilder, FeatureGroup, RequestContext};
 use crate::item::{check_embedding_length, Candidate, Event};
 use crate::model::{ModelInfo, ModelRunner, TrustedKey};
@@ -201,13 +201,11 @@ impl Ranker {
     /// Reranks a request. With `OnError::Fallback` this never fails: any error becomes the
     /// server order with the error's code as the reason — natively even a panic (`PANIC`).
     pub fn rerank(&mut self, request: &RerankRequest, clock: &dyn Clock) -> Result<Ranking> {
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.try_rerank(request, clock)))
-                .unwrap_or_else(|panic| {
-                    // The store is only read by a rerank; the model may have stopped mid-run.
-                    self.model.reset();
-                    Err(Error::Panic(panic_message(panic.as_ref())))
-                });
+        let outcome = catch_panic(|| self.try_rerank(request, clock)).unwrap_or_else(|message| {
+            // The store is only read by a rerank; the model may have stopped mid-run.
+            self.model.reset();
+            Err(Error::Panic(message))
+        });
         match outcome {
             Ok(ranking) => Ok(ranking),
             Err(error) => match request.on_error.unwrap_or(self.options.on_error) {
@@ -312,14 +310,6 @@ impl Ranker {
                     .collect(),
             })
             .collect())
-    }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
-        (Some(message), _) => (*message).to_owned(),
-        (_, Some(message)) => message.clone(),
-        _ => "a panic without a message".to_owned(),
     }
 }
 

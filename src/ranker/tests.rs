@@ -299,3 +299,13 @@ fn with_trusted_keys_only_models_signed_by_them_load() {
     assert_eq!(load(&tampered, &[&signer_hex]), "MODEL_TAMPERED");
     assert_eq!(load(&tampered, &[]), "MODEL_TAMPERED", "a bundle's digest is checked without keys too");
 }
+
+/// Found by `cargo fuzz run model`: tract-hir 0.23.9 panics on this graph's Squeeze (an axis
+/// out of range) while loading it.
+#[test]
+fn a_model_that_panics_tract_at_load_is_refused_natively() {
+    let bytes = include_bytes!("../../tests/fixtures/fuzz/model-squeeze-axis-panic.onnx");
+    let error = Ranker::new(bytes, RankerOptions::default()).map(|_| ()).unwrap_err();
+    assert_eq!(error.code(), "INVALID_MODEL");
+    assert!(error.to_string().contains("tract panicked while loading it"), "{error}");
+}

@@ -120,8 +120,12 @@ impl SignalStore {
             }
             self.apply(event);
             summary.recorded += 1;
+            // Within the batch too: one huge batch of new keys must not grow memory past the
+            // cap (wasm memory never shrinks back).
+            if self.key_count() > self.config.key_cap {
+                self.enforce_key_cap(now);
+            }
         }
-        self.enforce_key_cap(now);
         Ok(summary)
     }
 

@@ -122,6 +122,19 @@ fn key_cap_evicts_the_weakest_keys() {
 }
 
 #[test]
+fn one_huge_batch_never_holds_more_keys_than_the_cap() {
+    let mut store = SignalStore::new(StoreConfig { key_cap: 100, ..StoreConfig::default() }).unwrap();
+    let flood: Vec<Event> = (0..10_000)
+        .map(|i| event(EventKind::Impression, Item { id: format!("k{i}"), ..Item::default() }, 1.0))
+        .collect();
+    store.record(&flood, 1.0).unwrap();
+    assert!(store.key_count() <= 100);
+    // The map's capacity shows its peak size during the batch.
+    let capacity = store.keys[Family::Item.index()].capacity();
+    assert!(capacity < 1_000, "the batch grew the map to {capacity} slots");
+}
+
+#[test]
 fn retention_drops_old_events_and_keys() {
     let config = StoreConfig { retention_ms: 10.0 * DAY_MS, ..StoreConfig::default() };
     let mut store = SignalStore::new(config).unwrap();
