@@ -116,7 +116,8 @@ run_fuzz() {
       /stat::peak_rss_mb/ {rss=$2} / cov: / {for (i=1;i<NF;i++) if ($i=="cov:") cov=$(i+1)}
       END {printf "%-10s %12d execs %10.0f/s  cov %6d  peak RSS %5d MB", t, execs, execs/'"$seconds"', cov, rss}' "$log")")
   done
-  printf '\n%s\n' "fuzzing summary (${seconds}s per target, 0 crashes):" "${summary[@]}"
+  printf '\nfuzzing summary (%ss per target, 0 crashes):\n' "$seconds"
+  printf '%s\n' "${summary[@]}"
 }
 
 run_tests() {
@@ -125,7 +126,7 @@ run_tests() {
   install_python
 
   log "tier 1: native cargo test (core, offline pipeline, trainer smoke test)"
-  LOCALRANK_PYTHON=$PY cargo test --release -- --include-ignored
+  LOCALRANK_PYTHON=$PY cargo test --profile native-test -- --include-ignored
 
   log "tier 2: wasm-bindgen tests in Node"
   cargo test --release --target wasm32-unknown-unknown --test wasm
@@ -135,6 +136,9 @@ run_tests() {
   log "tier 3: the built package from JS (Node ESM + CJS, types) and the demo page in Chromium"
   tsc -p tests/js/tsconfig.json
   node --test tests/js/
+
+  log "tier 4: a fuzzing smoke run of every target (./build.sh fuzz runs them longer)"
+  run_fuzz 20
 }
 
 serve_demo() {

@@ -21,13 +21,20 @@ fuzz_target!(|data: &[u8]| {
         embedding: Some(vec![0.6, 0.8]),
     };
     let mut store = SignalStore::new(StoreConfig::default()).unwrap();
-    store.record(&[Event { kind: EventKind::Like, item: item("liked"), at: NOW - 1e6, dwell_ms: None }], NOW).unwrap();
+    store
+        .record(&[Event { kind: EventKind::Like, item: item("liked"), at: NOW - 1e6, dwell_ms: None }], NOW)
+        .unwrap();
     let candidates: Vec<Candidate> = ["a", "b", "liked"]
         .iter()
         .map(|id| Candidate { item: item(id), server_score: Some(0.5), ..Candidate::default() })
         .collect();
     let mut matrix = Vec::new();
-    builder.build_into(&candidates, &store, &RequestContext { now: NOW, utc_offset_minutes: 60.0 }, &mut matrix);
+    builder.build_into(
+        &candidates,
+        &store,
+        &RequestContext { now: NOW, utc_offset_minutes: 60.0 },
+        &mut matrix,
+    );
     assert_eq!(matrix.len(), candidates.len() * builder.width());
     assert!(matrix.iter().all(|v| v.is_finite()), "{matrix:?}");
 });
