@@ -44,10 +44,10 @@ pub struct RankerOptions {
     pub trusted_keys: Vec<TrustedKey>,
 }
 
-/// Default `memory_budget_bytes`: far above any list a feed shows (5 000 candidates with
-/// explanations need ~2 MB with the shipped model), low enough to stop a runaway request
-/// before it grows the module's memory for good.
-pub const DEFAULT_MEMORY_BUDGET_BYTES: usize = 64 << 20;
+/// Default `memory_budget_bytes`: the shipped model needs ~580 bytes per row (its 23 features
+/// and tract's intermediate values), so 5 000 candidates with explanations (7 matrices) fit in
+/// ~20 MB, while a runaway list stops before it grows the module's memory for good.
+pub const DEFAULT_MEMORY_BUDGET_BYTES: usize = 32 << 20;
 
 /// Hard ceiling on `max_candidates`: above it the displacement rule's quadratic placement and
 /// the feature matrix would no longer fit a frame.

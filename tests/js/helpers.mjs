@@ -1,5 +1,6 @@
 // Shared by the tests in tests/js/ (not a test file itself: `node --test` runs *.test.mjs).
 
+import { createHash, createPublicKey, generateKeyPairSync, sign } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -113,6 +114,30 @@ export function expectLocalrankError(assert, fn, code) {
   assert.ok(caught.message.length > 0);
   return caught;
 }
+
+/**
+ * A localrank model bundle (src/model/bundle.rs) made with Node's own crypto — a second,
+ * independent implementation of the format, so the test also checks interoperability.
+ * @param {Uint8Array} model
+ * @param {import("node:crypto").KeyObject} [privateKey] an Ed25519 key; none → unsigned
+ */
+export function sealBundle(model, privateKey) {
+  const digest = createHash("sha256").update(model).digest();
+  const signature = privateKey
+    ? [publicKeyBytes(privateKey), sign(null, Buffer.concat([Buffer.from("localrank model signature v1\0"), digest]), privateKey)]
+    : [];
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(model.length);
+  return new Uint8Array(Buffer.concat([Buffer.from("LRMODEL1"), digest, Buffer.from([signature.length ? 1 : 0]), ...signature, length, model]));
+}
+
+/** An Ed25519 key pair's raw public key (from a private or public KeyObject). */
+export function publicKeyBytes(key) {
+  const jwk = createPublicKey(key).export({ format: "jwk" });
+  return Buffer.from(/** @type {string} */ (jwk.x), "base64url");
+}
+
+export const newSigningKey = () => generateKeyPairSync("ed25519").privateKey;
 
 /** The candidates' ids in server order, for comparing with fallback results. */
 export const idsOf = (items) => items.map((item) => item.id);

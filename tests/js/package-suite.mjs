@@ -2,11 +2,12 @@
 // package-cjs.test.mjs and against pkg/web (ES module) by package-esm.test.mjs.
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { describe, test } from "node:test";
 
 import {
   DAY_MS, ERROR_CODES, NOW, catalogue, corrupted, expectLocalrankError, idsOf, itemRef, likesFor,
-  lowCandidate, modelBytes, withSnapshotVersion,
+  lowCandidate, modelBytes, newSigningKey, publicKeyBytes, sealBundle, withSnapshotVersion,
 } from "./helpers.mjs";
 
 const FEATURE_GROUPS = ["server", "affinity", "recency", "fatigue", "similarity", "context"];
@@ -231,6 +232,49 @@ export function packageSuite(label, pkg) {
       assert.equal(exported.userVector.dimension, items[5].embedding.length);
       ranker.free();
     });
+  });
+
+  describe(`${label}: verified models`, () => {
+    const signer = newSigningKey();
+    const signerHex = publicKeyBytes(signer).toString("hex");
+    const sha256 = createHash("sha256").update(model).digest("hex");
+
+    test("a bare model reports its SHA-256 and no signer", () => {
+      const info = fresh().modelInfo();
+      assert.equal(info.sha256, sha256);
+      assert.equal(info.signedBy, null);
+    });
+
+    test("trustedKeys: a bundle signed by a trusted key loads and ranks like the bare model", () => {
+      const bundle = sealBundle(model, signer);
+      const ranker = fresh();
+      const verified = new Ranker(bundle, { trustedKeys: [newSigningKeyHex(), signerHex.toUpperCase()] });
+      const info = verified.modelInfo();
+      assert.equal(info.signedBy, signerHex);
+      assert.equal(info.sha256, sha256);
+      assert.equal(info.byteSize, bundle.length);
+      const request = { candidates: items, now: NOW };
+      assert.deepEqual(verified.rerank(request).ids, ranker.rerank(request).ids);
+      verified.free();
+      ranker.free();
+    });
+
+    test("trustedKeys refuse unsigned, foreign and tampered models with clear codes", () => {
+      const options = { trustedKeys: [signerHex] };
+      expectLocalrankError(assert, () => new Ranker(model, options), "MODEL_UNSIGNED");
+      expectLocalrankError(assert, () => new Ranker(sealBundle(model), options), "MODEL_UNSIGNED");
+      expectLocalrankError(assert, () => new Ranker(sealBundle(model, newSigningKey()), options), "MODEL_UNTRUSTED_KEY");
+      const tampered = sealBundle(model, signer);
+      tampered[tampered.length - 100] ^= 0x01; // one bit of the ONNX weights
+      const error = expectLocalrankError(assert, () => new Ranker(tampered, options), "MODEL_TAMPERED");
+      assert.match(error.message, /SHA-256/);
+      expectLocalrankError(assert, () => new Ranker(tampered, undefined), "MODEL_TAMPERED");
+      expectLocalrankError(assert, () => new Ranker(model, { trustedKeys: ["not hex"] }), "INVALID_OPTIONS");
+    });
+
+    function newSigningKeyHex() {
+      return publicKeyBytes(newSigningKey()).toString("hex");
+    }
   });
 
   describe(`${label}: errors`, () => {
