@@ -4,7 +4,7 @@
 #   ./build.sh test          every test tier: native, wasm (Node + Chromium), JS package + demo page
 #   ./build.sh model DATA    regenerate models/ranker.onnx + MODEL_CARD.md from MovieLens at DATA
 #   ./build.sh bench         the benchmark against onnxruntime-web (writes bench/results/)
-#   ./build.sh fuzz [SECS]   every cargo-fuzz target for SECS seconds each (default 300)
+#   ./build.sh fuzz [SECS [TARGET…]]  cargo-fuzz targets (default: all) for SECS seconds each (300)
 # Every install step is idempotent; build outputs and tools live outside the clone (see CACHE)
 # so repeated runs, and CI, reuse them.
 set -euo pipefail
@@ -96,9 +96,10 @@ print_sizes() {
 # what the fuzzers hunt is panics, hangs and unbounded memory — and -s none needs no nightly
 # compiler. The working corpus lives outside the clone; fuzz/seeds is the committed seed corpus.
 run_fuzz() {
-  local seconds=${1:-300} target dict log summary=()
+  local seconds=${1:-300} target dict log summary=() targets=("${@:2}")
   command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2
-  for target in $(cargo fuzz list --fuzz-dir fuzz); do
+  [[ ${#targets[@]} -gt 0 ]] || mapfile -t targets < <(cargo fuzz list --fuzz-dir fuzz)
+  for target in "${targets[@]}"; do
     mkdir -p "$CACHE/fuzz-corpus/$target" fuzz/artifacts
     log=$CACHE/fuzz-corpus/$target.log
     dict=()
@@ -152,6 +153,6 @@ case "${1:-}" in
   test) run_tests ;;
   model) shift; install_python; exec "$ROOT/models/make_model.sh" "$@" ;;
   bench) build_packages; exec node bench/run.mjs ;;
-  fuzz) shift; run_fuzz "${1:-300}" ;;
-  *) echo "usage: ./build.sh [build|test|model DATA_DIR|bench|fuzz [SECONDS]]" >&2; exit 2 ;;
+  fuzz) shift; run_fuzz "${1:-300}" "${@:2}" ;;
+  *) echo "usage: ./build.sh [build|test|model DATA_DIR|bench|fuzz [SECONDS [TARGET…]]]" >&2; exit 2 ;;
 esac
