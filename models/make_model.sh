@@ -24,8 +24,10 @@ done
 wait
 "$LOCALRANK" merge --out "$WORK/replay.npz" "$WORK"/shard*.npz
 
+# Three seeds averaged in one graph: single seeds vary by ~0.004 validation NDCG@10, and the
+# mean of three 64-32 MLPs scored higher on validation than one (and costs what one 128-64 would).
 "$PY" models/train.py --data "$WORK/replay.npz" --contract "$WORK/replay.contract.json" \
-  --out models/ranker.onnx --report "$WORK/train-report.json" --name localrank-movielens-demo
+  --out models/ranker.onnx --report "$WORK/train-report.json" --name localrank-movielens-demo --ensemble 3
 
 "$LOCALRANK" evaluate --replay "$WORK/replay.npz" --model models/ranker.onnx \
   --card models/MODEL_CARD.md --chart models/ndcg.svg --train-report "$WORK/train-report.json" \

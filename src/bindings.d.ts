@@ -166,6 +166,11 @@ export interface ExportedVector {
   values: number[];
 }
 
+export interface ExportedRecent {
+  at: number;
+  values: number[];
+}
+
 export interface SignalExport {
   asOf: number;
   keyCap: number;
@@ -175,6 +180,8 @@ export interface SignalExport {
   userVector: ExportedVector | null;
   /** The same with a one-hour half-life: what the current session is about. */
   sessionVector: ExportedVector | null;
+  /** The newest positively engaged embeddings (unit length, at most 32), oldest first. */
+  recent: ExportedRecent[];
   keys: ExportedKey[];
 }
 

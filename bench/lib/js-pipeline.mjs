@@ -12,6 +12,7 @@ const HALF_LIFE_INDEX = Object.fromEntries(Object.keys(HALF_LIVES).map((h, i) =>
 const FATIGUE_HALF_LIFE_MS = DAY_MS;
 const USER_VECTOR_HALF_LIFE_MS = 30 * DAY_MS;
 const SESSION_VECTOR_HALF_LIFE_MS = HOUR_MS;
+const RECENT_CAPACITY = 32; // src/signals/recent.rs
 const DWELL_UNIT_MS = 30_000;
 const FAMILIES = ["item", "author", "container", "topic"];
 const KINDS = ["impression", "click", "dwell", "like", "share", "dismiss", "hide"];
@@ -107,6 +108,8 @@ export class JsSignalStore {
     this.totals = null;
     this.userVector = null;
     this.sessionVector = null;
+    /** The newest RECENT_CAPACITY positive embeddings at unit length, oldest first (src/signals/recent.rs). */
+    this.recent = [];
   }
   get keyCount() {
     return this.keys.reduce((n, m) => n + m.size, 0);
@@ -132,6 +135,14 @@ export class JsSignalStore {
         else this.userVector = new Vector(embedding, weight, event.at);
         if (this.sessionVector) this.sessionVector.add(embedding, weight, event.at, SESSION_VECTOR_HALF_LIFE_MS);
         else this.sessionVector = new Vector(embedding, weight, event.at);
+        let position = this.recent.length;
+        while (position > 0 && this.recent[position - 1].at > event.at) position--;
+        if (this.recent.length < RECENT_CAPACITY || position > 0) {
+          const norm = Math.sqrt(embedding.reduce((n, v) => n + v * v, 0));
+          const unit = Float32Array.from(embedding, (v) => (norm > 0 ? v / norm : 0));
+          this.recent.splice(position, 0, { at: event.at, unit });
+          if (this.recent.length > RECENT_CAPACITY) this.recent.shift();
+        }
       }
     }
   }
@@ -161,6 +172,9 @@ function compile(names) {
     if (p[0] === "fatigue") return { t: "fatigue", f: fam(p[1]) };
     if (name === "user.similarity") return { t: "usersim" };
     if (name === "session.similarity") return { t: "sessionsim" };
+    if (name === "recent.similarity.last") return { t: "recent", mean: false, n: 1 };
+    if (p[0] === "recent" && p[1] === "similarity" && (p[2] === "max" || p[2] === "mean") && [4, 16, 32].includes(Number(p[3])))
+      return { t: "recent", mean: p[2] === "mean", n: Number(p[3]) };
     if (p[0] === "user" && p[1] === "activity") return { t: "activity", h: hl(p[2]) };
     if (name === "context.hour_sin") return { t: "sin" };
     if (name === "context.hour_cos") return { t: "cos" };
@@ -173,6 +187,7 @@ export class JsFeatureBuilder {
     this.features = compile(names);
     this.width = names.length;
     this.familiesUsed = [0, 1, 2, 3].map((f) => this.features.some((x) => x.f === f));
+    this.recentUsed = Math.max(0, ...this.features.filter((x) => x.t === "recent").map((x) => x.n));
   }
   /** Row-major [candidates.length, width] Float32Array. */
   build(candidates, store, now, utcOffsetMinutes, out) {
@@ -209,6 +224,7 @@ export class JsFeatureBuilder {
         }
         summaries[family] = s;
       }
+      const cosines = this.recentUsed ? recentCosines(store.recent, c.embedding, this.recentUsed) : [];
       const base = r * width;
       for (let j = 0; j < width; j++) {
         const f = this.features[j];
@@ -229,6 +245,13 @@ export class JsFeatureBuilder {
           case "fatigue": v = Math.log1p(summaries[f.f].fatigue); break;
           case "usersim": v = similarity(store.userVector, c); break;
           case "sessionsim": v = similarity(store.sessionVector, c); break;
+          case "recent": {
+            const k = Math.min(f.n, cosines.length);
+            if (k === 0) v = 0;
+            else if (f.mean) v = cosines.slice(0, k).reduce((a, b) => a + b, 0) / k;
+            else v = Math.max(...cosines.slice(0, k));
+            break;
+          }
           case "activity": v = Math.log1p(totalPositive[f.h]); break;
           case "sin": v = sin; break;
           case "cos": v = cos; break;
@@ -238,6 +261,21 @@ export class JsFeatureBuilder {
     }
     return matrix;
   }
+}
+
+/** Cosines of `embedding` with the newest `limit` recent embeddings, newest first. */
+function recentCosines(recent, embedding, limit) {
+  if (!embedding || !recent.length || recent[0].unit.length !== embedding.length) return [];
+  const norm = Math.sqrt(embedding.reduce((n, v) => n + v * v, 0));
+  const inverse = norm > 0 ? 1 / norm : 0;
+  const out = [];
+  for (let i = recent.length - 1; i >= 0 && out.length < limit; i--) {
+    const unit = recent[i].unit;
+    let dot = 0;
+    for (let d = 0; d < unit.length; d++) dot += unit[d] * embedding[d];
+    out.push(dot * inverse);
+  }
+  return out;
 }
 
 function similarity(vector, candidate) {

@@ -25,6 +25,8 @@ pub struct FeatureBuilder {
     features: Vec<Feature>,
     /// Families whose key summaries some feature reads, so the rest are never looked up.
     families_used: [bool; 4],
+    /// How many recent embeddings some feature reads (one dot product each per candidate).
+    recent_used: usize,
 }
 
 /// One candidate's keys of one family, summarised in a single pass over the store.
@@ -81,7 +83,16 @@ impl FeatureBuilder {
                 families_used[family.index()] = true;
             }
         }
-        Ok(FeatureBuilder { features, families_used })
+        let recent_used = features
+            .iter()
+            .map(|f| match *f {
+                Feature::RecentSimilarity { count, .. } => count,
+                Feature::RecentSimilarityLast => 1,
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        Ok(FeatureBuilder { features, families_used, recent_used })
     }
 
     pub fn width(&self) -> usize {
@@ -116,12 +127,17 @@ impl FeatureBuilder {
         let session_vector = store.session_vector();
 
         let mut summaries = [FamilySummary::default(); 4];
+        let mut recent = Vec::with_capacity(self.recent_used);
         for (rank, candidate) in candidates.iter().enumerate() {
             for family in Family::ALL {
                 if self.families_used[family.index()] {
                     let keys = candidate.item.keys(family);
                     summaries[family.index()] = FamilySummary::of(keys, family, store, now);
                 }
+            }
+            recent.clear();
+            if let (true, Some(embedding)) = (self.recent_used > 0, candidate.item.embedding.as_deref()) {
+                store.recent().cosines_into(embedding, self.recent_used, &mut recent);
             }
             for feature in &self.features {
                 let value = match *feature {
@@ -152,6 +168,8 @@ impl FeatureBuilder {
                     Feature::Fatigue { family } => summaries[family.index()].fatigue.ln_1p(),
                     Feature::UserSimilarity => similarity(user_vector, candidate),
                     Feature::SessionSimilarity => similarity(session_vector, candidate),
+                    Feature::RecentSimilarity { mean, count } => recent_similarity(&recent, mean, count),
+                    Feature::RecentSimilarityLast => recent_similarity(&recent, false, 1),
                     Feature::UserActivity { half_life } => total_positive[half_life].ln_1p(),
                     Feature::HourSin => hour_angle.sin(),
                     Feature::HourCos => hour_angle.cos(),
@@ -159,6 +177,18 @@ impl FeatureBuilder {
                 out.push(value as f32);
             }
         }
+    }
+}
+
+/// Best or mean of the first `count` of `cosines` (newest first); 0 when there are none.
+fn recent_similarity(cosines: &[f32], mean: bool, count: usize) -> f64 {
+    let cosines = &cosines[..count.min(cosines.len())];
+    if cosines.is_empty() {
+        0.0
+    } else if mean {
+        cosines.iter().map(|&c| f64::from(c)).sum::<f64>() / cosines.len() as f64
+    } else {
+        f64::from(cosines.iter().copied().fold(f32::NEG_INFINITY, f32::max))
     }
 }
 

@@ -12,6 +12,8 @@
 //! | `fatigue.<family>` | ln(1 + most impressions without engagement on one of the keys) |
 //! | `user.similarity` | cosine of the local user vector and the candidate embedding |
 //! | `session.similarity` | cosine of the local session vector (1 h half-life) and the candidate embedding |
+//! | `recent.similarity.last` | cosine of the candidate embedding with the newest positively engaged embedding |
+//! | `recent.similarity.<max\|mean>.<n>` | best / mean cosine of the candidate embedding with the newest `n` positively engaged embeddings (`n`: 4, 16, 32) |
 //! | `user.activity.<half-life>` | ln(1 + the user's total positive engagement) |
 //! | `context.hour_sin`, `context.hour_cos` | local time of day on the unit circle |
 //!
@@ -20,6 +22,11 @@
 use crate::error::{Error, Result};
 use crate::item::Family;
 use crate::signals::decay::half_life_index;
+use crate::signals::RECENT_CAPACITY;
+
+/// How many recent embeddings a `recent.similarity.<max|mean>.<n>` feature may read; the
+/// largest is the store's whole ring.
+pub const RECENT_COUNTS: [usize; 3] = [4, 16, RECENT_CAPACITY];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Feature {
@@ -27,13 +34,32 @@ pub enum Feature {
     ServerRank,
     ServerPopularity,
     ServerAge,
-    Affinity { family: Family, positive: bool, half_life: usize },
-    Share { family: Family, half_life: usize },
-    Recency { family: Family },
-    Fatigue { family: Family },
+    Affinity {
+        family: Family,
+        positive: bool,
+        half_life: usize,
+    },
+    Share {
+        family: Family,
+        half_life: usize,
+    },
+    Recency {
+        family: Family,
+    },
+    Fatigue {
+        family: Family,
+    },
     UserSimilarity,
     SessionSimilarity,
-    UserActivity { half_life: usize },
+    /// Best (`mean: false`) or mean cosine with the newest `count` recent embeddings.
+    RecentSimilarity {
+        mean: bool,
+        count: usize,
+    },
+    RecentSimilarityLast,
+    UserActivity {
+        half_life: usize,
+    },
     HourSin,
     HourCos,
 }
@@ -92,6 +118,11 @@ impl Feature {
             ["fatigue", f] => Feature::Fatigue { family: family(f)? },
             ["user", "similarity"] => Feature::UserSimilarity,
             ["session", "similarity"] => Feature::SessionSimilarity,
+            ["recent", "similarity", kind @ ("max" | "mean"), n] => Feature::RecentSimilarity {
+                mean: *kind == "mean",
+                count: RECENT_COUNTS.iter().find(|c| c.to_string() == *n).copied().ok_or_else(unknown)?,
+            },
+            ["recent", "similarity", "last"] => Feature::RecentSimilarityLast,
             ["user", "activity", h] => Feature::UserActivity { half_life: half_life(h)? },
             ["context", "hour_sin"] => Feature::HourSin,
             ["context", "hour_cos"] => Feature::HourCos,
@@ -107,7 +138,10 @@ impl Feature {
             Feature::Affinity { .. } | Feature::Share { .. } => FeatureGroup::Affinity,
             Feature::Recency { .. } => FeatureGroup::Recency,
             Feature::Fatigue { .. } => FeatureGroup::Fatigue,
-            Feature::UserSimilarity | Feature::SessionSimilarity => FeatureGroup::Similarity,
+            Feature::UserSimilarity
+            | Feature::SessionSimilarity
+            | Feature::RecentSimilarity { .. }
+            | Feature::RecentSimilarityLast => FeatureGroup::Similarity,
             Feature::UserActivity { .. } | Feature::HourSin | Feature::HourCos => FeatureGroup::Context,
         }
     }
@@ -127,8 +161,10 @@ impl Feature {
             names.push(format!("recency.{f}"));
             names.push(format!("fatigue.{f}"));
         }
-        names.push("user.similarity".into());
-        names.push("session.similarity".into());
+        names.extend(["user.similarity", "session.similarity", "recent.similarity.last"].map(String::from));
+        for kind in ["max", "mean"] {
+            names.extend(RECENT_COUNTS.map(|n| format!("recent.similarity.{kind}.{n}")));
+        }
         names.extend(HALF_LIVES.map(|h| format!("user.activity.{h}")));
         names.extend(["context.hour_sin".into(), "context.hour_cos".into()]);
         names
@@ -148,7 +184,14 @@ mod tests {
 
     #[test]
     fn unknown_names_are_named_in_the_error() {
-        for name in ["server.magic", "affinity.topic.pos.2d", "affinity.planet.pos.1d", "", "a.b.c.d.e"] {
+        for name in [
+            "server.magic",
+            "affinity.topic.pos.2d",
+            "affinity.planet.pos.1d",
+            "recent.similarity.max.5",
+            "",
+            "a.b.c.d.e",
+        ] {
             let error = Feature::parse(name).unwrap_err();
             assert_eq!(error.code(), "UNKNOWN_FEATURE");
             assert!(error.to_string().contains(&format!("`{name}`")), "{error}");

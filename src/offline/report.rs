@@ -53,7 +53,7 @@ pub fn model_card(eval: &Evaluation, model: &ModelInfo, provenance: &Provenance)
         "- Feature contract (stored in the file's `localrank.contract` metadata), in column order:\n"
     );
     let _ = writeln!(w, "  `{}`\n", model.contract.features.join("`, `"));
-    let _ = writeln!(w, "- Trained by `models/train.py`: an MLP with a listwise softmax cross-entropy loss, early stopping on validation NDCG@10, fixed seeds.\n");
+    let _ = writeln!(w, "- Trained by `models/train.py`: MLPs with a listwise softmax cross-entropy loss, early stopping on validation NDCG@10, fixed seeds; `--ensemble k` averages k seeds' MLPs in one graph (the trainer report below lists each one's epochs).\n");
     let _ = writeln!(w, "## Data and protocol\n");
     let _ = writeln!(w, "- Data: {} (path given on the command line; never committed).", provenance.dataset);
     let _ = writeln!(w, "- Every rating is an engagement at its timestamp: ≥ 4 is a like, ≤ 2 a dismiss, else a click. Movie genres are the item's topics.");
@@ -108,6 +108,12 @@ pub fn model_card(eval: &Evaluation, model: &ModelInfo, provenance: &Provenance)
     let _ = writeln!(w, "- MovieLens ratings are not a feed: there are no impressions, dwell, authors or containers, so this contract uses none of the fatigue, author, container or item-level features (they would be constant). In the demo the model reacts through topics and embeddings only. A product adds those features to `models/features.json` and retrains on its own logs.");
     let _ = writeln!(w, "- The server is simulated (popularity + co-occurrence); a real server's order is stronger, and the lift over it will be smaller.");
     let _ = writeln!(w, "- Only {} users have test requests: the intervals are wide, and the buckets with few requests are noisy.", eval.users);
+    for (b, (_, name)) in HISTORY_BUCKETS.iter().enumerate() {
+        let (model, server) = (model_result.ndcg_by_bucket[b], eval.methods[0].ndcg_by_bucket[b]);
+        if model < server {
+            let _ = writeln!(w, "- For users with {name} events of history ({} test requests) the trained model ranks below the server order ({model:.4} vs {server:.4}): with little local history the server's popularity order is hard to beat, and the model does not fall back to it.", eval.requests_by_bucket[b]);
+        }
+    }
     let _ = writeln!(w, "- Citation: F. Maxwell Harper and Joseph A. Konstan. 2015. The MovieLens Datasets: History and Context. ACM TiiS 5(4).\n");
     let _ = writeln!(w, "## Reproduce\n\n```sh\n{}\n```\n", provenance.command);
     if let Some(report) = provenance.train_report {

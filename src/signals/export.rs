@@ -19,6 +19,8 @@ pub struct SignalExport {
     pub user_vector: Option<ExportedUserVector>,
     /// The same with a one-hour half-life: what the current session is about.
     pub session_vector: Option<ExportedUserVector>,
+    /// The newest positively engaged embeddings (unit length), oldest first.
+    pub recent: Vec<ExportedRecent>,
     /// Every key, strongest first.
     pub keys: Vec<ExportedKey>,
 }
@@ -28,6 +30,13 @@ pub struct SignalExport {
 pub struct ExportedUserVector {
     pub dimension: usize,
     pub weight: f64,
+    pub values: Vec<f32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedRecent {
+    pub at: f64,
     pub values: Vec<f32>,
 }
 
@@ -69,6 +78,7 @@ pub fn export(store: &SignalStore, now: f64) -> SignalExport {
         totals: store.totals.as_ref().map(|stats| export_key("user", "", stats, now)),
         user_vector: store.user_vector.as_ref().map(export_vector),
         session_vector: store.session_vector.as_ref().map(export_vector),
+        recent: store.recent.iter().map(|e| ExportedRecent { at: e.at, values: e.unit.clone() }).collect(),
         keys: keys.into_iter().map(|(_, key)| key).collect(),
     }
 }

@@ -4,13 +4,15 @@
 pub mod decay;
 mod export;
 mod key_stats;
+mod recent;
 mod snapshot;
 mod user_vector;
 
 use std::collections::HashMap;
 
-pub use export::{ExportedKey, SignalExport};
+pub use export::{ExportedKey, ExportedRecent, SignalExport};
 pub use key_stats::KeyStats;
+pub use recent::{RecentEmbedding, RecentEmbeddings, RECENT_CAPACITY};
 pub use snapshot::SNAPSHOT_VERSION;
 pub use user_vector::UserVector;
 
@@ -62,6 +64,8 @@ pub struct SignalStore {
     user_vector: Option<UserVector>,
     /// The same mean with a one-hour half-life: what the current session is about.
     session_vector: Option<UserVector>,
+    /// The newest positively engaged embeddings, one by one.
+    recent: RecentEmbeddings,
 }
 
 impl SignalStore {
@@ -73,6 +77,7 @@ impl SignalStore {
             totals: None,
             user_vector: None,
             session_vector: None,
+            recent: RecentEmbeddings::default(),
         })
     }
 
@@ -100,10 +105,22 @@ impl SignalStore {
         self.session_vector.as_ref()
     }
 
+    pub fn recent(&self) -> &RecentEmbeddings {
+        &self.recent
+    }
+
+    /// The embedding length every stored embedding has, if any is stored.
+    fn embedding_dimension(&self) -> Option<usize> {
+        [&self.user_vector, &self.session_vector]
+            .into_iter()
+            .find_map(|v| v.as_ref().map(UserVector::dimension))
+            .or_else(|| self.recent.dimension())
+    }
+
     /// Records a batch of events observed up to `now`. The batch is validated whole before
     /// anything is stored, so a bad event never leaves half a batch behind.
     pub fn record(&mut self, events: &[Event], now: f64) -> Result<RecordSummary> {
-        let mut embedding_len = self.user_vector.as_ref().map(UserVector::dimension);
+        let mut embedding_len = self.embedding_dimension();
         for (index, event) in events.iter().enumerate() {
             event.validate(index)?;
             if let Some(embedding) = event.item.embedding.as_deref() {
@@ -143,15 +160,15 @@ impl SignalStore {
         }
         self.totals.get_or_insert_with(|| KeyStats::new(event.at)).add(event.kind, amount, event.at);
         let weight = amount * event.kind.positive_weight();
-        if let (true, Some(embedding)) = (weight > 0.0, event.item.embedding.as_deref()) {
-            for (vector, half_life_ms) in [
-                (&mut self.user_vector, USER_VECTOR_HALF_LIFE_MS),
-                (&mut self.session_vector, SESSION_VECTOR_HALF_LIFE_MS),
-            ] {
-                match vector {
-                    Some(vector) => vector.add(embedding, weight, event.at, half_life_ms),
-                    None => *vector = Some(UserVector::new(embedding, weight, event.at)),
-                }
+        let Some(embedding) = event.item.embedding.as_deref().filter(|_| weight > 0.0) else { return };
+        self.recent.add(embedding, event.at);
+        for (vector, half_life_ms) in [
+            (&mut self.user_vector, USER_VECTOR_HALF_LIFE_MS),
+            (&mut self.session_vector, SESSION_VECTOR_HALF_LIFE_MS),
+        ] {
+            match vector {
+                Some(vector) => vector.add(embedding, weight, event.at, half_life_ms),
+                None => *vector = Some(UserVector::new(embedding, weight, event.at)),
             }
         }
     }
@@ -196,12 +213,12 @@ impl SignalStore {
         if self.totals.as_ref().is_some_and(|t| t.last_seen_at < oldest_kept) {
             self.totals = None;
         }
-        if self.user_vector.as_ref().is_some_and(|v| v.updated_at < oldest_kept) {
-            self.user_vector = None;
+        for vector in [&mut self.user_vector, &mut self.session_vector] {
+            if vector.as_ref().is_some_and(|v| v.updated_at < oldest_kept) {
+                *vector = None;
+            }
         }
-        if self.session_vector.as_ref().is_some_and(|v| v.updated_at < oldest_kept) {
-            self.session_vector = None;
-        }
+        self.recent.prune(oldest_kept);
     }
 
     /// Forgets everything.
@@ -210,6 +227,7 @@ impl SignalStore {
         self.totals = None;
         self.user_vector = None;
         self.session_vector = None;
+        self.recent.clear();
     }
 
     /// Serialises the store (see `snapshot.rs` for the format).

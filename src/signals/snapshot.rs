@@ -2,29 +2,51 @@
 //!
 //! ```text
 //! "LRSIG1" | version u16 | payload length u32 | payload | CRC-32 of everything before it (u32)
-//! payload = totals? | user vector? | session vector? | key count u32 | (family u8, name length u16, name, stats)*
+//! payload = totals? | user vector? | session vector?
+//!           | recent count u32 | (time f64, dimension u32, unit embedding)*
+//!           | key count u32 | (family u8, name length u16, name, stats)*
 //! ```
 //!
-//! Decoding checks every length and value, so corrupt bytes give `CorruptSnapshot` (never a
-//! panic), and bytes from a newer format give `SnapshotVersion`.
+//! Version 1 had no recent embeddings; it still restores, with none. Decoding checks every length and value, so corrupt bytes give `CorruptSnapshot`
+//! (never a panic), and bytes from a newer format give `SnapshotVersion`.
 
 use std::collections::HashMap;
 
 use super::decay::HALF_LIFE_COUNT;
-use super::{KeyStats, SignalStore, StoreConfig, UserVector};
+use super::{
+    KeyStats, RecentEmbedding, RecentEmbeddings, SignalStore, StoreConfig, UserVector, RECENT_CAPACITY,
+};
 use crate::error::{Error, Result};
 use crate::item::{EventKind, Family, MAX_EMBEDDING_LEN, MAX_STRING_LEN};
 
 const MAGIC: &[u8; 6] = b"LRSIG1";
-pub const SNAPSHOT_VERSION: u16 = 1;
+pub const SNAPSHOT_VERSION: u16 = 2;
+/// The last version without recent embeddings.
+const VERSION_WITHOUT_RECENT: u16 = 1;
 const HEADER_LEN: usize = MAGIC.len() + 2 + 4;
 const CHECKSUM_LEN: usize = 4;
 
 pub fn encode(store: &SignalStore) -> Vec<u8> {
+    encode_as(store, SNAPSHOT_VERSION)
+}
+
+/// Encodes in `version`'s layout; older layouts leave out what they did not have (tests write
+/// version 1 snapshots this way to check they still restore).
+fn encode_as(store: &SignalStore, version: u16) -> Vec<u8> {
     let mut payload = Vec::with_capacity(64 + store.key_count() * 160);
     write_optional_stats(&mut payload, store.totals.as_ref());
     write_optional_vector(&mut payload, store.user_vector.as_ref());
     write_optional_vector(&mut payload, store.session_vector.as_ref());
+    if version > VERSION_WITHOUT_RECENT {
+        payload.extend_from_slice(&(store.recent.len() as u32).to_le_bytes());
+        for entry in store.recent.iter() {
+            payload.extend_from_slice(&entry.at.to_le_bytes());
+            payload.extend_from_slice(&(entry.unit.len() as u32).to_le_bytes());
+            for value in &entry.unit {
+                payload.extend_from_slice(&value.to_le_bytes());
+            }
+        }
+    }
     payload.extend_from_slice(&(store.key_count() as u32).to_le_bytes());
     for family in Family::ALL {
         // Sorted so the same store always gives the same bytes.
@@ -39,7 +61,7 @@ pub fn encode(store: &SignalStore) -> Vec<u8> {
     }
     let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len() + CHECKSUM_LEN);
     bytes.extend_from_slice(MAGIC);
-    bytes.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&version.to_le_bytes());
     bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     bytes.extend_from_slice(&payload);
     let checksum = crc32fast::hash(&bytes);
@@ -85,6 +107,11 @@ fn write_stats(out: &mut Vec<u8>, stats: &KeyStats) {
     }
 }
 
+#[cfg(test)]
+pub(super) fn encode_version_1(store: &SignalStore) -> Vec<u8> {
+    encode_as(store, VERSION_WITHOUT_RECENT)
+}
+
 /// Decodes snapshot bytes into a store with default limits (the caller applies its own).
 pub fn decode(bytes: &[u8]) -> Result<SignalStore> {
     if bytes.len() < HEADER_LEN + CHECKSUM_LEN || &bytes[..MAGIC.len()] != MAGIC {
@@ -110,11 +137,15 @@ pub fn decode(bytes: &[u8]) -> Result<SignalStore> {
     };
     let user_vector = reader.user_vector()?;
     let session_vector = reader.user_vector()?;
-    let key_count = reader.u32()? as usize;
     let mut store = SignalStore::new(StoreConfig::default()).expect("default config is valid");
+    if version > VERSION_WITHOUT_RECENT {
+        store.recent = reader.recent()?;
+    }
+    let key_count = reader.u32()? as usize;
     store.totals = totals;
     store.user_vector = user_vector;
     store.session_vector = session_vector;
+    check_dimensions(&store)?;
     for _ in 0..key_count {
         let family =
             *Family::ALL.get(usize::from(reader.u8()?)).ok_or_else(|| corrupt("unknown key family"))?;
@@ -134,6 +165,19 @@ pub fn decode(bytes: &[u8]) -> Result<SignalStore> {
         return Err(corrupt("trailing bytes"));
     }
     Ok(store)
+}
+
+/// Every stored embedding must have one length, as `record` guarantees.
+fn check_dimensions(store: &SignalStore) -> Result<()> {
+    let vectors = [&store.user_vector, &store.session_vector];
+    let mut dimensions = vectors
+        .into_iter()
+        .filter_map(|v| v.as_ref().map(UserVector::dimension))
+        .chain(store.recent.iter().map(|e| e.unit.len()));
+    match dimensions.next() {
+        Some(first) if dimensions.any(|d| d != first) => Err(corrupt("embeddings of different lengths")),
+        _ => Ok(()),
+    }
 }
 
 fn corrupt(what: &str) -> Error {
@@ -213,6 +257,38 @@ impl<'a> Reader<'a> {
         Ok(KeyStats { updated_at, counts, fatigue, last_positive_at, last_negative_at, last_seen_at })
     }
 
+    fn recent(&mut self) -> Result<RecentEmbeddings> {
+        let count = self.u32()? as usize;
+        if count > RECENT_CAPACITY {
+            return Err(corrupt("too many recent embeddings"));
+        }
+        let mut entries: Vec<RecentEmbedding> = Vec::with_capacity(count);
+        for _ in 0..count {
+            let at = self.time()?;
+            if entries.last().is_some_and(|e| e.at > at) {
+                return Err(corrupt("recent embeddings out of time order"));
+            }
+            let dimension = self.u32()? as usize;
+            if dimension == 0 || dimension > MAX_EMBEDDING_LEN {
+                return Err(corrupt("bad recent embedding length"));
+            }
+            entries.push(RecentEmbedding { at, unit: self.finite_values(dimension)? });
+        }
+        Ok(RecentEmbeddings::from_entries(entries))
+    }
+
+    fn finite_values(&mut self, count: usize) -> Result<Vec<f32>> {
+        let mut values = Vec::with_capacity(count);
+        for _ in 0..count {
+            let value = f32::from_le_bytes(self.array()?);
+            if !value.is_finite() {
+                return Err(corrupt("embedding value is not finite"));
+            }
+            values.push(value);
+        }
+        Ok(values)
+    }
+
     fn user_vector(&mut self) -> Result<Option<UserVector>> {
         let dimension = self.u32()? as usize;
         if dimension == 0 {
@@ -223,14 +299,7 @@ impl<'a> Reader<'a> {
         }
         let weight = self.count()?;
         let updated_at = self.time()?;
-        let mut sum = Vec::with_capacity(dimension);
-        for _ in 0..dimension {
-            let value = f32::from_le_bytes(self.array()?);
-            if !value.is_finite() {
-                return Err(corrupt("user vector is not finite"));
-            }
-            sum.push(value);
-        }
+        let sum = self.finite_values(dimension)?;
         Ok(Some(UserVector { sum, weight, updated_at }))
     }
 }

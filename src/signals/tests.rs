@@ -190,7 +190,7 @@ fn corrupt_snapshots_are_rejected_and_the_store_kept() {
         check(&flipped, "CORRUPT_SNAPSHOT");
     }
     let mut newer = bytes.clone();
-    newer[6] = 2;
+    newer[6] = 3;
     check(&newer, "SNAPSHOT_VERSION");
 }
 
@@ -225,6 +225,42 @@ fn clear_forgets_everything() {
     let mut store = populated_store();
     store.clear();
     assert_eq!(store, SignalStore::new(StoreConfig::default()).unwrap());
+}
+
+#[test]
+fn positive_events_feed_the_recent_ring() {
+    let store = populated_store();
+    // click, dwell, like and share are positive; impressions, dismiss and hide feed nothing.
+    let times: Vec<f64> = store.recent().iter().map(|e| e.at).collect();
+    assert_eq!(times, [1_000.0, 2_000.0, 3_000.0, 4_000.0]);
+    let export = store.export(10_000.0);
+    assert_eq!(export.recent.len(), 4);
+}
+
+#[test]
+fn version_1_snapshots_restore_without_the_newer_signals() {
+    let store = populated_store();
+    let old = snapshot::encode_version_1(&store);
+    assert_eq!(u16::from_le_bytes([old[6], old[7]]), 1);
+    let mut restored = SignalStore::new(StoreConfig::default()).unwrap();
+    restored.restore(&old, 10_000.0).unwrap();
+    assert_eq!(restored.key_count(), store.key_count());
+    assert_eq!(restored.user_vector(), store.user_vector());
+    assert_eq!(restored.session_vector(), store.session_vector());
+    assert!(restored.recent().is_empty());
+}
+
+#[test]
+fn retention_drops_old_recent_embeddings() {
+    let store = populated_store();
+    let retention = StoreConfig::default().retention_ms;
+    let mut restored = SignalStore::new(StoreConfig::default()).unwrap();
+    // At this time the events at 1 000 and 2 000 ms are past retention, those at 3 000 and later not.
+    restored.restore(&store.snapshot(), retention + 2_500.0).unwrap();
+    let times: Vec<f64> = restored.recent().iter().map(|e| e.at).collect();
+    assert_eq!(times, [3_000.0, 4_000.0]);
+    restored.prune(retention + 7_000.0);
+    assert!(restored.recent().is_empty() && restored.user_vector().is_none());
 }
 
 mod properties {

@@ -108,3 +108,74 @@ fn unknown_feature_fails_at_compile_with_its_name() {
     assert_eq!(error.code(), "UNKNOWN_FEATURE");
     assert!(error.to_string().contains("server.horoscope"));
 }
+
+fn embedded(id: &str, embedding: [f32; 2]) -> Item {
+    Item { id: id.into(), embedding: Some(embedding.to_vec()), ..Item::default() }
+}
+
+fn with_embedding(id: &str, embedding: [f32; 2]) -> Candidate {
+    let mut c = candidate(id, &[], 0.0);
+    c.item.embedding = Some(embedding.to_vec());
+    c
+}
+
+#[test]
+fn recent_similarities_follow_their_definitions() {
+    let mut store = SignalStore::new(StoreConfig::default()).unwrap();
+    let like = |item, at| Event { kind: EventKind::Like, item, at, dwell_ms: None };
+    let events = [
+        like(embedded("x", [1.0, 0.0]), 0.0),
+        like(embedded("y", [0.0, 2.0]), 1000.0),
+        Event { kind: EventKind::Dismiss, item: embedded("z", [-1.0, 0.0]), at: 500.0, dwell_ms: None },
+        // Neither a dismissal nor an impression joins the recent positives.
+        Event { kind: EventKind::Impression, item: embedded("w", [1.0, 1.0]), at: 2000.0, dwell_ms: None },
+    ];
+    store.record(&events, 2000.0).unwrap();
+    let features = ["recent.similarity.max.4", "recent.similarity.last", "recent.similarity.mean.4"];
+    let candidates =
+        [with_embedding("a", [1.0, 0.0]), with_embedding("b", [1.0, 1.0]), candidate("c", &[], 0.0)];
+    let mut no_embedding = candidate("d", &[], 0.0);
+    no_embedding.item.embedding = None;
+    let m = build(&features, &[candidates[0].clone(), candidates[1].clone(), no_embedding], &store, 3000.0);
+    let close = |got: f32, want: f32| (got - want).abs() < 1e-6;
+    // a = x exactly; the newest like is y, orthogonal to a.
+    let (a, rest) = m.split_at(features.len());
+    let (b, d) = rest.split_at(features.len());
+    assert!(close(a[0], 1.0) && close(a[1], 0.0) && close(a[2], 0.5), "mean of 1 and 0: {a:?}");
+    let half = 0.5f32.sqrt();
+    assert!(close(b[0], half) && close(b[1], half) && close(b[2], half), "{b:?}");
+    assert_eq!(d, &[0.0; 3], "no embedding, no similarity");
+
+    // An empty store gives no similarity at all.
+    let empty = SignalStore::new(StoreConfig::default()).unwrap();
+    assert!(build(&features, &candidates, &empty, 3000.0).iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn recent_similarity_reads_only_the_newest_positives() {
+    let mut store = SignalStore::new(StoreConfig::default()).unwrap();
+    // One like along x, then RECENT_CAPACITY likes along y: x falls out of the ring, though it
+    // still weighs in the 30-day user vector.
+    let mut events =
+        vec![Event { kind: EventKind::Like, item: embedded("x", [1.0, 0.0]), at: 0.0, dwell_ms: None }];
+    for k in 0..crate::signals::RECENT_CAPACITY {
+        let at = 1000.0 * (k as f64 + 1.0);
+        events.push(Event {
+            kind: EventKind::Click,
+            item: embedded(&format!("y{k}"), [0.0, 1.0]),
+            at,
+            dwell_ms: None,
+        });
+    }
+    store.record(&events, 1.0e6).unwrap();
+    let features = ["recent.similarity.max.32", "recent.similarity.max.4", "user.similarity"];
+    let m = build(&features, &[with_embedding("a", [1.0, 0.0])], &store, 1.0e6);
+    assert!(m[0].abs() < 1e-6 && m[1].abs() < 1e-6, "{m:?}");
+    assert!(m[2] > 0.0, "{m:?}");
+
+    // With one more like along x, only it is among the newest four, and the best match.
+    let x = Event { kind: EventKind::Like, item: embedded("x2", [1.0, 0.0]), at: 2.0e6, dwell_ms: None };
+    store.record(&[x], 2.0e6).unwrap();
+    let m = build(&features, &[with_embedding("a", [1.0, 0.0])], &store, 2.0e6);
+    assert!((m[0] - 1.0).abs() < 1e-6 && (m[1] - 1.0).abs() < 1e-6, "{m:?}");
+}

@@ -107,3 +107,63 @@ fn features_never_see_events_after_the_request() {
         }
     }
 }
+
+/// Six users rating 40 items (three genres) in sessions over two months.
+fn random_log(perturb_from: Option<f64>) -> Log {
+    let mut rng = crate::offline::random::SplitMix64::new(42);
+    let mut ratings = Vec::new();
+    for user in 1..=6u32 {
+        let mut at = f64::from(user) * HOUR;
+        for _ in 0..80 {
+            // Mostly a minute apart, sometimes a new session a day or two later.
+            at += if rng.below(12) == 0 { DAY_MS * (1 + rng.below(2)) as f64 } else { 60_000.0 };
+            let item = 1 + rng.below(40) as u32;
+            let stars = [1.0, 2.0, 3.0, 4.0, 5.0][rng.below(5)];
+            ratings.push(rating(user, item, stars, at));
+        }
+    }
+    if let Some(from) = perturb_from {
+        // A different future: other items, opposite ratings.
+        for r in ratings.iter_mut().filter(|r| r.at >= from) {
+            r.item = 1 + (r.item + 12) % 40;
+            r.rating = 6.0 - r.rating;
+        }
+    }
+    let topics = (1..=40).map(|i| (i, vec![format!("genre-{}", i % 3)])).collect::<HashMap<_, _>>();
+    Log::new(ratings, topics)
+}
+
+#[test]
+fn no_feature_changes_when_only_the_future_does() {
+    let names = crate::features::Feature::all_names();
+    let features = Contract { features: names.clone(), ..contract(&[]) };
+    let original = random_log(None);
+    let from = original.time_quantile(0.6);
+    let changed = random_log(Some(from));
+    let a = replay(&original, &features, ReplayOptions::default()).unwrap();
+    let b = replay(&changed, &features, ReplayOptions::default()).unwrap();
+    let width = names.len();
+    let recent = names.iter().position(|n| n == "recent.similarity.max.32").unwrap();
+    let session = names.iter().position(|n| n == "session.similarity").unwrap();
+    let (mut compared, mut recent_seen, mut session_seen) = (0, false, false);
+    for r in (0..a.requests()).filter(|&r| a.timestamps[r] < from) {
+        // A request may be dropped in one world when its labels (the future) lose every positive.
+        let Some(s) = (0..b.requests()).find(|&s| b.request_ids[s] == a.request_ids[r]) else { continue };
+        let rows_a = &a.features[a.rows_of(r).start * width..a.rows_of(r).end * width];
+        let rows_b = &b.features[b.rows_of(s).start * width..b.rows_of(s).end * width];
+        assert_eq!(rows_a, rows_b, "request {} saw the future", a.request_ids[r]);
+        compared += 1;
+        recent_seen |= rows_a.chunks(width).any(|row| row[recent] != 0.0);
+        session_seen |= rows_a.chunks(width).any(|row| row[session] != 0.0);
+    }
+    assert!(compared >= 10, "only {compared} requests compared");
+    assert!(recent_seen && session_seen, "the test must exercise the embedding features");
+    // And the future does change later requests, so the comparison above could fail.
+    assert_ne!(a.features.len(), 0);
+    assert!((0..a.requests()).filter(|&r| a.timestamps[r] >= from).any(|r| {
+        (0..b.requests()).find(|&s| b.request_ids[s] == a.request_ids[r]).is_none_or(|s| {
+            a.features[a.rows_of(r).start * width..a.rows_of(r).end * width]
+                != b.features[b.rows_of(s).start * width..b.rows_of(s).end * width]
+        })
+    }));
+}

@@ -1,0 +1,141 @@
+//! The most recent positively engaged embeddings, kept one by one. A decayed mean (the user and
+//! session vectors) blurs several interests into one direction; the best match among the last
+//! few items keeps each of them, which is what "more like the thing I just liked" needs.
+
+use std::collections::VecDeque;
+
+/// How many embeddings the ring keeps. Bounds memory (at most 32 × 512 floats) and the cost of
+/// a rerank (at most one dot product per kept embedding and candidate).
+pub const RECENT_CAPACITY: usize = 32;
+
+/// One kept embedding: when it was engaged with, and the embedding scaled to unit length (or
+/// left at zero), so a cosine is one dot product.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecentEmbedding {
+    pub at: f64,
+    pub unit: Vec<f32>,
+}
+
+/// The newest `RECENT_CAPACITY` positive embeddings, oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecentEmbeddings {
+    entries: VecDeque<RecentEmbedding>,
+}
+
+impl RecentEmbeddings {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn dimension(&self) -> Option<usize> {
+        self.entries.front().map(|e| e.unit.len())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &RecentEmbedding> {
+        self.entries.iter()
+    }
+
+    /// Adds an embedding engaged with at `at`. Late events go to their place in time order
+    /// (after entries at the same time), so the ring holds the newest `RECENT_CAPACITY`
+    /// whatever order events arrive in.
+    pub fn add(&mut self, embedding: &[f32], at: f64) {
+        let position = self.entries.partition_point(|e| e.at <= at);
+        if self.entries.len() == RECENT_CAPACITY && position == 0 {
+            return; // older than everything kept
+        }
+        self.entries.insert(position, RecentEmbedding { at, unit: unit(embedding) });
+        if self.entries.len() > RECENT_CAPACITY {
+            self.entries.pop_front();
+        }
+    }
+
+    /// Restores entries read from a snapshot; they must be in time order (checked by the caller).
+    pub(super) fn from_entries(entries: Vec<RecentEmbedding>) -> Self {
+        RecentEmbeddings { entries: entries.into() }
+    }
+
+    /// Drops entries older than `oldest_kept`.
+    pub fn prune(&mut self, oldest_kept: f64) {
+        while self.entries.front().is_some_and(|e| e.at < oldest_kept) {
+            self.entries.pop_front();
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Writes into `out` the cosines of `embedding` with the newest `limit` kept embeddings,
+    /// newest first (fewer if fewer are kept; none if the lengths differ). A zero `embedding`
+    /// gives zeros.
+    pub fn cosines_into(&self, embedding: &[f32], limit: usize, out: &mut Vec<f32>) {
+        out.clear();
+        if self.dimension() != Some(embedding.len()) {
+            return;
+        }
+        let norm = embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let inverse = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+        out.extend(
+            self.entries
+                .iter()
+                .rev()
+                .take(limit)
+                .map(|e| e.unit.iter().zip(embedding).map(|(u, v)| u * v).sum::<f32>() * inverse),
+        );
+    }
+}
+
+fn unit(embedding: &[f32]) -> Vec<f32> {
+    let norm = embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        embedding.iter().map(|v| v / norm).collect()
+    } else {
+        vec![0.0; embedding.len()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_newest_in_time_order_whatever_the_arrival_order() {
+        let mut forward = RecentEmbeddings::default();
+        let mut backward = RecentEmbeddings::default();
+        let times: Vec<f64> = (0..RECENT_CAPACITY + 5).map(|k| k as f64 * 10.0).collect();
+        for &at in &times {
+            forward.add(&[at as f32 + 1.0, 1.0], at);
+        }
+        for &at in times.iter().rev() {
+            backward.add(&[at as f32 + 1.0, 1.0], at);
+        }
+        assert_eq!(forward, backward);
+        assert_eq!(forward.len(), RECENT_CAPACITY);
+        assert_eq!(forward.iter().next().unwrap().at, 50.0, "the five oldest were dropped");
+        assert_eq!(forward.len(), RECENT_CAPACITY);
+    }
+
+    #[test]
+    fn cosines_newest_first() {
+        let mut ring = RecentEmbeddings::default();
+        let mut out = vec![9.0];
+        ring.cosines_into(&[1.0, 0.0], 4, &mut out);
+        assert!(out.is_empty());
+        ring.add(&[2.0, 0.0], 1.0);
+        ring.add(&[0.0, 3.0], 2.0);
+        ring.cosines_into(&[2.0, 0.0], 4, &mut out);
+        assert_eq!(out, [0.0, 1.0]);
+        ring.cosines_into(&[1.0, 1.0], 1, &mut out);
+        assert!(out.len() == 1 && (out[0] - 0.5f32.sqrt()).abs() < 1e-6, "{out:?}");
+        ring.cosines_into(&[1.0, 0.0, 0.0], 4, &mut out);
+        assert!(out.is_empty(), "other length");
+        ring.cosines_into(&[0.0, 0.0], 4, &mut out);
+        assert_eq!(out, [0.0, 0.0]);
+        ring.prune(1.5);
+        assert_eq!(ring.len(), 1);
+    }
+}
