@@ -5,6 +5,7 @@
 //! dependency and is shared by the wasm module and the native offline pipeline, so training
 //! features and serving features come from the same code. Only `bindings` talks to JS.
 
+pub mod columns;
 pub mod error;
 pub mod features;
 pub mod item;
