@@ -65,15 +65,17 @@ async function nodeCases() {
   const model = readFileSync(ROOT + "models/ranker.onnx");
   const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
   const makeRanker = (options) => new glue.Ranker(model, options);
+  const client = await import(pathToFileURL(ROOT + "www/localrank-client.mjs"));
+  const makeClient = (rankerOptions) => client.createLocalRanker({ initWasm: () => glue, modelBytes: model, rankerOptions, flushDelayMs: Infinity });
   const ranker = makeRanker();
   const width = ranker.modelInfo().features.length;
   const res = {};
   section("Node: model only");
   res.modelOnly = await modelOnly({ ranker, ort, session, width, budgetMs: BUDGET, log });
   section("Node: end to end");
-  res.endToEnd = await endToEnd({ makeRanker, ort, session, budgetMs: BUDGET, log });
+  res.endToEnd = await endToEnd({ makeClient, makeRanker, packCandidates: client.packCandidates, ort, session, budgetMs: BUDGET, log });
   section("Node: memory");
-  res.memory = memory({ makeRanker, memoryBytes: () => exports.memory.buffer.byteLength, n: 50, reranks: QUICK ? 1000 : 10_000, log });
+  res.memory = await memory({ makeClient, memoryBytes: () => exports.memory.buffer.byteLength, n: 50, reranks: QUICK ? 1000 : 10_000, log });
   // Per-call cost of crossing into the wasm: a getter that only sums four lengths.
   const t0 = performance.now();
   for (let i = 0; i < 100_000; i++) ranker.keyCount;
@@ -133,7 +135,7 @@ const KB = (b) => (b / 1024).toFixed(0) + " KB";
 function table(r) {
   const lines = [];
   const row = (...cells) => lines.push(cells.map((c, i) => String(c).padEnd(i === 0 ? 33 : 19) + " ").join("").trimEnd());
-  const hr = () => lines.push("-".repeat(34 + 20 * 5));
+  const hr = () => lines.push("-".repeat(34 + 20 * 6));
   lines.push(`localrank vs onnxruntime-web ${r.env.ortVersion} — ${r.env.date}`);
   lines.push(`Node ${r.env.node}, Chromium ${r.chromium?.version ?? "-"}, ${r.env.nproc} cores, ${r.env.cpu}, ${r.env.platform}`);
   for (const [envName, e] of [["Node", r.node], ["Chromium", r.chromium]]) {
@@ -147,14 +149,14 @@ function table(r) {
       row(n, `${f(m.localrank.median)} / ${f(m.localrank.p99)}`, `${f(m.ort.median)} / ${f(m.ort.p99)}`, f(m.ratio, 2) + "x", m.maxAbsDiff.toExponential(1));
     }
     lines.push("");
-    lines.push(`[${envName}] 2. end to end: candidates JSON + signals -> ids (ms, median / p99)`);
-    row("N", "localrank", "ORT + JS", "ratio lr/(ORT+JS)", "lr parse+valid.", "lr model", "lr feat+sort", "JS features", "parity");
+    lines.push(`[${envName}] 2. end to end: candidates (parsed JSON) + signals -> ids, through the JS client (ms, median / p99)`);
+    row("N", "localrank", "ORT + JS", "ratio lr/(ORT+JS)", "lr pack / +copy", "lr model", "lr valid+feat+sort", "lr object path", "JS features", "parity");
     hr();
     for (const n of SIZES) {
       const m = e.endToEnd[n];
       const b = m.breakdown;
-      row(n, `${f(m.localrank.median)} / ${f(m.localrank.p99)}`, `${f(m.ortJs.median)} / ${f(m.ortJs.p99)}`, f(m.ratio, 2) + "x", f(b.parseValidateMedian), f(b.modelMedian), f(b.featuresAndSortMedian), f(b.jsFeaturesMedian),
-        `|Δscore| ${m.parity.scoresMaxAbsDiff.toExponential(1)} ${m.parity.sameIdsOrder ? "same order" : `${m.parity.positionsDiffering} pos differ`}`);
+      row(n, `${f(m.localrank.median)} / ${f(m.localrank.p99)}`, `${f(m.ortJs.median)} / ${f(m.ortJs.p99)}`, f(m.ratio, 2) + "x", `${f(b.packMedian)} / ${f(b.packCopyMedian)}`, f(b.modelMedian), f(b.validateFeaturesSortMedian), f(m.objectPath.median), f(b.jsFeaturesMedian),
+        `|Δscore| ${m.parity.scoresMaxAbsDiff.toExponential(1)} ${m.parity.sameIdsOrder ? "same order" : `${m.parity.positionsDiffering} pos differ`}${m.parity.columnsEqualObjects ? "" : "; COLUMNS != OBJECTS"}`);
     }
   }
   lines.push("");

@@ -18,7 +18,7 @@ pub mod signals;
 
 #[cfg(target_arch = "wasm32")]
 pub mod bindings;
-#[cfg(test)]
+#[cfg(all(test, feature = "onnx"))]
 mod test_models;
 
 pub use error::{Error, Result};

@@ -342,5 +342,5 @@ fn validate_request(
     candidates.validate()
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "onnx"))]
 mod tests;

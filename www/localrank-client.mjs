@@ -228,7 +228,21 @@ export class LocalRanker {
    * @returns {Promise<LocalrankModule>}
    */
   async #instantiate(reason) {
-    const module = await this.#initWasm({ instance: this.#instances, reason });
+    let module;
+    try {
+      module = await this.#initWasm({ instance: this.#instances, reason });
+    } catch (error) {
+      // The module needs wasm SIMD (and bulk memory, …): an engine without them cannot even
+      // compile it. Say so with a code, so the app knows to keep the server's order.
+      if (error instanceof WebAssembly.CompileError) {
+        throw new LocalrankClientError(
+          "UNAVAILABLE",
+          `this engine cannot compile the localrank WebAssembly module (it needs wasm SIMD): ${messageOf(error)}`,
+          error,
+        );
+      }
+      throw error;
+    }
     if (!module || typeof module.Ranker !== "function") {
       throw new LocalrankClientError("INVALID_ARGUMENT", "initWasm must return the localrank module (an object with a Ranker class)");
     }
@@ -275,7 +289,7 @@ export class LocalRanker {
       // The fast path: candidates packed into typed arrays cross into wasm as a few copies.
       // A list the columns cannot carry exactly (a wrong type, a NaN) takes the object path,
       // whose error names the problem.
-      const candidates = request.candidates;
+      const candidates = typeof request === "object" && request !== null ? request.candidates : undefined;
       const columns = packCandidates(candidates);
       if (!columns) return ranker.rerank(request);
       const result = ranker.rerankColumns(columns, request);

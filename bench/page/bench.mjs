@@ -52,14 +52,16 @@ async function full() {
   const model = await loadModel();
   const exports = await glue.default({ module_or_path: fetch("/pkg/web/localrank_bg.wasm") });
   const makeRanker = (options) => new glue.Ranker(model, options);
+  const client = await import("/www/localrank-client.mjs");
+  const makeClient = (rankerOptions) => client.createLocalRanker({ initWasm: () => glue, modelBytes: model, rankerOptions, flushDelayMs: Infinity });
   const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
   const ranker = makeRanker();
   const width = ranker.modelInfo().features.length;
   const budgetMs = Number(params.get("budget") ?? 800);
   const result = { userAgent: navigator.userAgent, crossOriginIsolated };
   result.modelOnly = await modelOnly({ ranker, ort, session, width, budgetMs, log });
-  result.endToEnd = await endToEnd({ makeRanker, ort, session, budgetMs, log });
-  result.memory = memory({ makeRanker, memoryBytes: () => exports.memory.buffer.byteLength, n: 50, reranks: Number(params.get("reranks") ?? 2000), log });
+  result.endToEnd = await endToEnd({ makeClient, makeRanker, packCandidates: client.packCandidates, ort, session, budgetMs, log });
+  result.memory = await memory({ makeClient, memoryBytes: () => exports.memory.buffer.byteLength, n: 50, reranks: Number(params.get("reranks") ?? 2000), log });
   return result;
 }
 

@@ -201,6 +201,9 @@ impl FeatureBuilder {
         }
         let local_hour = ((now + context.utc_offset_minutes * 60_000.0) / HOUR_MS).rem_euclid(24.0);
         let hour_angle = local_hour / 24.0 * std::f64::consts::TAU;
+        // The same for every row: computed once (wasm has no native log/sin, libm's are slow).
+        let (hour_sin, hour_cos) = hour_angle.sin_cos();
+        let activity = total_positive.map(ln_1p);
         let user_vector = store.user_vector();
         let session_vector = store.session_vector();
 
@@ -215,17 +218,17 @@ impl FeatureBuilder {
             for feature in &self.features {
                 let value = match *feature {
                     Feature::ServerScore => f64::from(candidates.server_score(rank).unwrap_or(0.0)),
-                    Feature::ServerRank => (rank as f64).ln_1p(),
+                    Feature::ServerRank => ln_1p(rank as f64),
                     Feature::ServerPopularity => {
-                        f64::from(candidates.popularity(rank).unwrap_or(0.0).max(0.0)).ln_1p()
+                        ln_1p(f64::from(candidates.popularity(rank).unwrap_or(0.0).max(0.0)))
                     }
                     Feature::ServerAge => candidates
                         .created_at(rank)
-                        .map_or(0.0, |created| ((now - created).max(0.0) / HOUR_MS).ln_1p()),
+                        .map_or(0.0, |created| ln_1p((now - created).max(0.0) / HOUR_MS)),
                     Feature::Affinity { family, positive, half_life } => {
                         let summary = &summaries[family.index()];
                         let value = if positive { summary.positive } else { summary.negative };
-                        value[half_life].ln_1p()
+                        ln_1p(value[half_life])
                     }
                     Feature::Share { family, half_life } => {
                         let total = total_positive[half_life];
@@ -238,16 +241,26 @@ impl FeatureBuilder {
                     Feature::Recency { family } => summaries[family.index()]
                         .last_positive_at
                         .map_or(0.0, |at| 1.0 / (1.0 + (now - at).max(0.0) / DAY_MS)),
-                    Feature::Fatigue { family } => summaries[family.index()].fatigue.ln_1p(),
+                    Feature::Fatigue { family } => ln_1p(summaries[family.index()].fatigue),
                     Feature::UserSimilarity => similarity(user_vector, embedding),
                     Feature::SessionSimilarity => similarity(session_vector, embedding),
-                    Feature::UserActivity { half_life } => total_positive[half_life].ln_1p(),
-                    Feature::HourSin => hour_angle.sin(),
-                    Feature::HourCos => hour_angle.cos(),
+                    Feature::UserActivity { half_life } => activity[half_life],
+                    Feature::HourSin => hour_sin,
+                    Feature::HourCos => hour_cos,
                 };
                 out.push(value as f32);
             }
         }
+    }
+}
+
+/// `x.ln_1p()`, skipping the (software, in wasm) logarithm for the common zero: a key
+/// without signals. `ln_1p(±0) = ±0`, so the result is the same bit for bit.
+fn ln_1p(x: f64) -> f64 {
+    if x == 0.0 {
+        x
+    } else {
+        x.ln_1p()
     }
 }
 

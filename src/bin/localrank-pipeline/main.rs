@@ -7,6 +7,7 @@
 //! localrank-pipeline evaluate --replay R.npz --model M.onnx --card CARD.md --chart CHART.svg
 //!                    [--train-report R.json] [--command TEXT] [--dataset TEXT]
 //! localrank-pipeline parity-fixture --model M.onnx --out FIXTURE.json
+//! localrank-pipeline to-nnef --model M.onnx --out M.nnef.tar         the model for the slim (NNEF-only) build
 //! ```
 
 // The pipeline is native only. Cargo still builds every bin for `cargo test --target wasm32…`,
