@@ -7,7 +7,7 @@ import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const MOUNTS = { "/bench/": "bench/", "/www/": "www/", "/pkg/web/": "pkg/web/", "/models/": "models/", "/ort/": "node_modules/onnxruntime-web/dist/" };
+const MOUNTS = { "/bench/": "bench/", "/www/": "www/", "/pkg/web/": "pkg/web/", "/pkg/web-slim/": "pkg/web-slim/", "/models/": "models/", "/ort/": "node_modules/onnxruntime-web/dist/" };
 const MIME = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".onnx": "application/octet-stream", ".json": "application/json" };
 
 export function startServer() {

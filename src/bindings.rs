@@ -203,20 +203,18 @@ fn parse_settings(request: &JsValue, default: OnError) -> (Result<JsRerankSettin
 
 /// Reads a typed-array field of the columns object into wasm memory (one copy).
 fn typed<T: JsCast>(columns: &JsValue, name: &str) -> Result<T, Error> {
-    Reflect::get(columns, &name.into())
-        .ok()
-        .and_then(|value| value.dyn_into::<T>().ok())
-        .ok_or_else(|| Error::InvalidRequest(format!("candidate columns: `{name}` is missing or not the right typed array")))
+    Reflect::get(columns, &name.into()).ok().and_then(|value| value.dyn_into::<T>().ok()).ok_or_else(|| {
+        Error::InvalidRequest(format!("candidate columns: `{name}` is missing or not the right typed array"))
+    })
 }
 
 fn read_columns(columns: &JsValue) -> Result<ColumnsWire, Error> {
     if !columns.is_object() {
         return Err(Error::InvalidRequest("candidate columns: not an object".into()));
     }
-    let text = Reflect::get(columns, &"text".into())
-        .ok()
-        .and_then(|t| t.as_string())
-        .ok_or_else(|| Error::InvalidRequest("candidate columns: `text` is missing or not a string".into()))?;
+    let text = Reflect::get(columns, &"text".into()).ok().and_then(|t| t.as_string()).ok_or_else(|| {
+        Error::InvalidRequest("candidate columns: `text` is missing or not a string".into())
+    })?;
     let u32s = |name| typed::<Uint32Array>(columns, name).map(|a| a.to_vec());
     Ok(ColumnsWire {
         text,
@@ -299,7 +297,8 @@ impl Ranker {
             if candidates.is_undefined() {
                 return Err(Error::InvalidRequest("request: missing field `candidates`".into()));
             }
-            let candidates: Vec<Candidate> = from_js(candidates, "request.candidates", Error::InvalidRequest)?;
+            let candidates: Vec<Candidate> =
+                from_js(candidates, "request.candidates", Error::InvalidRequest)?;
             Ok((candidates, settings))
         });
         let (candidates, settings) = match parsed {
@@ -309,9 +308,12 @@ impl Ranker {
         };
         let settings = settings.into_core(mode);
         let candidates = CandidateColumns::from_candidates(&candidates);
-        let ranking =
-            self.inner.rerank_columns(&candidates, &settings, &PerformanceClock).map_err(|e| to_js_error(&e))?;
-        let ids: Array = ranking.order.iter().map(|&i| JsValue::from_str(candidates.id(i as usize))).collect();
+        let ranking = self
+            .inner
+            .rerank_columns(&candidates, &settings, &PerformanceClock)
+            .map_err(|e| to_js_error(&e))?;
+        let ids: Array =
+            ranking.order.iter().map(|&i| JsValue::from_str(candidates.id(i as usize))).collect();
         let result = ranking_object(&ranking, settings.explain);
         set(&result, "ids", &ids);
         set(&result, "elapsedMs", &(performance_now() - started).into());
@@ -341,7 +343,9 @@ impl Ranker {
         let explain = settings.as_ref().is_ok_and(|s| s.explain);
         let candidates = read_columns(&columns).and_then(CandidateColumns::from_wire);
         let ranking = match (candidates, settings) {
-            (Ok(candidates), Ok(settings)) => self.inner.rerank_columns(&candidates, &settings, &PerformanceClock),
+            (Ok(candidates), Ok(settings)) => {
+                self.inner.rerank_columns(&candidates, &settings, &PerformanceClock)
+            }
             (Err(error), _) | (_, Err(error)) => {
                 // Unreadable columns: the server order of as many ids as were sent.
                 let count = typed::<Uint32Array>(&columns, "ids").map_or(0, |ids| ids.length() as usize);
@@ -437,8 +441,7 @@ fn ranking_object(ranking: &ranker::Ranking, explain: bool) -> Object {
     let result = Object::new();
     set(&result, "order", &Uint32Array::from(ranking.order.as_slice()));
     set(&result, "scores", &Float32Array::from(ranking.scores.as_slice()));
-    let fallback =
-        ranking.fallback.as_ref().map_or(JsValue::NULL, |f| fallback_object(f.reason, &f.message));
+    let fallback = ranking.fallback.as_ref().map_or(JsValue::NULL, |f| fallback_object(f.reason, &f.message));
     set(&result, "fallback", &fallback);
     if explain && ranking.fallback.is_none() {
         set(&result, "explanations", &explanations(ranking));

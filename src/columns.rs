@@ -286,10 +286,15 @@ impl CandidateColumns {
                 ("createdAt", self.created_at[index]),
             ];
             if let Some((name, value)) = numbers.iter().find(|(_, v)| v.is_some_and(|v| !v.is_finite())) {
-                return Err(Error::InvalidRequest(format!("{}: {name} is {}", what(), value.unwrap_or_default())));
+                return Err(Error::InvalidRequest(format!(
+                    "{}: {name} is {}",
+                    what(),
+                    value.unwrap_or_default()
+                )));
             }
             if let Some(embedding) = self.embedding(index) {
-                check_embedding_length(&mut embedding_len, embedding, &what()).map_err(Error::InvalidRequest)?;
+                check_embedding_length(&mut embedding_len, embedding, &what())
+                    .map_err(Error::InvalidRequest)?;
             }
         }
         Ok(())

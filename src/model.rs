@@ -153,10 +153,9 @@ fn load_nnef(bytes: &[u8]) -> Result<Loaded> {
     let string = |key: &str| -> Option<String> {
         model.properties.get(key)?.as_plain_ram()?.to_scalar::<String>().ok().cloned()
     };
-    let contract = string(CONTRACT_PROPERTY)
-        .ok_or_else(|| {
-            Error::ContractMismatch(format!("the NNEF graph carries no `{CONTRACT_PROPERTY}` property"))
-        })?;
+    let contract = string(CONTRACT_PROPERTY).ok_or_else(|| {
+        Error::ContractMismatch(format!("the NNEF graph carries no `{CONTRACT_PROPERTY}` property"))
+    })?;
     let contract = parse_contract(&contract)?;
     check_one_input_and_output(model.inputs.len(), model.outputs.len())?;
     let fact = model.input_fact(0).map_err(|e| invalid("reading the input", e))?;
@@ -168,16 +167,13 @@ fn load_nnef(bytes: &[u8]) -> Result<Loaded> {
             ))),
             _ => Ok(()),
         },
-        dims => Err(Error::ContractMismatch(format!(
-            "the model input has rank {}, expected [N, F]",
-            dims.len()
-        ))),
+        dims => {
+            Err(Error::ContractMismatch(format!("the model input has rank {}, expected [N, F]", dims.len())))
+        }
     }?;
     let producer = string(PRODUCER_PROPERTY);
-    let opset = model
-        .properties
-        .get(OPSET_PROPERTY)
-        .and_then(|t| t.as_plain_ram()?.to_scalar::<i64>().ok().copied());
+    let opset =
+        model.properties.get(OPSET_PROPERTY).and_then(|t| t.as_plain_ram()?.to_scalar::<i64>().ok().copied());
     Ok(Loaded {
         producer: producer.unwrap_or_else(|| "nnef".into()),
         opset: opset.unwrap_or(0),
@@ -256,9 +252,10 @@ mod onnx {
     }
 
     fn read_contract(proto: &ModelProto) -> Result<crate::features::Contract> {
-        let entry = proto.metadata_props.iter().find(|p| p.key == CONTRACT_METADATA_KEY).ok_or_else(|| {
-            Error::ContractMismatch(format!("the model carries no `{CONTRACT_METADATA_KEY}` metadata"))
-        })?;
+        let entry =
+            proto.metadata_props.iter().find(|p| p.key == CONTRACT_METADATA_KEY).ok_or_else(|| {
+                Error::ContractMismatch(format!("the model carries no `{CONTRACT_METADATA_KEY}` metadata"))
+            })?;
         parse_contract(&entry.value)
     }
 

@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
 use crate::columns::CandidateColumns;
+use crate::error::{Error, Result};
 use crate::features::{FeatureBuilder, FeatureGroup, FeatureScratch, RequestContext};
 use crate::item::{Candidate, Event};
 use crate::model::{ModelInfo, ModelRunner};
@@ -255,7 +255,13 @@ impl Ranker {
             self.last_prune_at = now;
         }
         let context = RequestContext { now, utc_offset_minutes: settings.context.utc_offset_minutes };
-        self.builder.build_columns_into(candidates, &self.store, &context, &mut self.scratch, &mut self.matrix);
+        self.builder.build_columns_into(
+            candidates,
+            &self.store,
+            &context,
+            &mut self.scratch,
+            &mut self.matrix,
+        );
         self.check_budget(started, clock)?;
         let rows = candidates.len();
         let model_scores = self.model.score(&self.matrix, rows)?;

@@ -44,7 +44,10 @@ fn nnef_contract_is_read_from_the_graph_properties() {
     let bytes = std::fs::read("models/ranker.nnef.tar").unwrap();
     let nnef = ModelRunner::load(&bytes).unwrap();
     assert_eq!(nnef.info().contract, onnx.info().contract);
-    assert_eq!((nnef.info().producer.as_str(), nnef.info().opset), (onnx.info().producer.as_str(), onnx.info().opset));
+    assert_eq!(
+        (nnef.info().producer.as_str(), nnef.info().opset),
+        (onnx.info().producer.as_str(), onnx.info().opset)
+    );
     // Renaming the property (same length, so the archive stays valid) hides the contract.
     let key = localrank::model::CONTRACT_PROPERTY.as_bytes();
     let mut renamed = bytes.clone();

@@ -236,9 +236,10 @@ fn columns(candidates: &[Value]) -> JsValue {
         strings.push(c["id"].as_str().unwrap().to_owned());
         ids.push(strings.len() as u32 - 1);
         authors.push(c.get("author").and_then(Value::as_str).map_or(u32::MAX, |a| intern(a, &mut strings)));
-        for (key, offsets, keys) in
-            [("containers", &mut container_offsets, &mut container_keys), ("topics", &mut topic_offsets, &mut topic_keys)]
-        {
+        for (key, offsets, keys) in [
+            ("containers", &mut container_offsets, &mut container_keys),
+            ("topics", &mut topic_offsets, &mut topic_keys),
+        ] {
             for k in c.get(key).and_then(Value::as_array).into_iter().flatten() {
                 keys.push(intern(k.as_str().unwrap(), &mut strings));
             }
@@ -285,7 +286,11 @@ fn columns_rank_exactly_like_objects() {
     let fixture = fixture();
     let mut ranker = ranker();
     record_fixture_events(&mut ranker, &fixture);
-    for extra in ["", r#","explain":true"#, r#","constraints":{"maxDisplacement":3,"diversity":{"by":"author","maxRun":1}}"#] {
+    for extra in [
+        "",
+        r#","explain":true"#,
+        r#","constraints":{"maxDisplacement":3,"diversity":{"by":"author","maxRun":1}}"#,
+    ] {
         let objects = ranker.rerank(fixture_request(&fixture, extra)).unwrap();
         let packed = ranker.rerank_columns(columns(&fixture.candidates), settings(&fixture, extra)).unwrap();
         assert!(get(&packed, "fallback").is_null(), "{extra}");
@@ -298,7 +303,8 @@ fn columns_rank_exactly_like_objects() {
         }
         assert!(get(&packed, "ids").is_undefined(), "the caller maps order to its ids");
     }
-    let order = get(&ranker.rerank_columns(columns(&fixture.candidates), settings(&fixture, "")).unwrap(), "order");
+    let order =
+        get(&ranker.rerank_columns(columns(&fixture.candidates), settings(&fixture, "")).unwrap(), "order");
     assert_eq!(order.dyn_into::<Uint32Array>().unwrap().to_vec(), fixture.expected_order);
 }
 
@@ -308,32 +314,64 @@ fn bad_columns_give_a_coded_error_never_a_panic() {
     let mut ranker = ranker();
     let count = fixture.candidates.len() as u32;
     let spoilers: Vec<(&str, Box<dyn Fn(&JsValue)>)> = vec![
-        ("missing column", Box::new(|c| {
-            let _ = Reflect::delete_property(c.unchecked_ref(), &"pinned".into());
-        })),
-        ("wrong array type", Box::new(|c| {
-            let _ = Reflect::set(c, &"serverScores".into(), &Float64Array::new_with_length(count).into());
-        })),
-        ("plain array", Box::new(|c| {
-            let _ = Reflect::set(c, &"authors".into(), &js("[0]"));
-        })),
-        ("short column", Box::new(|c| {
-            let _ = Reflect::set(c, &"createdAt".into(), &Float64Array::new_with_length(2).into());
-        })),
-        ("index past the table", Box::new(|c| get(c, "topicKeys").unchecked_into::<Uint32Array>().set_index(0, 1 << 30))),
-        ("falling offsets", Box::new(|c| get(c, "containerOffsets").unchecked_into::<Uint32Array>().set_index(1, 1 << 30))),
-        ("lengths off the text", Box::new(|c| get(c, "lengths").unchecked_into::<Uint32Array>().set_index(0, 999))),
-        ("text not a string", Box::new(|c| {
-            let _ = Reflect::set(c, &"text".into(), &JsValue::from(7));
-        })),
+        (
+            "missing column",
+            Box::new(|c| {
+                let _ = Reflect::delete_property(c.unchecked_ref(), &"pinned".into());
+            }),
+        ),
+        (
+            "wrong array type",
+            Box::new(|c| {
+                let _ = Reflect::set(c, &"serverScores".into(), &Float64Array::new_with_length(count).into());
+            }),
+        ),
+        (
+            "plain array",
+            Box::new(|c| {
+                let _ = Reflect::set(c, &"authors".into(), &js("[0]"));
+            }),
+        ),
+        (
+            "short column",
+            Box::new(|c| {
+                let _ = Reflect::set(c, &"createdAt".into(), &Float64Array::new_with_length(2).into());
+            }),
+        ),
+        (
+            "index past the table",
+            Box::new(|c| get(c, "topicKeys").unchecked_into::<Uint32Array>().set_index(0, 1 << 30)),
+        ),
+        (
+            "falling offsets",
+            Box::new(|c| get(c, "containerOffsets").unchecked_into::<Uint32Array>().set_index(1, 1 << 30)),
+        ),
+        (
+            "lengths off the text",
+            Box::new(|c| get(c, "lengths").unchecked_into::<Uint32Array>().set_index(0, 999)),
+        ),
+        (
+            "text not a string",
+            Box::new(|c| {
+                let _ = Reflect::set(c, &"text".into(), &JsValue::from(7));
+            }),
+        ),
         ("duplicate id", Box::new(|c| get(c, "ids").unchecked_into::<Uint32Array>().set_index(1, 0))),
-        ("infinite score", Box::new(|c| get(c, "serverScores").unchecked_into::<Float32Array>().set_index(3, f32::INFINITY))),
-        ("NaN in an embedding", Box::new(|c| get(c, "embeddings").unchecked_into::<Float32Array>().set_index(0, f32::NAN))),
+        (
+            "infinite score",
+            Box::new(|c| get(c, "serverScores").unchecked_into::<Float32Array>().set_index(3, f32::INFINITY)),
+        ),
+        (
+            "NaN in an embedding",
+            Box::new(|c| get(c, "embeddings").unchecked_into::<Float32Array>().set_index(0, f32::NAN)),
+        ),
     ];
     for (name, spoil) in &spoilers {
         let packed = columns(&fixture.candidates);
         spoil(&packed);
-        let result = ranker.rerank_columns(packed.clone(), settings(&fixture, "")).expect("fallback mode never throws");
+        let result = ranker
+            .rerank_columns(packed.clone(), settings(&fixture, ""))
+            .expect("fallback mode never throws");
         let reason = get(&get(&result, "fallback"), "reason").as_string();
         assert_eq!(reason.as_deref(), Some("INVALID_REQUEST"), "{name}");
         let order = get(&result, "order").dyn_into::<Uint32Array>().unwrap().to_vec();
@@ -342,7 +380,14 @@ fn bad_columns_give_a_coded_error_never_a_panic() {
         assert_eq!(code(thrown), "INVALID_REQUEST", "{name}");
     }
     let not_an_object = ranker.rerank_columns(JsValue::NULL, JsValue::UNDEFINED).unwrap();
-    assert_eq!(get(&get(&not_an_object, "fallback"), "reason").as_string().as_deref(), Some("INVALID_REQUEST"));
-    let unknown_field = ranker.rerank_columns(columns(&fixture.candidates), js(r#"{"explian":true}"#)).unwrap();
-    assert_eq!(get(&get(&unknown_field, "fallback"), "reason").as_string().as_deref(), Some("INVALID_REQUEST"));
+    assert_eq!(
+        get(&get(&not_an_object, "fallback"), "reason").as_string().as_deref(),
+        Some("INVALID_REQUEST")
+    );
+    let unknown_field =
+        ranker.rerank_columns(columns(&fixture.candidates), js(r#"{"explian":true}"#)).unwrap();
+    assert_eq!(
+        get(&get(&unknown_field, "fallback"), "reason").as_string().as_deref(),
+        Some("INVALID_REQUEST")
+    );
 }

@@ -7,8 +7,8 @@ use super::feature::Feature;
 use crate::columns::CandidateColumns;
 use crate::error::Result;
 use crate::item::{Candidate, Family};
-use crate::signals::KeyStats;
 use crate::signals::decay::{DAY_MS, HALF_LIFE_COUNT};
+use crate::signals::KeyStats;
 use crate::signals::{SignalStore, UserVector};
 
 const HOUR_MS: f64 = 3_600_000.0;
@@ -88,7 +88,14 @@ impl FeatureScratch {
         self.keys.clear();
     }
 
-    fn key(&mut self, family: Family, key: u32, candidates: &CandidateColumns, store: &SignalStore, now: f64) -> Option<&KeySummary> {
+    fn key(
+        &mut self,
+        family: Family,
+        key: u32,
+        candidates: &CandidateColumns,
+        store: &SignalStore,
+        now: f64,
+    ) -> Option<&KeySummary> {
         let slot = &mut self.slots[family.index()][key as usize];
         if *slot == UNSEEN {
             *slot = match store.key(family, candidates.string(key)) {
@@ -211,7 +218,8 @@ impl FeatureBuilder {
         for rank in 0..candidates.len() {
             for family in Family::ALL {
                 if self.families_used[family.index()] {
-                    summaries[family.index()] = FamilySummary::of(rank, family, candidates, store, now, scratch);
+                    summaries[family.index()] =
+                        FamilySummary::of(rank, family, candidates, store, now, scratch);
                 }
             }
             let embedding = candidates.embedding(rank);

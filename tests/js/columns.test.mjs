@@ -90,10 +90,13 @@ test("what the columns cannot carry takes the object path and its coded error", 
   ranker.free();
 });
 
-const SLIM = new URL("../../pkg/nodejs-slim/localrank.js", import.meta.url);
+// The slim build as the full package exports it (`localrank/slim`, a copy of pkg/nodejs-slim).
+const SLIM = new URL("../../pkg/nodejs/slim/localrank.js", import.meta.url);
 const NNEF = new URL("../../models/ranker.nnef.tar", import.meta.url);
 
-test("the slim package (NNEF only) ranks exactly like the full one", { skip: !existsSync(SLIM) && "pkg/nodejs-slim not built" }, () => {
+test("the slim package (NNEF only) ranks exactly like the full one", { skip: !existsSync(SLIM) && "pkg/nodejs/slim not built" }, () => {
+  const manifest = JSON.parse(readFileSync(new URL("../../pkg/nodejs/package.json", import.meta.url), "utf8"));
+  assert.deepEqual(manifest.exports["./slim"], { types: "./slim/localrank.d.ts", default: "./slim/localrank.js" });
   const slim = require(SLIM.pathname);
   const nnef = new Uint8Array(readFileSync(NNEF));
   const [full, small] = [ranked(pkg.Ranker, modelBytes()), ranked(slim.Ranker, nnef)];

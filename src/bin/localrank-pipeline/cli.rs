@@ -71,11 +71,17 @@ fn run(args: &[String]) -> Result<(), String> {
         "to-nnef" => {
             let (input, output) = (args.path("model")?, args.path("out")?);
             let bytes = std::fs::read(&input).map_err(|e| format!("{}: {e}", input.display()))?;
-            let nnef = localrank::model::onnx_to_nnef(&bytes).map_err(|e| format!("{}: {e}", input.display()))?;
+            let nnef =
+                localrank::model::onnx_to_nnef(&bytes).map_err(|e| format!("{}: {e}", input.display()))?;
             // The archive must load as the slim build loads it, contract included.
             ModelRunner::load(&nnef).map_err(|e| format!("the converted model does not load: {e}"))?;
             std::fs::write(&output, &nnef).map_err(|e| format!("{}: {e}", output.display()))?;
-            eprintln!("wrote {} ({} bytes, from {} bytes of ONNX)", output.display(), nnef.len(), bytes.len());
+            eprintln!(
+                "wrote {} ({} bytes, from {} bytes of ONNX)",
+                output.display(),
+                nnef.len(),
+                bytes.len()
+            );
             Ok(())
         }
         "features" => {
