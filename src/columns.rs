@@ -401,7 +401,8 @@ mod tests {
 
     #[test]
     fn bad_shapes_are_invalid_requests_not_panics() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut ColumnsWire)>)> = vec![
+        type Spoil = Box<dyn Fn(&mut ColumnsWire)>;
+        let cases: Vec<(&str, Spoil)> = vec![
             ("short column", Box::new(|w| w.pinned.pop().map(drop).unwrap_or_default())),
             ("string out of range", Box::new(|w| w.ids[1] = 7)),
             ("author out of range", Box::new(|w| w.authors[1] = 70)),

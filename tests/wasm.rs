@@ -313,11 +313,12 @@ fn bad_columns_give_a_coded_error_never_a_panic() {
     let fixture = fixture();
     let mut ranker = ranker();
     let count = fixture.candidates.len() as u32;
-    let spoilers: Vec<(&str, Box<dyn Fn(&JsValue)>)> = vec![
+    type Spoil<'a> = Box<dyn Fn(&JsValue) + 'a>;
+    let spoilers: Vec<(&str, Spoil)> = vec![
         (
             "missing column",
             Box::new(|c| {
-                let _ = Reflect::delete_property(c.unchecked_ref(), &"pinned".into());
+                let _ = Reflect::delete_property(c.unchecked_ref::<Object>(), &"pinned".into());
             }),
         ),
         (
