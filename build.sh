@@ -73,21 +73,44 @@ optimize_wasm() {
 build_packages() {
   install_rust_tools
   install_node_tools
-  for target in web nodejs; do
-    log "wasm-pack build --target $target"
-    # --mode no-install: use the wasm-bindgen on PATH, never download one.
-    wasm-pack build --release --mode no-install --target "$target" --out-dir "pkg/$target" --out-name localrank
-    optimize_wasm "pkg/$target/localrank_bg.wasm"
+  # Two flavours. The full one (pkg/web, pkg/nodejs) loads ONNX models (tract-onnx). The slim
+  # one (pkg/web-slim, pkg/nodejs-slim; no `onnx` feature, so no tract-onnx/tract-hir) loads
+  # only NNEF archives made by `localrank-pipeline to-nnef` (models/ranker.nnef.tar): a smaller
+  # module that starts faster. Each full package also carries the slim one as its `./slim` subpath.
+  for flavour in "" -slim; do
+    local cargo_args=()
+    [[ $flavour == -slim ]] && cargo_args=(-- --no-default-features)
+    for target in web nodejs; do
+      log "wasm-pack build --target $target${flavour:+ (slim: NNEF only)}"
+      # --mode no-install: use the wasm-bindgen on PATH, never download one.
+      wasm-pack build --release --mode no-install --target "$target" --out-dir "pkg/$target$flavour" \
+        --out-name localrank "${cargo_args[@]}"
+      optimize_wasm "pkg/$target$flavour/localrank_bg.wasm"
+    done
   done
+  for target in web nodejs; do add_slim_subpath "$target"; done
   print_sizes
 }
 
+# Copies pkg/$1-slim into pkg/$1/slim and exports it as `localrank/slim` (package.json "exports").
+add_slim_subpath() {
+  rm -rf "pkg/$1/slim"
+  mkdir -p "pkg/$1/slim"
+  cp "pkg/$1-slim"/localrank{.js,.d.ts,_bg.wasm} "pkg/$1/slim/"
+  node -e '
+    const fs = require("fs"), file = process.argv[1], pkg = JSON.parse(fs.readFileSync(file, "utf8"));
+    const entry = (dir) => ({ types: `./${dir}localrank.d.ts`, default: `./${dir}localrank.js` });
+    pkg.exports = { ".": entry(""), "./slim": entry("slim/"), "./package.json": "./package.json" };
+    pkg.files = [...new Set([...pkg.files, "slim/"])];
+    fs.writeFileSync(file, JSON.stringify(pkg, null, 2) + "\n");' "pkg/$1/package.json"
+}
+
 print_sizes() {
-  local wasm=pkg/web/localrank_bg.wasm js=pkg/web/localrank.js
-  printf '\n%-28s %10s %10s %10s\n' file raw gzip brotli
-  for f in "$wasm" "$js" models/ranker.onnx; do
+  printf '\n%-32s %10s %10s %10s\n' file raw gzip brotli
+  for f in pkg/web/localrank_bg.wasm pkg/web-slim/localrank_bg.wasm pkg/web/localrank.js \
+    models/ranker.onnx models/ranker.nnef.tar; do
     [[ -f $f ]] || continue
-    printf '%-28s %10d %10d %10d\n' "$f" "$(wc -c <"$f")" "$(gzip -9c "$f" | wc -c)" \
+    printf '%-32s %10d %10d %10d\n' "$f" "$(wc -c <"$f")" "$(gzip -9c "$f" | wc -c)" \
       "$(node -e 'const z=require("zlib");process.stdout.write(String(z.brotliCompressSync(require("fs").readFileSync(process.argv[1])).length))' "$f")"
   done
 }
@@ -129,10 +152,12 @@ run_tests() {
   log "tier 1: native cargo test (core, offline pipeline, trainer smoke test)"
   LOCALRANK_PYTHON=$PY cargo test --profile native-test -- --include-ignored
 
-  log "tier 2: wasm-bindgen tests in Node"
-  cargo test --release --target wasm32-unknown-unknown --test wasm
-  log "tier 2: wasm-bindgen tests in headless Chromium"
-  WASM_BINDGEN_USE_BROWSER=1 cargo test --release --target wasm32-unknown-unknown --test wasm
+  for features in "" --no-default-features; do
+    log "tier 2: wasm-bindgen tests in Node ${features:+(slim build, NNEF model)}"
+    cargo test --release --target wasm32-unknown-unknown --test wasm $features
+    log "tier 2: wasm-bindgen tests in headless Chromium ${features:+(slim build, NNEF model)}"
+    WASM_BINDGEN_USE_BROWSER=1 cargo test --release --target wasm32-unknown-unknown --test wasm $features
+  done
 
   log "tier 3: the built package from JS (Node ESM + CJS, types) and the demo page in Chromium"
   tsc -p tests/js/tsconfig.json

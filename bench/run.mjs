@@ -40,6 +40,7 @@ function sizes() {
   const ortDist = "node_modules/onnxruntime-web/dist/";
   return {
     localrank: { wasm: size("pkg/web/localrank_bg.wasm"), glue: size("pkg/web/localrank.js") },
+    localrankSlim: { wasm: size("pkg/web-slim/localrank_bg.wasm"), model: size("models/ranker.nnef.tar") },
     ort: { wasm: size(ortDist + "ort-wasm-simd-threaded.wasm"), glue: [size(ortDist + "ort.wasm.min.mjs"), size(ortDist + "ort-wasm-simd-threaded.mjs")] },
     model: size("models/ranker.onnx"),
   };
@@ -65,15 +66,17 @@ async function nodeCases() {
   const model = readFileSync(ROOT + "models/ranker.onnx");
   const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
   const makeRanker = (options) => new glue.Ranker(model, options);
+  const client = await import(pathToFileURL(ROOT + "www/localrank-client.mjs"));
+  const makeClient = (rankerOptions) => client.createLocalRanker({ initWasm: () => glue, modelBytes: model, rankerOptions, flushDelayMs: Infinity });
   const ranker = makeRanker();
   const width = ranker.modelInfo().features.length;
   const res = {};
   section("Node: model only");
   res.modelOnly = await modelOnly({ ranker, ort, session, width, budgetMs: BUDGET, log });
   section("Node: end to end");
-  res.endToEnd = await endToEnd({ makeRanker, ort, session, budgetMs: BUDGET, log });
+  res.endToEnd = await endToEnd({ makeClient, makeRanker, packCandidates: client.packCandidates, ort, session, budgetMs: BUDGET, log });
   section("Node: memory");
-  res.memory = memory({ makeRanker, memoryBytes: () => exports.memory.buffer.byteLength, n: 50, reranks: QUICK ? 1000 : 10_000, log });
+  res.memory = await memory({ makeClient, memoryBytes: () => exports.memory.buffer.byteLength, n: 50, reranks: QUICK ? 1000 : 10_000, log });
   // Per-call cost of crossing into the wasm: a getter that only sums four lengths.
   const t0 = performance.now();
   for (let i = 0; i < 100_000; i++) ranker.keyCount;
@@ -111,9 +114,13 @@ async function browserCases() {
     const res = { version: browser.version() };
     section(`Chromium ${res.version}: cold starts (fresh context each)`);
     const coldRuns = QUICK ? 2 : 4;
-    const cl = [], co = [];
-    for (let i = 0; i < coldRuns; i++) { cl.push(await run("cold-localrank", 60_000)); co.push(await run("cold-ort", 60_000)); }
-    res.cold = { localrank: summariseCold(cl), ort: summariseCold(co), filesLocalrank: cl[0].files, filesOrt: co[0].files };
+    const cl = [], cs = [], co = [];
+    for (let i = 0; i < coldRuns; i++) {
+      cl.push(await run("cold-localrank", 60_000));
+      cs.push(await run("cold-localrank-slim", 60_000));
+      co.push(await run("cold-ort", 60_000));
+    }
+    res.cold = { localrank: summariseCold(cl), localrankSlim: summariseCold(cs), ort: summariseCold(co), filesLocalrank: cl[0].files, filesOrt: co[0].files };
     log(JSON.stringify(res.cold));
     section("Chromium: model only, end to end, memory");
     const full = await run("full", 300_000);
@@ -133,7 +140,7 @@ const KB = (b) => (b / 1024).toFixed(0) + " KB";
 function table(r) {
   const lines = [];
   const row = (...cells) => lines.push(cells.map((c, i) => String(c).padEnd(i === 0 ? 33 : 19) + " ").join("").trimEnd());
-  const hr = () => lines.push("-".repeat(34 + 20 * 5));
+  const hr = () => lines.push("-".repeat(34 + 20 * 6));
   lines.push(`localrank vs onnxruntime-web ${r.env.ortVersion} — ${r.env.date}`);
   lines.push(`Node ${r.env.node}, Chromium ${r.chromium?.version ?? "-"}, ${r.env.nproc} cores, ${r.env.cpu}, ${r.env.platform}`);
   for (const [envName, e] of [["Node", r.node], ["Chromium", r.chromium]]) {
@@ -147,14 +154,14 @@ function table(r) {
       row(n, `${f(m.localrank.median)} / ${f(m.localrank.p99)}`, `${f(m.ort.median)} / ${f(m.ort.p99)}`, f(m.ratio, 2) + "x", m.maxAbsDiff.toExponential(1));
     }
     lines.push("");
-    lines.push(`[${envName}] 2. end to end: candidates JSON + signals -> ids (ms, median / p99)`);
-    row("N", "localrank", "ORT + JS", "ratio lr/(ORT+JS)", "lr parse+valid.", "lr model", "lr feat+sort", "JS features", "parity");
+    lines.push(`[${envName}] 2. end to end: candidates (parsed JSON) + signals -> ids, through the JS client (ms, median / p99)`);
+    row("N", "localrank", "ORT + JS", "ratio lr/(ORT+JS)", "lr pack / +copy", "lr model", "lr valid+feat+sort", "lr object path", "JS features", "parity");
     hr();
     for (const n of SIZES) {
       const m = e.endToEnd[n];
       const b = m.breakdown;
-      row(n, `${f(m.localrank.median)} / ${f(m.localrank.p99)}`, `${f(m.ortJs.median)} / ${f(m.ortJs.p99)}`, f(m.ratio, 2) + "x", f(b.parseValidateMedian), f(b.modelMedian), f(b.featuresAndSortMedian), f(b.jsFeaturesMedian),
-        `|Δscore| ${m.parity.scoresMaxAbsDiff.toExponential(1)} ${m.parity.sameIdsOrder ? "same order" : `${m.parity.positionsDiffering} pos differ`}`);
+      row(n, `${f(m.localrank.median)} / ${f(m.localrank.p99)}`, `${f(m.ortJs.median)} / ${f(m.ortJs.p99)}`, f(m.ratio, 2) + "x", `${f(b.packMedian)} / ${f(b.packCopyMedian)}`, f(b.modelMedian), f(b.validateFeaturesSortMedian), f(m.objectPath.median), f(b.jsFeaturesMedian),
+        `|Δscore| ${m.parity.scoresMaxAbsDiff.toExponential(1)} ${m.parity.sameIdsOrder ? "same order" : `${m.parity.positionsDiffering} pos differ`}${m.parity.columnsEqualObjects ? "" : "; COLUMNS != OBJECTS"}`);
     }
   }
   lines.push("");
@@ -166,10 +173,21 @@ function table(r) {
   row("Node  incl. module import", f(cn.localrank.firstCallInclImportMs, 1), f(cn.ort.firstCallInclImportMs, 1), f(cn.localrank.firstCallInclImportMs / cn.ort.firstCallInclImportMs, 2) + "x");
   row("Node  lr compile/inst/model", `${f(cn.localrank.compileMs, 1)}/${f(cn.localrank.instantiateMs, 1)}/${f(cn.localrank.modelLoadMs, 1)}`);
   row("Node warm model load", f(cn.localrank.warmModelLoadMs, 2), f(cn.ort.warmModelLoadMs, 2), f(cn.localrank.warmModelLoadMs / cn.ort.warmModelLoadMs, 2) + "x");
+  const sn = cn.localrankSlim;
+  if (sn) {
+    row("Node slim first call (NNEF)", f(sn.firstCallMs, 1), "", f(sn.firstCallMs / cn.ort.firstCallMs, 2) + "x");
+    row("Node slim compile/inst/model", `${f(sn.compileMs, 1)}/${f(sn.instantiateMs, 1)}/${f(sn.modelLoadMs, 1)}`);
+    row("Node slim warm model load", f(sn.warmModelLoadMs, 2), "", f(sn.warmModelLoadMs / cn.ort.warmModelLoadMs, 2) + "x");
+  }
   if (cc) {
     row("Chromium first call (wasm+model)", f(cc.localrank.firstCallMs, 1), f(cc.ort.firstCallMs, 1), f(cc.localrank.firstCallMs / cc.ort.firstCallMs, 2) + "x");
     row("Chromium lr wasm / model load", `${f(cc.localrank.fetchCompileInstantiateMs, 1)}/${f(cc.localrank.modelLoadMs, 1)}`);
     row("Chromium warm model load", f(cc.localrank.warmModelLoadMs, 2), f(cc.ort.warmModelLoadMs, 2), f(cc.localrank.warmModelLoadMs / cc.ort.warmModelLoadMs, 2) + "x");
+    const sc = cc.localrankSlim;
+    if (sc) {
+      row("Chromium slim first call (NNEF)", f(sc.firstCallMs, 1), "", f(sc.firstCallMs / cc.ort.firstCallMs, 2) + "x");
+      row("Chromium slim wasm / model load", `${f(sc.fetchCompileInstantiateMs, 1)}/${f(sc.modelLoadMs, 1)}`);
+    }
   }
   lines.push("");
   lines.push("4. size (raw / gzip -9 / brotli 11)");
@@ -177,8 +195,10 @@ function table(r) {
   const fmt = (x) => `${KB(x.raw)} / ${KB(x.gzip)} / ${KB(x.brotli)}`;
   const sum = (xs) => ({ raw: xs.reduce((a, x) => a + x.raw, 0), gzip: xs.reduce((a, x) => a + x.gzip, 0), brotli: xs.reduce((a, x) => a + x.brotli, 0) });
   row("wasm", fmt(s.localrank.wasm), fmt(s.ort.wasm), `brotli ${f(s.localrank.wasm.brotli / s.ort.wasm.brotli, 2)}x`);
+  if (s.localrankSlim) row("wasm, slim (NNEF only)", fmt(s.localrankSlim.wasm), "", `brotli ${f(s.localrankSlim.wasm.brotli / s.ort.wasm.brotli, 2)}x`);
   row("JS glue", fmt(s.localrank.glue), fmt(sum(s.ort.glue)), `brotli ${f(s.localrank.glue.brotli / sum(s.ort.glue).brotli, 2)}x`);
   row("model (shared)", fmt(s.model));
+  if (s.localrankSlim) row("model, NNEF (slim)", fmt(s.localrankSlim.model));
   lines.push(`  localrank: ${s.localrank.wasm.file}; ORT: ${s.ort.wasm.file} + ${s.ort.glue.map((g) => g.file.split("/").pop()).join(" + ")}`);
   if (r.chromium?.cold) lines.push(`  fetched by Chromium — ORT: ${r.chromium.cold.filesOrt.join(", ")}; localrank: ${r.chromium.cold.filesLocalrank.join(", ")}`);
   lines.push("");
@@ -222,6 +242,7 @@ function budgets(r) {
   }
   const s = r.sizes;
   add("brotli wasm <= 0.5x ORT's wasm", s.localrank.wasm.brotli <= 0.5 * s.ort.wasm.brotli, `${f(s.localrank.wasm.brotli / s.ort.wasm.brotli, 2)}x (${KB(s.localrank.wasm.brotli)} vs ${KB(s.ort.wasm.brotli)})`);
+  if (s.localrankSlim) add("brotli wasm <= 0.5x ORT's wasm (slim flavour)", s.localrankSlim.wasm.brotli <= 0.5 * s.ort.wasm.brotli, `${f(s.localrankSlim.wasm.brotli / s.ort.wasm.brotli, 2)}x (${KB(s.localrankSlim.wasm.brotli)} vs ${KB(s.ort.wasm.brotli)})`);
   for (const [envName, m] of [["Node", r.node.memory], ["Chromium", r.chromium?.memory]]) {
     if (!m) continue;
     const flat = m.afterAll === m.checkpoints[0].bytes;
@@ -282,7 +303,7 @@ section("sizes");
 results.sizes = sizes();
 section("Node: cold starts (fresh processes)");
 const coldRuns = QUICK ? 2 : 5;
-results.cold = { node: { localrank: summariseCold(coldNode("localrank", coldRuns)), ort: summariseCold(coldNode("ort", coldRuns)) } };
+results.cold = { node: { localrank: summariseCold(coldNode("localrank", coldRuns)), localrankSlim: summariseCold(coldNode("localrank-slim", coldRuns)), ort: summariseCold(coldNode("ort", coldRuns)) } };
 log(JSON.stringify(results.cold.node));
 results.node = await nodeCases();
 if (!process.env.BENCH_NO_BROWSER) results.chromium = await browserCases();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the shipped model and its evidence from MovieLens:
-#   models/ranker.onnx, models/MODEL_CARD.md, models/ndcg.svg, tests/fixtures/parity.json
+#   models/ranker.onnx (+ its NNEF conversion for the slim build, models/ranker.nnef.tar),
+#   models/MODEL_CARD.md, models/ndcg.svg, tests/fixtures/parity.json
 # Usage (through build.sh, which prepares the Python venv): ./build.sh model DATA_DIR
 set -euo pipefail
 DATA=${1:?usage: ./build.sh model MOVIELENS_DIR}
@@ -32,5 +33,6 @@ wait
 "$LOCALRANK" evaluate --replay "$WORK/replay.npz" --model models/ranker.onnx \
   --card models/MODEL_CARD.md --chart models/ndcg.svg --train-report "$WORK/train-report.json" \
   --command "./build.sh model $DATA"
+"$LOCALRANK" to-nnef --model models/ranker.onnx --out models/ranker.nnef.tar
 "$LOCALRANK" parity-fixture --model models/ranker.onnx --out tests/fixtures/parity.json
 sha256sum models/ranker.onnx

@@ -64,6 +64,42 @@ export interface RerankRequest {
   onError?: OnError;
 }
 
+/** A `RerankRequest` without its candidates: the second argument of `rerankColumns`. */
+export type RerankSettings = Omit<RerankRequest, "candidates">;
+
+/**
+ * Candidates packed column by column for `rerankColumns` (`packCandidates` in the client
+ * builds it from a `Candidate[]`). Candidate `i` is at index `i` of every per-candidate column.
+ * Strings (ids and keys) live in one table: string `s` is the `lengths[s]` UTF-16 code units of
+ * `text` after strings `0..s`; a key shared by many candidates is best stored once.
+ */
+export interface CandidateColumns {
+  text: string;
+  /** Per string, its `.length`. */
+  lengths: Uint32Array;
+  /** Per candidate, the string index of its id. */
+  ids: Uint32Array;
+  /** Per candidate, the string index of its author, or 0xFFFFFFFF for none. */
+  authors: Uint32Array;
+  /** Candidate `i`'s containers are `containerKeys[containerOffsets[i] .. containerOffsets[i + 1]]` (string indices). */
+  containerOffsets: Uint32Array;
+  containerKeys: Uint32Array;
+  /** Candidate `i`'s topics, as for containers. */
+  topicOffsets: Uint32Array;
+  topicKeys: Uint32Array;
+  /** Candidate `i`'s embedding is `embeddings[embeddingOffsets[i] .. embeddingOffsets[i + 1]]`; empty: none. */
+  embeddingOffsets: Uint32Array;
+  embeddings: Float32Array;
+  /** Per candidate; NaN: absent. */
+  serverScores: Float32Array;
+  /** Per candidate; NaN: absent. */
+  popularity: Float32Array;
+  /** Per candidate, ms since the Unix epoch; NaN: absent. */
+  createdAt: Float64Array;
+  /** Per candidate, 1 if pinned. */
+  pinned: Uint8Array;
+}
+
 /** Stable error codes: `error.code` of thrown errors and `fallback.reason`. */
 export type ErrorCode =
   | "INVALID_REQUEST"
@@ -117,6 +153,9 @@ export interface RerankResult {
   explanations?: Explanation[];
   elapsedMs: number;
 }
+
+/** What `rerankColumns` returns: a `RerankResult` without `ids` (map `order` onto the candidates). */
+export type ColumnsRerankResult = Omit<RerankResult, "ids">;
 
 export type EventKind = "impression" | "click" | "dwell" | "like" | "share" | "dismiss" | "hide";
 

@@ -2,14 +2,17 @@
 //! JS values and the core types, turns core errors into JS `Error`s with a stable `code`, and
 //! hands the core its clock. Numbers that scale with the list cross as typed arrays.
 
-use js_sys::{Array, Float32Array, Object, Reflect, Uint32Array, Uint8Array};
+use js_sys::{Array, Float32Array, Float64Array, Object, Reflect, Uint32Array, Uint8Array};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
+use crate::columns::{CandidateColumns, ColumnsWire};
 use crate::error::Error;
 use crate::item::{Candidate, Event};
 use crate::model::TrustedKey;
-use crate::ranker::{self, Clock, OnError, RankerOptions, RequestContextInput, RerankRequest};
+use crate::ranker::{
+    self, Clock, OnError, RankerOptions, RequestContextInput, RerankRequest, RerankSettings,
+};
 use crate::rerank::Constraints;
 use crate::signals::decay::DAY_MS;
 use crate::signals::StoreConfig;
@@ -171,10 +174,11 @@ impl JsOptions {
     }
 }
 
-#[derive(Deserialize)]
+/// A request's fields besides `candidates` (serde-wasm-bindgen reads only the fields named
+/// here, so the candidate list is not walked when this is parsed).
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct JsRerankRequest {
-    candidates: Vec<Candidate>,
+struct JsRerankSettings {
     now: Option<f64>,
     utc_offset_minutes: Option<f64>,
     #[serde(default)]
@@ -182,6 +186,70 @@ struct JsRerankRequest {
     #[serde(default)]
     explain: bool,
     on_error: Option<OnError>,
+}
+
+impl JsRerankSettings {
+    fn into_core(self, on_error: OnError) -> RerankSettings {
+        RerankSettings {
+            context: RequestContextInput {
+                now: wall_clock(self.now),
+                utc_offset_minutes: self
+                    .utc_offset_minutes
+                    .unwrap_or_else(|| -js_sys::Date::new_0().get_timezone_offset()),
+            },
+            constraints: self.constraints,
+            explain: self.explain,
+            on_error: Some(on_error),
+        }
+    }
+}
+
+/// Parses a request's settings, and the mode its errors are handled in: its own `onError`,
+/// read even when the rest does not parse, else the ranker's.
+fn parse_settings(request: &JsValue, default: OnError) -> (Result<JsRerankSettings, Error>, OnError) {
+    let parsed = if request.is_undefined() {
+        Ok(JsRerankSettings::default())
+    } else {
+        check_request_keys(request).and_then(|()| from_js(request.clone(), "request", Error::InvalidRequest))
+    };
+    let mode = match &parsed {
+        Ok(settings) => settings.on_error.unwrap_or(default),
+        Err(_) => read_on_error(request).unwrap_or(default),
+    };
+    (parsed, mode)
+}
+
+/// Reads a typed-array field of the columns object into wasm memory (one copy).
+fn typed<T: JsCast>(columns: &JsValue, name: &str) -> Result<T, Error> {
+    Reflect::get(columns, &name.into()).ok().and_then(|value| value.dyn_into::<T>().ok()).ok_or_else(|| {
+        Error::InvalidRequest(format!("candidate columns: `{name}` is missing or not the right typed array"))
+    })
+}
+
+fn read_columns(columns: &JsValue) -> Result<ColumnsWire, Error> {
+    if !columns.is_object() {
+        return Err(Error::InvalidRequest("candidate columns: not an object".into()));
+    }
+    let text = Reflect::get(columns, &"text".into()).ok().and_then(|t| t.as_string()).ok_or_else(|| {
+        Error::InvalidRequest("candidate columns: `text` is missing or not a string".into())
+    })?;
+    let u32s = |name| typed::<Uint32Array>(columns, name).map(|a| a.to_vec());
+    Ok(ColumnsWire {
+        text,
+        lengths: u32s("lengths")?,
+        ids: u32s("ids")?,
+        authors: u32s("authors")?,
+        container_offsets: u32s("containerOffsets")?,
+        container_keys: u32s("containerKeys")?,
+        topic_offsets: u32s("topicOffsets")?,
+        topic_keys: u32s("topicKeys")?,
+        embedding_offsets: u32s("embeddingOffsets")?,
+        embeddings: typed::<Float32Array>(columns, "embeddings")?.to_vec(),
+        server_scores: typed::<Float32Array>(columns, "serverScores")?.to_vec(),
+        popularity: typed::<Float32Array>(columns, "popularity")?.to_vec(),
+        created_at: typed::<Float64Array>(columns, "createdAt")?.to_vec(),
+        pinned: typed::<Uint8Array>(columns, "pinned")?.to_vec(),
+    })
 }
 
 #[derive(Serialize)]
@@ -247,47 +315,69 @@ impl Ranker {
         #[wasm_bindgen(unchecked_param_type = "RerankRequest")] request: JsValue,
     ) -> Result<JsValue, JsValue> {
         let started = performance_now();
-        let on_error = self.inner.options().on_error;
-        let parsed: Result<JsRerankRequest, Error> = check_request_keys(&request)
-            .and_then(|()| from_js(request.clone(), "request", Error::InvalidRequest));
-        let request_mode = |parsed: &Result<JsRerankRequest, Error>| match parsed {
-            Ok(r) => r.on_error.unwrap_or(on_error),
-            Err(_) => read_on_error(&request).unwrap_or(on_error),
-        };
-        let mode = request_mode(&parsed);
-        let parsed = match parsed {
+        let (settings, mode) = parse_settings(&request, self.inner.options().on_error);
+        let parsed = settings.and_then(|settings| {
+            let candidates = Reflect::get(&request, &"candidates".into()).unwrap_or(JsValue::UNDEFINED);
+            if candidates.is_undefined() {
+                return Err(Error::InvalidRequest("request: missing field `candidates`".into()));
+            }
+            let candidates: Vec<Candidate> =
+                from_js(candidates, "request.candidates", Error::InvalidRequest)?;
+            Ok((candidates, settings))
+        });
+        let (candidates, settings) = match parsed {
             Ok(parsed) => parsed,
             Err(error) if mode == OnError::Throw => return Err(to_js_error(&error)),
             Err(error) => return Ok(unparsed_fallback(&request, &error, performance_now() - started)),
         };
-        let core_request = RerankRequest {
-            context: RequestContextInput {
-                now: wall_clock(parsed.now),
-                utc_offset_minutes: parsed
-                    .utc_offset_minutes
-                    .unwrap_or_else(|| -js_sys::Date::new_0().get_timezone_offset()),
-            },
-            candidates: parsed.candidates,
-            constraints: parsed.constraints,
-            explain: parsed.explain,
-            on_error: Some(mode),
-        };
-        let ranking = self.inner.rerank(&core_request, &PerformanceClock).map_err(|e| to_js_error(&e))?;
-        let result = Object::new();
-        let ids: Array = ranking
-            .order
-            .iter()
-            .map(|&i| JsValue::from_str(&core_request.candidates[i as usize].item.id))
-            .collect();
+        let settings = settings.into_core(mode);
+        let candidates = CandidateColumns::from_candidates(&candidates);
+        let ranking = self
+            .inner
+            .rerank_columns(&candidates, &settings, &PerformanceClock)
+            .map_err(|e| to_js_error(&e))?;
+        let ids: Array =
+            ranking.order.iter().map(|&i| JsValue::from_str(candidates.id(i as usize))).collect();
+        let result = ranking_object(&ranking, settings.explain);
         set(&result, "ids", &ids);
-        set(&result, "order", &Uint32Array::from(ranking.order.as_slice()));
-        set(&result, "scores", &Float32Array::from(ranking.scores.as_slice()));
-        let fallback =
-            ranking.fallback.as_ref().map_or(JsValue::NULL, |f| fallback_object(f.reason, &f.message));
-        set(&result, "fallback", &fallback);
-        if core_request.explain && ranking.fallback.is_none() {
-            set(&result, "explanations", &explanations(&ranking));
-        }
+        set(&result, "elapsedMs", &(performance_now() - started).into());
+        Ok(result.into())
+    }
+
+    /// `rerank` for candidates packed column-wise (`CandidateColumns`): the fast path the
+    /// client (`www/localrank-client.mjs`) takes, where a list crosses into wasm as a few
+    /// typed-array copies. `request` holds the other fields of a `RerankRequest` (a
+    /// `candidates` field is ignored). The result has no `ids`: the caller has the candidates.
+    /// Columns of the wrong type or shape are `INVALID_REQUEST` (server order, or thrown).
+    ///
+    /// ```js
+    /// const columns = packCandidates(candidates); // www/localrank-client.mjs
+    /// const { order, fallback } = ranker.rerankColumns(columns, { now: Date.now() });
+    /// const ids = Array.from(order, (i) => candidates[i].id);
+    /// ```
+    #[wasm_bindgen(js_name = rerankColumns, unchecked_return_type = "ColumnsRerankResult")]
+    pub fn rerank_columns(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "CandidateColumns")] columns: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "RerankSettings | undefined")] request: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let started = performance_now();
+        let (settings, mode) = parse_settings(&request, self.inner.options().on_error);
+        let settings = settings.map(|s| s.into_core(mode));
+        let explain = settings.as_ref().is_ok_and(|s| s.explain);
+        let candidates = read_columns(&columns).and_then(CandidateColumns::from_wire);
+        let ranking = match (candidates, settings) {
+            (Ok(candidates), Ok(settings)) => {
+                self.inner.rerank_columns(&candidates, &settings, &PerformanceClock)
+            }
+            (Err(error), _) | (_, Err(error)) => {
+                // Unreadable columns: the server order of as many ids as were sent.
+                let count = typed::<Uint32Array>(&columns, "ids").map_or(0, |ids| ids.length() as usize);
+                self.inner.fallback_or(Err(error), count, Some(mode))
+            }
+        };
+        let ranking = ranking.map_err(|e| to_js_error(&e))?;
+        let result = ranking_object(&ranking, explain);
         set(&result, "elapsedMs", &(performance_now() - started).into());
         Ok(result.into())
     }
@@ -370,6 +460,19 @@ impl Ranker {
     pub fn key_count(&self) -> u32 {
         self.inner.store().key_count() as u32
     }
+}
+
+/// A ranking as the JS result object, without `ids` and `elapsedMs`.
+fn ranking_object(ranking: &ranker::Ranking, explain: bool) -> Object {
+    let result = Object::new();
+    set(&result, "order", &Uint32Array::from(ranking.order.as_slice()));
+    set(&result, "scores", &Float32Array::from(ranking.scores.as_slice()));
+    let fallback = ranking.fallback.as_ref().map_or(JsValue::NULL, |f| fallback_object(f.reason, &f.message));
+    set(&result, "fallback", &fallback);
+    if explain && ranking.fallback.is_none() {
+        set(&result, "explanations", &explanations(ranking));
+    }
+    result
 }
 
 fn fallback_object(reason: &str, message: &str) -> JsValue {

@@ -102,40 +102,56 @@ impl Item {
 
     /// Checks lengths and values; `what` names the item in error messages.
     pub fn validate(&self, what: &str) -> Result<()> {
-        let bad = |msg: String| Error::InvalidRequest(format!("{what}: {msg}"));
-        if self.id.is_empty() {
-            return Err(bad("empty id".into()));
-        }
-        for family in Family::ALL {
-            let keys = self.keys(family);
-            if keys.len() > MAX_KEYS_PER_FAMILY {
-                return Err(bad(format!(
-                    "{} {} keys (limit {MAX_KEYS_PER_FAMILY})",
-                    keys.len(),
-                    family.name()
-                )));
-            }
-            if let Some(key) = keys.iter().find(|k| k.len() > MAX_STRING_LEN) {
-                return Err(bad(format!(
-                    "{} key of {} bytes (limit {MAX_STRING_LEN})",
-                    family.name(),
-                    key.len()
-                )));
-            }
-        }
-        if let Some(embedding) = &self.embedding {
-            if embedding.is_empty() || embedding.len() > MAX_EMBEDDING_LEN {
-                return Err(bad(format!(
-                    "embedding of length {} (allowed 1..={MAX_EMBEDDING_LEN})",
-                    embedding.len()
-                )));
-            }
-            if embedding.iter().any(|v| !v.is_finite()) {
-                return Err(bad("embedding has a NaN or infinite value".into()));
-            }
-        }
-        Ok(())
+        validate_item(self).map_err(|e| Error::InvalidRequest(format!("{what}: {e}")))
     }
+}
+
+/// An item's attributes, however they are stored (an `Item`, or one candidate of a
+/// `CandidateColumns`), so both are validated by the same `validate_item`.
+pub(crate) trait ItemView {
+    fn id(&self) -> &str;
+    fn keys(&self, family: Family) -> impl ExactSizeIterator<Item = &str>;
+    fn embedding(&self) -> Option<&[f32]>;
+}
+
+impl ItemView for Item {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn keys(&self, family: Family) -> impl ExactSizeIterator<Item = &str> {
+        Item::keys(self, family).iter().map(String::as_str)
+    }
+
+    fn embedding(&self) -> Option<&[f32]> {
+        self.embedding.as_deref()
+    }
+}
+
+/// The rules every item (event or candidate) must meet: a non-empty id, bounded key counts
+/// and lengths, a finite embedding of an allowed length.
+pub(crate) fn validate_item(item: &impl ItemView) -> Result<(), String> {
+    if item.id().is_empty() {
+        return Err("empty id".into());
+    }
+    for family in Family::ALL {
+        let mut keys = item.keys(family);
+        if keys.len() > MAX_KEYS_PER_FAMILY {
+            return Err(format!("{} {} keys (limit {MAX_KEYS_PER_FAMILY})", keys.len(), family.name()));
+        }
+        if let Some(key) = keys.find(|k| k.len() > MAX_STRING_LEN) {
+            return Err(format!("{} key of {} bytes (limit {MAX_STRING_LEN})", family.name(), key.len()));
+        }
+    }
+    if let Some(embedding) = item.embedding() {
+        if embedding.is_empty() || embedding.len() > MAX_EMBEDDING_LEN {
+            return Err(format!("embedding of length {} (allowed 1..={MAX_EMBEDDING_LEN})", embedding.len()));
+        }
+        if embedding.iter().any(|v| !v.is_finite()) {
+            return Err("embedding has a NaN or infinite value".into());
+        }
+    }
+    Ok(())
 }
 
 /// One candidate of a server response. Its server rank is its position in the list. Fields

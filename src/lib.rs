@@ -5,6 +5,7 @@
 //! dependency and is shared by the wasm module and the native offline pipeline, so training
 //! features and serving features come from the same code. Only `bindings` talks to JS.
 
+pub mod columns;
 pub mod error;
 pub mod features;
 pub mod item;
@@ -17,7 +18,7 @@ pub mod signals;
 
 #[cfg(target_arch = "wasm32")]
 pub mod bindings;
-#[cfg(test)]
+#[cfg(all(test, feature = "onnx"))]
 mod test_models;
 
 pub use error::{Error, Result};

@@ -1,12 +1,14 @@
-//! The model runner: an ONNX file loaded by tract-onnx, its feature contract read from the
-//! file's metadata and checked against its input, optimised once for any number of rows.
+//! The model runner: a model loaded by tract, its feature contract read from the file and
+//! checked against its input, optimised once for any number of rows. Two formats: ONNX
+//! (tract-onnx; the contract is the `localrank.contract` metadata entry), and NNEF archives
+//! made from it by `localrank-pipeline to-nnef` (tract-nnef; the contract is the graph
+//! property of the same name). A build without the `onnx` feature reads NNEF only, and is
+//! much smaller: no ONNX parser, no inference-time shape analysis.
 
-use tract_onnx::pb::ModelProto;
-use tract_onnx::prelude::*;
-use tract_onnx::tract_hir::infer::Factoid;
+use tract_nnef::prelude::*;
 
 use crate::error::{catch_panic, Error, Result};
-use crate::features::{Contract, CONTRACT_METADATA_KEY};
+use crate::features::Contract;
 
 pub mod bundle;
 
@@ -18,7 +20,7 @@ pub struct ModelInfo {
     pub contract: Contract,
     pub producer: String,
     pub opset: i64,
-    /// Size of what was loaded (the bundle, or the bare ONNX file).
+    /// Size of what was loaded (the bundle, or the bare model file).
     pub byte_size: usize,
     pub provenance: Provenance,
 }
@@ -43,55 +45,28 @@ fn invalid(context: &str, error: impl std::fmt::Display) -> Error {
 }
 
 impl ModelRunner {
-    /// Verifies (see `bundle::open`), parses, checks and optimises a model. The input is
-    /// declared `[N, F]` with a symbolic `N`, so one optimised plan serves every list length.
+    /// Verifies (see `bundle::open`), parses, checks and optimises a model (ONNX or NNEF, told
+    /// apart by their bytes). The input is declared `[N, F]` with a symbolic `N`, so one
+    /// optimised plan serves every list length.
     pub fn load(file: &[u8], trusted: &[TrustedKey]) -> Result<Self> {
         let (bytes, provenance) = bundle::open(file, trusted)?;
         // tract panics on some malformed graphs (fuzzing found a Squeeze whose axis is out of
         // range); natively that is one more invalid model. In wasm it traps: see the README.
-        catch_panic(|| Self::load_onnx(bytes, file.len(), provenance)).unwrap_or_else(|message| {
+        catch_panic(|| Self::load_verified(bytes, file.len(), provenance)).unwrap_or_else(|message| {
             Err(Error::InvalidModel(format!("tract panicked while loading it: {message}")))
         })
     }
 
-    fn load_onnx(bytes: &[u8], file_size: usize, provenance: Provenance) -> Result<Self> {
-        let onnx = tract_onnx::onnx();
-        let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(|e| invalid("not an ONNX model", e))?;
-        // Empty or truncated-to-nothing bytes still decode (protobuf fields are optional).
-        if proto.graph.is_none() {
-            return Err(Error::InvalidModel("not an ONNX model: no graph".into()));
-        }
-        let contract = read_contract(&proto)?;
-        let width = contract.features.len();
-        let mut model = onnx.model_for_proto_model(&proto).map_err(|e| invalid("unsupported graph", e))?;
-        if model.inputs.len() != 1 || model.outputs.len() != 1 {
-            return Err(Error::ContractMismatch(format!(
-                "the model has {} inputs and {} outputs; expected one of each",
-                model.inputs.len(),
-                model.outputs.len()
-            )));
-        }
-        check_declared_width(&model, width)?;
-        let rows = model.symbols.sym("N");
-        model
-            .set_input_fact(
-                0,
-                InferenceFact::dt_shape(f32::datum_type(), tvec![rows.to_dim(), width.to_dim()]),
-            )
-            .map_err(|e| invalid("setting the input shape", e))?;
+    fn load_verified(bytes: &[u8], file_size: usize, provenance: Provenance) -> Result<Self> {
+        let Loaded { model, contract, producer, opset } =
+            if is_tar(bytes) { load_nnef(bytes)? } else { load_onnx(bytes)? };
         let plan = model
             .into_optimized()
             .and_then(|typed| typed.into_runnable())
             .map_err(|e| invalid("cannot be optimised for input [N, F]", e))?;
         let state = TypedSimpleState::new(&plan).map_err(|e| invalid("cannot be run", e))?;
-        let bytes_per_row = activation_bytes_per_row(plan.model(), &rows);
-        let info = ModelInfo {
-            contract,
-            producer: format!("{} {}", proto.producer_name, proto.producer_version).trim().to_owned(),
-            opset: proto.opset_import.iter().map(|o| o.version).max().unwrap_or(0),
-            byte_size: file_size,
-            provenance,
-        };
+        let bytes_per_row = activation_bytes_per_row(plan.model());
+        let info = ModelInfo { contract, producer, opset, byte_size: file_size, provenance };
         Ok(ModelRunner { plan, state, info, bytes_per_row })
     }
 
@@ -160,9 +135,13 @@ impl ModelRunner {
 
 /// The per-row growth of all node outputs: their total size at N = 2 minus at N = 1, so the
 /// weights (which do not depend on N) drop out.
-fn activation_bytes_per_row(model: &TypedModel, rows: &Symbol) -> usize {
+fn activation_bytes_per_row(model: &TypedModel) -> usize {
+    let rows = match model.input_fact(0).map(|fact| fact.shape.iter().next().cloned()) {
+        Ok(Some(TDim::Sym(rows))) => rows,
+        _ => return 0,
+    };
     let bytes_at = |n: i64| -> i64 {
-        let values = SymbolValues::default().with(rows, n);
+        let values = SymbolValues::default().with(&rows, n);
         model
             .nodes()
             .iter()
@@ -178,32 +157,178 @@ fn activation_bytes_per_row(model: &TypedModel, rows: &Symbol) -> usize {
     (bytes_at(2) - bytes_at(1)).max(0) as usize
 }
 
-fn read_contract(proto: &ModelProto) -> Result<Contract> {
-    let entry = proto.metadata_props.iter().find(|p| p.key == CONTRACT_METADATA_KEY).ok_or_else(|| {
-        Error::ContractMismatch(format!("the model carries no `{CONTRACT_METADATA_KEY}` metadata"))
-    })?;
-    let contract = Contract::from_json(&entry.value)?;
-    // Unknown names fail here, at load, rather than at the first request.
+/// A model read from its file, before optimisation.
+struct Loaded {
+    /// Its one input declared `[N, F]`.
+    model: TypedModel,
+    contract: Contract,
+    producer: String,
+    opset: i64,
+}
+
+/// NNEF archives are tar files (ustar magic at byte 257); an ONNX file is a protobuf message.
+fn is_tar(bytes: &[u8]) -> bool {
+    bytes.get(257..262) == Some(b"ustar".as_slice())
+}
+
+/// Graph properties `to-nnef` writes: the contract JSON, and where the model came from.
+pub const CONTRACT_PROPERTY: &str = "localrank.contract";
+const PRODUCER_PROPERTY: &str = "localrank.producer";
+const OPSET_PROPERTY: &str = "localrank.opset";
+
+fn check_one_input_and_output(inputs: usize, outputs: usize) -> Result<()> {
+    if inputs != 1 || outputs != 1 {
+        return Err(Error::ContractMismatch(format!(
+            "the model has {inputs} inputs and {outputs} outputs; expected one of each"
+        )));
+    }
+    Ok(())
+}
+
+/// Parses a contract and compiles it, so unknown feature names fail here, at load, rather
+/// than at the first request.
+fn parse_contract(json: &str) -> Result<Contract> {
+    let contract = Contract::from_json(json)?;
     crate::features::FeatureBuilder::new(&contract)?;
     Ok(contract)
 }
 
-/// The ONNX file declares its input shape; a fixed feature width that differs from the
-/// contract means the model was exported with other features than it claims.
-fn check_declared_width(model: &InferenceModel, width: usize) -> Result<()> {
+thread_local! {
+    /// tract-nnef's framework: building it parses its operator library, about half the time of
+    /// an NNEF load in wasm, so it is built once (per thread) and kept.
+    static NNEF: tract_nnef::framework::Nnef = tract_nnef::nnef();
+}
+
+fn load_nnef(bytes: &[u8]) -> Result<Loaded> {
+    let model = NNEF
+        .with(|nnef| nnef.model_for_read(&mut &*bytes))
+        .map_err(|e| invalid("not an NNEF archive this build can read", e))?;
+    let string = |key: &str| -> Option<String> {
+        model.properties.get(key)?.as_plain_ram()?.to_scalar::<String>().ok().cloned()
+    };
+    let contract = string(CONTRACT_PROPERTY).ok_or_else(|| {
+        Error::ContractMismatch(format!("the NNEF graph carries no `{CONTRACT_PROPERTY}` property"))
+    })?;
+    let contract = parse_contract(&contract)?;
+    check_one_input_and_output(model.inputs.len(), model.outputs.len())?;
     let fact = model.input_fact(0).map_err(|e| invalid("reading the input", e))?;
-    let dims: Vec<_> = fact.shape.dims().collect();
-    if fact.shape.is_open() {
-        return Ok(());
+    let width = contract.features.len() as i64;
+    match fact.shape.dims() {
+        [_, w] => match w.to_i64() {
+            Ok(w) if w != width => Err(Error::ContractMismatch(format!(
+                "the model input has {w} columns but its contract names {width} features"
+            ))),
+            _ => Ok(()),
+        },
+        dims => {
+            Err(Error::ContractMismatch(format!("the model input has rank {}, expected [N, F]", dims.len())))
+        }
+    }?;
+    let producer = string(PRODUCER_PROPERTY);
+    let opset =
+        model.properties.get(OPSET_PROPERTY).and_then(|t| t.as_plain_ram()?.to_scalar::<i64>().ok().copied());
+    Ok(Loaded {
+        producer: producer.unwrap_or_else(|| "nnef".into()),
+        opset: opset.unwrap_or(0),
+        contract,
+        model,
+    })
+}
+
+#[cfg(not(feature = "onnx"))]
+fn load_onnx(_bytes: &[u8]) -> Result<Loaded> {
+    Err(Error::InvalidModel(
+        "not an NNEF archive: this build of localrank (without the `onnx` feature) reads only models \
+         converted by `localrank-pipeline to-nnef`"
+            .into(),
+    ))
+}
+
+#[cfg(feature = "onnx")]
+fn load_onnx(bytes: &[u8]) -> Result<Loaded> {
+    onnx::load(bytes)
+}
+
+/// Converts an ONNX model to the NNEF archive the slim build loads: the graph typed and
+/// decluttered by tract-onnx, with the contract and provenance as graph properties.
+#[cfg(feature = "onnx")]
+pub fn onnx_to_nnef(bytes: &[u8]) -> Result<Vec<u8>> {
+    let Loaded { model, contract, producer, opset } = onnx::load(bytes)?;
+    let mut model = model.into_decluttered().map_err(|e| invalid("cannot be decluttered", e))?;
+    // The ONNX metadata came along as properties: keep one copy of the contract, under our key.
+    model.properties.retain(|key, _| !key.starts_with("onnx.metadata_props."));
+    model.properties.insert(CONTRACT_PROPERTY.into(), rctensor0(contract.to_json()));
+    model.properties.insert(PRODUCER_PROPERTY.into(), rctensor0(producer));
+    model.properties.insert(OPSET_PROPERTY.into(), rctensor0(opset));
+    // Deterministic: a fixed timestamp in the tar headers, so the same model gives the same bytes.
+    tract_nnef::nnef()
+        .write_to_tar_with_config(&model, Vec::new(), false, true)
+        .map_err(|e| invalid("writing NNEF", e))
+}
+
+#[cfg(feature = "onnx")]
+mod onnx {
+    use tract_onnx::pb::ModelProto;
+    use tract_onnx::prelude::*;
+    use tract_onnx::tract_hir::infer::Factoid;
+
+    use super::{check_one_input_and_output, invalid, parse_contract, Loaded};
+    use crate::error::{Error, Result};
+    use crate::features::CONTRACT_METADATA_KEY;
+
+    pub(super) fn load(bytes: &[u8]) -> Result<Loaded> {
+        let onnx = tract_onnx::onnx();
+        let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(|e| invalid("not an ONNX model", e))?;
+        // Empty or truncated-to-nothing bytes still decode (protobuf fields are optional).
+        if proto.graph.is_none() {
+            return Err(Error::InvalidModel("not an ONNX model: no graph".into()));
+        }
+        let contract = read_contract(&proto)?;
+        let width = contract.features.len();
+        let mut model = onnx.model_for_proto_model(&proto).map_err(|e| invalid("unsupported graph", e))?;
+        check_one_input_and_output(model.inputs.len(), model.outputs.len())?;
+        check_declared_width(&model, width)?;
+        let rows = model.symbols.sym("N");
+        model
+            .set_input_fact(
+                0,
+                InferenceFact::dt_shape(f32::datum_type(), tvec![rows.to_dim(), width.to_dim()]),
+            )
+            .map_err(|e| invalid("setting the input shape", e))?;
+        let model = model.into_typed().map_err(|e| invalid("cannot be optimised for input [N, F]", e))?;
+        Ok(Loaded {
+            model,
+            contract,
+            producer: format!("{} {}", proto.producer_name, proto.producer_version).trim().to_owned(),
+            opset: proto.opset_import.iter().map(|o| o.version).max().unwrap_or(0),
+        })
     }
-    let declared = dims.get(1).and_then(|d| d.concretize()).and_then(|d| d.to_i64().ok());
-    match (dims.len(), declared) {
-        (2, Some(w)) if w != width as i64 => Err(Error::ContractMismatch(format!(
-            "the model input has {w} columns but its contract names {width} features"
-        ))),
-        (2, _) => Ok(()),
-        (rank, _) => {
-            Err(Error::ContractMismatch(format!("the model input has rank {rank}, expected [N, F]")))
+
+    fn read_contract(proto: &ModelProto) -> Result<crate::features::Contract> {
+        let entry =
+            proto.metadata_props.iter().find(|p| p.key == CONTRACT_METADATA_KEY).ok_or_else(|| {
+                Error::ContractMismatch(format!("the model carries no `{CONTRACT_METADATA_KEY}` metadata"))
+            })?;
+        parse_contract(&entry.value)
+    }
+
+    /// The ONNX file declares its input shape; a fixed feature width that differs from the
+    /// contract means the model was exported with other features than it claims.
+    fn check_declared_width(model: &InferenceModel, width: usize) -> Result<()> {
+        let fact = model.input_fact(0).map_err(|e| invalid("reading the input", e))?;
+        let dims: Vec<_> = fact.shape.dims().collect();
+        if fact.shape.is_open() {
+            return Ok(());
+        }
+        let declared = dims.get(1).and_then(|d| d.concretize()).and_then(|d| d.to_i64().ok());
+        match (dims.len(), declared) {
+            (2, Some(w)) if w != width as i64 => Err(Error::ContractMismatch(format!(
+                "the model input has {w} columns but its contract names {width} features"
+            ))),
+            (2, _) => Ok(()),
+            (rank, _) => {
+                Err(Error::ContractMismatch(format!("the model input has rank {rank}, expected [N, F]")))
+            }
         }
     }
 }

@@ -2,13 +2,12 @@
 //! contract — whatever goes wrong, the caller gets the server's order and a reason, unless
 //! it asked for errors instead.
 
-use std::collections::HashSet;
-
 use serde::{Deserialize, Serialize};
 
+use crate::columns::CandidateColumns;
 use crate::error::{catch_panic, Error, Result};
-use crate::features::{FeatureBuilder, FeatureGroup, RequestContext};
-use crate::item::{check_embedding_length, Candidate, Event};
+use crate::features::{FeatureBuilder, FeatureGroup, FeatureScratch, RequestContext};
+use crate::item::{Candidate, Event};
 use crate::model::{ModelInfo, ModelRunner, TrustedKey};
 use crate::rerank::{self, Constraints};
 use crate::signals::{RecordSummary, SignalStore, StoreConfig};
@@ -98,6 +97,28 @@ pub struct RerankRequest {
     pub on_error: Option<OnError>,
 }
 
+/// A rerank call's settings besides its candidates (for `Ranker::rerank_columns`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RerankSettings {
+    pub context: RequestContextInput,
+    pub constraints: Constraints,
+    pub explain: bool,
+    pub on_error: Option<OnError>,
+}
+
+impl RerankRequest {
+    /// The request as the ranker works on it: candidates as columns, and the rest.
+    pub fn to_columns(&self) -> (CandidateColumns, RerankSettings) {
+        let settings = RerankSettings {
+            context: self.context,
+            constraints: self.constraints.clone(),
+            explain: self.explain,
+            on_error: self.on_error,
+        };
+        (CandidateColumns::from_candidates(&self.candidates), settings)
+    }
+}
+
 /// The request's time and place, as given by the caller.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RequestContextInput {
@@ -149,8 +170,9 @@ pub struct Ranker {
     builder: FeatureBuilder,
     store: SignalStore,
     options: RankerOptions,
-    /// Reused feature matrix, so a rerank does not allocate it anew.
+    /// Reused feature matrix and per-key buffers, so a rerank does not allocate them anew.
     matrix: Vec<f32>,
+    scratch: FeatureScratch,
     last_prune_at: f64,
 }
 
@@ -168,6 +190,7 @@ impl Ranker {
             store: SignalStore::new(options.store)?,
             options,
             matrix: Vec::new(),
+            scratch: FeatureScratch::default(),
             last_prune_at: f64::NEG_INFINITY,
         })
     }
@@ -201,45 +224,77 @@ impl Ranker {
     /// Reranks a request. With `OnError::Fallback` this never fails: any error becomes the
     /// server order with the error's code as the reason — natively even a panic (`PANIC`).
     pub fn rerank(&mut self, request: &RerankRequest, clock: &dyn Clock) -> Result<Ranking> {
-        let outcome = catch_panic(|| self.try_rerank(request, clock)).unwrap_or_else(|message| {
+        let (candidates, settings) = request.to_columns();
+        self.rerank_columns(&candidates, &settings, clock)
+    }
+
+    /// `rerank` for candidates already in columns (what the JS client sends).
+    pub fn rerank_columns(
+        &mut self,
+        candidates: &CandidateColumns,
+        settings: &RerankSettings,
+        clock: &dyn Clock,
+    ) -> Result<Ranking> {
+        let result = catch_panic(|| self.try_rerank(candidates, settings, clock)).unwrap_or_else(|message| {
             // The store is only read by a rerank; the model may have stopped mid-run.
             self.model.reset();
             Err(Error::Panic(message))
         });
-        match outcome {
+        self.fallback_or(result, candidates.len(), settings.on_error)
+    }
+
+    /// The fallback contract for a request that failed before its candidates could be read
+    /// (e.g. columns of the wrong shape): `count` candidates in server order, or the error.
+    pub fn fallback_or(
+        &self,
+        result: Result<Ranking>,
+        count: usize,
+        on_error: Option<OnError>,
+    ) -> Result<Ranking> {
+        match result {
             Ok(ranking) => Ok(ranking),
-            Err(error) => match request.on_error.unwrap_or(self.options.on_error) {
-                OnError::Fallback => Ok(Ranking::server_order(request.candidates.len(), &error)),
+            Err(error) => match on_error.unwrap_or(self.options.on_error) {
+                OnError::Fallback => Ok(Ranking::server_order(count, &error)),
                 OnError::Throw => Err(error),
             },
         }
     }
 
-    fn try_rerank(&mut self, request: &RerankRequest, clock: &dyn Clock) -> Result<Ranking> {
+    fn try_rerank(
+        &mut self,
+        candidates: &CandidateColumns,
+        settings: &RerankSettings,
+        clock: &dyn Clock,
+    ) -> Result<Ranking> {
         let started = clock.now_ms();
-        let candidates = &request.candidates;
-        validate_request(request, self.options.max_candidates)?;
-        let now = request.context.now;
+        validate_request(candidates, &settings.context, self.options.max_candidates)?;
+        let now = settings.context.now;
         if now - self.last_prune_at > PRUNE_INTERVAL_MS {
             self.store.prune(now);
             self.last_prune_at = now;
         }
-        self.check_memory(candidates.len(), request.explain)?;
-        let context = RequestContext { now, utc_offset_minutes: request.context.utc_offset_minutes };
-        self.builder.build_into(candidates, &self.store, &context, &mut self.matrix);
+        self.check_memory(candidates.len(), settings.explain)?;
+        let context = RequestContext { now, utc_offset_minutes: settings.context.utc_offset_minutes };
+        self.builder.build_columns_into(
+            candidates,
+            &self.store,
+            &context,
+            &mut self.scratch,
+            &mut self.matrix,
+        );
         self.check_budget(started, clock)?;
         let rows = candidates.len();
         let model_scores = self.model.score(&self.matrix, rows)?;
-        let explanations = if request.explain { self.explain(&model_scores, rows)? } else { Vec::new() };
+        let explanations = if settings.explain { self.explain(&model_scores, rows)? } else { Vec::new() };
         let blend = self.model.contract().server_blend;
         let scores: Vec<f32> = if blend == 0.0 {
             model_scores
         } else {
-            let server_scores = candidates.iter().map(|c| c.server_score.unwrap_or(0.0));
+            let server_scores = (0..rows).map(|i| candidates.server_score(i).unwrap_or(0.0));
             model_scores.iter().zip(server_scores).map(|(m, s)| m + blend * s).collect()
         };
         self.check_budget(started, clock)?;
-        let order = rerank::order(&scores, candidates, &request.constraints);
+        let order = rerank::order(&scores, candidates, &settings.constraints);
         Ok(Ranking { order, scores, fallback: None, explanations })
     }
 
@@ -313,40 +368,22 @@ impl Ranker {
     }
 }
 
-fn validate_request(request: &RerankRequest, max_candidates: usize) -> Result<()> {
-    let candidates = &request.candidates;
+fn validate_request(
+    candidates: &CandidateColumns,
+    context: &RequestContextInput,
+    max_candidates: usize,
+) -> Result<()> {
     if candidates.len() > max_candidates {
         return Err(Error::TooManyCandidates { count: candidates.len(), limit: max_candidates });
     }
-    let context = &request.context;
     if !context.now.is_finite() || context.now < 0.0 {
         return Err(Error::InvalidRequest(format!("now = {} is not a time", context.now)));
     }
     if !(context.utc_offset_minutes.is_finite() && context.utc_offset_minutes.abs() <= 24.0 * 60.0) {
         return Err(Error::InvalidRequest("utcOffsetMinutes must be within ±1440".into()));
     }
-    let mut ids = HashSet::with_capacity(candidates.len());
-    let mut embedding_len = None;
-    for (index, candidate) in candidates.iter().enumerate() {
-        let what = format!("candidate {index}");
-        candidate.item.validate(&what)?;
-        if !ids.insert(candidate.item.id.as_str()) {
-            return Err(Error::InvalidRequest(format!("{what}: duplicate id `{}`", candidate.item.id)));
-        }
-        let numbers = [
-            ("serverScore", candidate.server_score.map(f64::from)),
-            ("popularity", candidate.popularity.map(f64::from)),
-            ("createdAt", candidate.created_at),
-        ];
-        if let Some((name, value)) = numbers.iter().find(|(_, v)| v.is_some_and(|v| !v.is_finite())) {
-            return Err(Error::InvalidRequest(format!("{what}: {name} is {}", value.unwrap_or_default())));
-        }
-        if let Some(embedding) = &candidate.item.embedding {
-            check_embedding_length(&mut embedding_len, embedding, &what).map_err(Error::InvalidRequest)?;
-        }
-    }
-    Ok(())
+    candidates.validate()
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "onnx"))]
 mod tests;

@@ -1,6 +1,7 @@
 //! The offline pipeline from the outside (native only): the committed parity fixture still
-//! matches the committed model, and the trainer's export loads in tract.
-#![cfg(not(target_arch = "wasm32"))]
+//! matches the committed model, the committed NNEF model is its conversion and ranks
+//! identically, and the trainer's export loads in tract.
+#![cfg(all(not(target_arch = "wasm32"), feature = "onnx"))]
 
 use std::process::Command;
 
@@ -19,6 +20,41 @@ fn parity_fixture_matches_the_shipped_model() {
         "tests/fixtures/parity.json is stale: regenerate it with \
          `localrank-pipeline parity-fixture --model models/ranker.onnx --out tests/fixtures/parity.json`"
     );
+}
+
+/// The slim build's model (`models/ranker.nnef.tar`) is today's conversion of the ONNX one,
+/// and gives the same scores and order as the ONNX one on the parity request.
+#[test]
+fn nnef_model_is_the_converted_onnx_model_and_ranks_identically() {
+    let onnx = std::fs::read("models/ranker.onnx").expect("the shipped model");
+    let nnef = std::fs::read("models/ranker.nnef.tar").expect("the shipped NNEF model");
+    let fresh = localrank::model::onnx_to_nnef(&onnx).expect("the model converts");
+    assert!(
+        fresh == nnef,
+        "models/ranker.nnef.tar is stale: regenerate it with \
+         `localrank-pipeline to-nnef --model models/ranker.onnx --out models/ranker.nnef.tar`"
+    );
+    assert_eq!(parity::fixture(&nnef).unwrap(), parity::fixture(&onnx).unwrap());
+}
+
+/// NNEF has no ONNX metadata: the contract travels as a graph property, and is read from it.
+#[test]
+fn nnef_contract_is_read_from_the_graph_properties() {
+    let onnx = ModelRunner::load(&std::fs::read("models/ranker.onnx").unwrap(), &[]).unwrap();
+    let bytes = std::fs::read("models/ranker.nnef.tar").unwrap();
+    let nnef = ModelRunner::load(&bytes, &[]).unwrap();
+    assert_eq!(nnef.info().contract, onnx.info().contract);
+    assert_eq!(
+        (nnef.info().producer.as_str(), nnef.info().opset),
+        (onnx.info().producer.as_str(), onnx.info().opset)
+    );
+    // Renaming the property (same length, so the archive stays valid) hides the contract.
+    let key = localrank::model::CONTRACT_PROPERTY.as_bytes();
+    let mut renamed = bytes.clone();
+    let at = renamed.windows(key.len()).position(|w| w == key).expect("the archive names the property");
+    renamed[at + key.len() - 1] = b'X';
+    let error = ModelRunner::load(&renamed, &[]).unwrap_err();
+    assert_eq!(error.code(), "CONTRACT_MISMATCH", "{error}");
 }
 
 /// `models/test_train_smoke.py` trains on a tiny generated dataset and exports an ONNX; tract

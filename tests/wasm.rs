@@ -1,16 +1,22 @@
 //! Tier 2: the bindings inside a real wasm engine, against the shipped model. Run in Node by
 //! `cargo test --target wasm32-unknown-unknown --test wasm`, and in headless Chromium with
-//! `WASM_BINDGEN_USE_BROWSER=1` (build.sh runs both).
+//! `WASM_BINDGEN_USE_BROWSER=1` (build.sh runs both). With `--no-default-features` (the slim,
+//! NNEF-only build) the same tests run against the NNEF conversion of the model.
 #![cfg(target_arch = "wasm32")]
 
-use js_sys::{Float32Array, Reflect, Uint32Array, JSON};
+use std::collections::HashMap;
+
+use js_sys::{Float32Array, Float64Array, Object, Reflect, Uint32Array, Uint8Array, JSON};
 use localrank::bindings::Ranker;
 use serde::Deserialize;
 use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 
+#[cfg(feature = "onnx")]
 const MODEL: &[u8] = include_bytes!("../models/ranker.onnx");
+#[cfg(not(feature = "onnx"))]
+const MODEL: &[u8] = include_bytes!("../models/ranker.nnef.tar");
 const PARITY: &str = include_str!("fixtures/parity.json");
 
 /// `tests/fixtures/parity.json`, written by `localrank-pipeline parity-fixture` from the native code.
@@ -208,4 +214,181 @@ fn explanations_cover_every_candidate() {
     assert_eq!(explanations.length() as usize, fixture.candidates.len());
     let contributions = get(&explanations.get(0), "contributions");
     assert!(get(&contributions, "server").as_f64().is_some_and(f64::is_finite));
+}
+
+/// The fixture's candidates packed as the JS client packs them (keys interned).
+fn columns(candidates: &[Value]) -> JsValue {
+    let mut strings: Vec<String> = Vec::new();
+    let mut interned: HashMap<String, u32> = HashMap::new();
+    let mut intern = |s: &str, strings: &mut Vec<String>| {
+        *interned.entry(s.to_owned()).or_insert_with(|| {
+            strings.push(s.to_owned());
+            strings.len() as u32 - 1
+        })
+    };
+    let (mut ids, mut authors, mut embeddings) = (vec![], vec![], vec![]);
+    let (mut container_offsets, mut container_keys) = (vec![0u32], vec![]);
+    let (mut topic_offsets, mut topic_keys) = (vec![0u32], vec![]);
+    let mut embedding_offsets = vec![0u32];
+    let (mut scores, mut popularity, mut created, mut pinned) = (vec![], vec![], vec![], vec![]);
+    let number = |c: &Value, key: &str| c.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN);
+    for c in candidates {
+        strings.push(c["id"].as_str().unwrap().to_owned());
+        ids.push(strings.len() as u32 - 1);
+        authors.push(c.get("author").and_then(Value::as_str).map_or(u32::MAX, |a| intern(a, &mut strings)));
+        for (key, offsets, keys) in [
+            ("containers", &mut container_offsets, &mut container_keys),
+            ("topics", &mut topic_offsets, &mut topic_keys),
+        ] {
+            for k in c.get(key).and_then(Value::as_array).into_iter().flatten() {
+                keys.push(intern(k.as_str().unwrap(), &mut strings));
+            }
+            offsets.push(keys.len() as u32);
+        }
+        let embedding = c.get("embedding").and_then(Value::as_array).into_iter().flatten();
+        embeddings.extend(embedding.map(|v| v.as_f64().unwrap() as f32));
+        embedding_offsets.push(embeddings.len() as u32);
+        scores.push(number(c, "serverScore") as f32);
+        popularity.push(number(c, "popularity") as f32);
+        created.push(number(c, "createdAt"));
+        pinned.push(u8::from(c.get("pinned").and_then(Value::as_bool).unwrap_or(false)));
+    }
+    let lengths: Vec<u32> = strings.iter().map(|s| s.encode_utf16().count() as u32).collect();
+    let object = Object::new();
+    let set = |key: &str, value: JsValue| Reflect::set(&object, &key.into(), &value).unwrap();
+    set("text", strings.concat().into());
+    for (key, values) in [
+        ("lengths", lengths),
+        ("ids", ids),
+        ("authors", authors),
+        ("containerOffsets", container_offsets),
+        ("containerKeys", container_keys),
+        ("topicOffsets", topic_offsets),
+        ("topicKeys", topic_keys),
+        ("embeddingOffsets", embedding_offsets),
+    ] {
+        set(key, Uint32Array::from(values.as_slice()).into());
+    }
+    set("embeddings", Float32Array::from(embeddings.as_slice()).into());
+    set("serverScores", Float32Array::from(scores.as_slice()).into());
+    set("popularity", Float32Array::from(popularity.as_slice()).into());
+    set("createdAt", Float64Array::from(created.as_slice()).into());
+    set("pinned", Uint8Array::from(pinned.as_slice()).into());
+    object.into()
+}
+
+fn settings(fixture: &ParityFixture, extra: &str) -> JsValue {
+    js(&format!(r#"{{"now":{},"utcOffsetMinutes":{}{extra}}}"#, fixture.now, fixture.utc_offset_minutes))
+}
+
+#[wasm_bindgen_test]
+fn columns_rank_exactly_like_objects() {
+    let fixture = fixture();
+    let mut ranker = ranker();
+    record_fixture_events(&mut ranker, &fixture);
+    for extra in [
+        "",
+        r#","explain":true"#,
+        r#","constraints":{"maxDisplacement":3,"diversity":{"by":"author","maxRun":1}}"#,
+    ] {
+        let objects = ranker.rerank(fixture_request(&fixture, extra)).unwrap();
+        let packed = ranker.rerank_columns(columns(&fixture.candidates), settings(&fixture, extra)).unwrap();
+        assert!(get(&packed, "fallback").is_null(), "{extra}");
+        for key in ["order", "scores", "explanations"] {
+            assert_eq!(
+                JSON::stringify(&get(&packed, key)).unwrap(),
+                JSON::stringify(&get(&objects, key)).unwrap(),
+                "{key} with {extra:?}"
+            );
+        }
+        assert!(get(&packed, "ids").is_undefined(), "the caller maps order to its ids");
+    }
+    let order =
+        get(&ranker.rerank_columns(columns(&fixture.candidates), settings(&fixture, "")).unwrap(), "order");
+    assert_eq!(order.dyn_into::<Uint32Array>().unwrap().to_vec(), fixture.expected_order);
+}
+
+#[wasm_bindgen_test]
+fn bad_columns_give_a_coded_error_never_a_panic() {
+    let fixture = fixture();
+    let mut ranker = ranker();
+    let count = fixture.candidates.len() as u32;
+    type Spoil<'a> = Box<dyn Fn(&JsValue) + 'a>;
+    let spoilers: Vec<(&str, Spoil)> = vec![
+        (
+            "missing column",
+            Box::new(|c| {
+                let _ = Reflect::delete_property(c.unchecked_ref::<Object>(), &"pinned".into());
+            }),
+        ),
+        (
+            "wrong array type",
+            Box::new(|c| {
+                let _ = Reflect::set(c, &"serverScores".into(), &Float64Array::new_with_length(count).into());
+            }),
+        ),
+        (
+            "plain array",
+            Box::new(|c| {
+                let _ = Reflect::set(c, &"authors".into(), &js("[0]"));
+            }),
+        ),
+        (
+            "short column",
+            Box::new(|c| {
+                let _ = Reflect::set(c, &"createdAt".into(), &Float64Array::new_with_length(2).into());
+            }),
+        ),
+        (
+            "index past the table",
+            Box::new(|c| get(c, "topicKeys").unchecked_into::<Uint32Array>().set_index(0, 1 << 30)),
+        ),
+        (
+            "falling offsets",
+            Box::new(|c| get(c, "containerOffsets").unchecked_into::<Uint32Array>().set_index(1, 1 << 30)),
+        ),
+        (
+            "lengths off the text",
+            Box::new(|c| get(c, "lengths").unchecked_into::<Uint32Array>().set_index(0, 999)),
+        ),
+        (
+            "text not a string",
+            Box::new(|c| {
+                let _ = Reflect::set(c, &"text".into(), &JsValue::from(7));
+            }),
+        ),
+        ("duplicate id", Box::new(|c| get(c, "ids").unchecked_into::<Uint32Array>().set_index(1, 0))),
+        (
+            "infinite score",
+            Box::new(|c| get(c, "serverScores").unchecked_into::<Float32Array>().set_index(3, f32::INFINITY)),
+        ),
+        (
+            "NaN in an embedding",
+            Box::new(|c| get(c, "embeddings").unchecked_into::<Float32Array>().set_index(0, f32::NAN)),
+        ),
+    ];
+    for (name, spoil) in &spoilers {
+        let packed = columns(&fixture.candidates);
+        spoil(&packed);
+        let result = ranker
+            .rerank_columns(packed.clone(), settings(&fixture, ""))
+            .expect("fallback mode never throws");
+        let reason = get(&get(&result, "fallback"), "reason").as_string();
+        assert_eq!(reason.as_deref(), Some("INVALID_REQUEST"), "{name}");
+        let order = get(&result, "order").dyn_into::<Uint32Array>().unwrap().to_vec();
+        assert!(order.iter().enumerate().all(|(i, &o)| i as u32 == o), "{name}: server order");
+        let thrown = ranker.rerank_columns(packed, settings(&fixture, r#","onError":"throw""#)).unwrap_err();
+        assert_eq!(code(thrown), "INVALID_REQUEST", "{name}");
+    }
+    let not_an_object = ranker.rerank_columns(JsValue::NULL, JsValue::UNDEFINED).unwrap();
+    assert_eq!(
+        get(&get(&not_an_object, "fallback"), "reason").as_string().as_deref(),
+        Some("INVALID_REQUEST")
+    );
+    let unknown_field =
+        ranker.rerank_columns(columns(&fixture.candidates), js(r#"{"explian":true}"#)).unwrap();
+    assert_eq!(
+        get(&get(&unknown_field, "fallback"), "reason").as_string().as_deref(),
+        Some("INVALID_REQUEST")
+    );
 }

@@ -2,6 +2,9 @@
 // The module's own types (requests, results, events, exports) come from the wasm package.
 
 import type {
+  CandidateColumns,
+  ColumnsRerankResult,
+  RerankSettings,
   ErrorCode,
   ModelInfo,
   RankerOptions,
@@ -15,6 +18,9 @@ import type {
 
 export type {
   Candidate,
+  CandidateColumns,
+  ColumnsRerankResult,
+  RerankSettings,
   ErrorCode,
   ModelInfo,
   RankerOptions,
@@ -28,6 +34,7 @@ export type {
 /** What the shim needs of a ranker instance: the wasm package's `Ranker`. */
 export interface WasmRanker {
   rerank(request: RerankRequest): RerankResult;
+  rerankColumns(columns: CandidateColumns, request?: RerankSettings): ColumnsRerankResult;
   record(events: SignalEvent[], now?: number | null): RecordSummary;
   snapshot(): Uint8Array;
   restore(bytes: Uint8Array, now?: number | null): void;
@@ -248,6 +255,14 @@ export declare function webPackageLoader(options: {
 }): WasmLoader;
 
 export declare function commonJsLoader(require: RequireFunction, id: string): WasmLoader;
+
+/**
+ * Packs candidates column by column for `Ranker.rerankColumns` (what `LocalRanker.rerank`
+ * does). null when a candidate holds something the columns cannot carry exactly (a field of
+ * the wrong type, a non-finite number, embeddings of different lengths): pass the list to
+ * `rerank` instead, which reports the problem.
+ */
+export declare function packCandidates(candidates: unknown): CandidateColumns | null;
 
 export declare function memoryStorage(initial?: Uint8Array): MemoryStorage;
 

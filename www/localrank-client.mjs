@@ -33,6 +33,8 @@
 /** @typedef {import("./localrank-client.d.ts").RerankInput} RerankInput */
 /** @typedef {import("../pkg/web/localrank.js").RankerOptions} RankerOptions */
 /** @typedef {import("../pkg/web/localrank.js").RerankRequest} RerankRequest */
+/** @typedef {import("../pkg/web/localrank.js").Candidate} Candidate */
+/** @typedef {import("../pkg/web/localrank.js").CandidateColumns} CandidateColumns */
 /** @typedef {import("../pkg/web/localrank.js").SignalEvent} SignalEvent */
 /** @typedef {import("../pkg/web/localrank.js").RecordSummary} RecordSummary */
 /** @typedef {import("../pkg/web/localrank.js").SignalExport} SignalExport */
@@ -226,7 +228,21 @@ export class LocalRanker {
    * @returns {Promise<LocalrankModule>}
    */
   async #instantiate(reason) {
-    const module = await this.#initWasm({ instance: this.#instances, reason });
+    let module;
+    try {
+      module = await this.#initWasm({ instance: this.#instances, reason });
+    } catch (error) {
+      // The module needs wasm SIMD (and bulk memory, …): an engine without them cannot even
+      // compile it. Say so with a code, so the app knows to keep the server's order.
+      if (error instanceof WebAssembly.CompileError) {
+        throw new LocalrankClientError(
+          "UNAVAILABLE",
+          `this engine cannot compile the localrank WebAssembly module (it needs wasm SIMD): ${messageOf(error)}`,
+          error,
+        );
+      }
+      throw error;
+    }
     if (!module || typeof module.Ranker !== "function") {
       throw new LocalrankClientError("INVALID_ARGUMENT", "initWasm must return the localrank module (an object with a Ranker class)");
     }
@@ -270,7 +286,15 @@ export class LocalRanker {
       return serverOrder(request, this.#recovery ? "WASM_TRAP" : "SHIM_ERROR", message, started);
     }
     try {
-      return ranker.rerank(request);
+      // The fast path: candidates packed into typed arrays cross into wasm as a few copies.
+      // A list the columns cannot carry exactly (a wrong type, a NaN) takes the object path,
+      // whose error names the problem.
+      const candidates = typeof request === "object" && request !== null ? request.candidates : undefined;
+      const columns = packCandidates(candidates);
+      if (!columns) return ranker.rerank(request);
+      const result = ranker.rerankColumns(columns, request);
+      const ids = Array.from(result.order, (i) => /** @type {Candidate[]} */ (candidates)[i].id);
+      return { ids, ...result, elapsedMs: nowMs() - started };
     } catch (error) {
       if (isLocalrankError(error)) return serverOrder(request, error.code, error.message, started);
       const reason = trapCode(error);
@@ -626,6 +650,131 @@ export class LocalRanker {
       // a throwing callback must not break the ranker
     }
   }
+}
+
+// ---- candidate columns ------------------------------------------------------------------
+
+/** "No author" in `CandidateColumns.authors`. */
+const NO_KEY = 0xffffffff;
+
+/**
+ * Packs candidates column by column for `Ranker.rerankColumns`: ids and keys into one string
+ * table (keys shared by several candidates stored once), numbers and embeddings into typed
+ * arrays. Returns null when a candidate holds something the columns cannot carry exactly — a
+ * field of the wrong type, a non-finite number, embeddings of different lengths — so the
+ * caller can pass the list to `rerank` instead, which reports the problem.
+ * @param {unknown} candidates
+ * @returns {CandidateColumns | null}
+ */
+export function packCandidates(candidates) {
+  if (!Array.isArray(candidates)) return null;
+  const n = candidates.length;
+  /** @type {string[]} */
+  const strings = [];
+  /** @type {Map<string, number>} */
+  const interned = new Map();
+  /** @param {unknown} key */
+  const intern = (key) => {
+    if (typeof key !== "string") return -1;
+    let index = interned.get(key);
+    if (index === undefined) {
+      index = strings.push(key) - 1;
+      interned.set(key, index);
+    }
+    return index;
+  };
+  const ids = new Uint32Array(n);
+  const authors = new Uint32Array(n);
+  const containerOffsets = new Uint32Array(n + 1);
+  const topicOffsets = new Uint32Array(n + 1);
+  const embeddingOffsets = new Uint32Array(n + 1);
+  /** @type {number[]} */
+  const containerKeys = [];
+  /** @type {number[]} */
+  const topicKeys = [];
+  const serverScores = new Float32Array(n);
+  const popularity = new Float32Array(n);
+  const createdAt = new Float64Array(n);
+  const pinned = new Uint8Array(n);
+  let embeddings = new Float32Array(0);
+  let dimension = -1;
+  /**
+   * @param {unknown} list
+   * @param {number[]} out
+   */
+  const keys = (list, out) => {
+    if (list === undefined || list === null) return true;
+    if (!Array.isArray(list)) return false;
+    for (let k = 0; k < list.length; k++) {
+      const index = intern(list[k]);
+      if (index < 0) return false;
+      out.push(index);
+    }
+    return true;
+  };
+  /** @param {unknown} value NaN for absent; false if it cannot be carried */
+  const number = (value) => (value === undefined || value === null ? NaN : typeof value === "number" && Number.isFinite(value) ? value : false);
+  for (let i = 0; i < n; i++) {
+    const c = candidates[i];
+    if (typeof c !== "object" || c === null || typeof c.id !== "string") return null;
+    ids[i] = strings.push(c.id) - 1;
+    const author = c.author;
+    if (author === undefined || author === null) {
+      authors[i] = NO_KEY;
+    } else {
+      const index = intern(author);
+      if (index < 0) return null;
+      authors[i] = index;
+    }
+    if (!keys(c.containers, containerKeys) || !keys(c.topics, topicKeys)) return null;
+    containerOffsets[i + 1] = containerKeys.length;
+    topicOffsets[i + 1] = topicKeys.length;
+    const embedding = c.embedding;
+    if (embedding === undefined || embedding === null) {
+      embeddingOffsets[i + 1] = embeddingOffsets[i];
+    } else {
+      if (!Array.isArray(embedding) || embedding.length === 0) return null;
+      if (dimension < 0) {
+        dimension = embedding.length;
+        embeddings = new Float32Array(n * dimension);
+      } else if (embedding.length !== dimension) {
+        return null;
+      }
+      const start = embeddingOffsets[i];
+      for (let d = 0; d < dimension; d++) {
+        const v = embedding[d];
+        if (typeof v !== "number") return null;
+        embeddings[start + d] = v;
+      }
+      embeddingOffsets[i + 1] = start + dimension;
+    }
+    const score = number(c.serverScore);
+    const views = number(c.popularity);
+    const created = number(c.createdAt);
+    if (score === false || views === false || created === false) return null;
+    serverScores[i] = score;
+    popularity[i] = views;
+    createdAt[i] = created;
+    const pin = c.pinned;
+    if (pin === true) pinned[i] = 1;
+    else if (pin !== undefined && pin !== null && pin !== false) return null;
+  }
+  return {
+    text: strings.join(""),
+    lengths: Uint32Array.from(strings, (s) => s.length),
+    ids,
+    authors,
+    containerOffsets,
+    containerKeys: Uint32Array.from(containerKeys),
+    topicOffsets,
+    topicKeys: Uint32Array.from(topicKeys),
+    embeddingOffsets,
+    embeddings: embeddings.subarray(0, embeddingOffsets[n]),
+    serverScores,
+    popularity,
+    createdAt,
+    pinned,
+  };
 }
 
 // ---- module loaders ---------------------------------------------------------------------

@@ -9,6 +9,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { mulberry32 } from "./mulberry32.mjs";
+
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
   const i = args.indexOf(name);
@@ -21,17 +23,6 @@ const GENERATED_AT = Date.UTC(2025, 0, 15, 12, 0, 0);
 const HOUR = 3_600_000;
 const EMBEDDING_DIM = 8;
 
-/** mulberry32: a tiny seeded PRNG, so the catalogue is the same on every machine. */
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const random = mulberry32(SEED);
 const pick = (list) => list[Math.floor(random() * list.length)];
 const gauss = () => {

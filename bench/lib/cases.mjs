@@ -1,6 +1,7 @@
 // Benchmark cases shared by Node (bench/run.mjs) and the Chromium page (bench/page/bench.mjs).
 // Everything here takes its engines as arguments, so the same code measures both runtimes.
 
+import { mulberry32 } from "../../www/mulberry32.mjs";
 import { JsPipeline, JsSignalStore } from "./js-pipeline.mjs";
 
 export const SIZES = [50, 200, 500, 2000];
@@ -8,17 +9,8 @@ export const EMBEDDING_DIM = 32;
 export const NOW = Date.UTC(2026, 10, 1, 12, 0, 0);
 export const UTC_OFFSET = 60;
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG. */
+export const rng = mulberry32;
 
 export function randomMatrix(rows, width, seed) {
   const r = rng(seed);
@@ -83,7 +75,8 @@ export function makeScenario(n, seed = 7, eventCount = 3000) {
       createdAt: NOW - Math.floor(r() * 30 * 86_400_000),
     });
   }
-  return { candidates, events };
+  // As a client gets them: parsed from the response's JSON (plain objects of one shape).
+  return { candidates: JSON.parse(JSON.stringify(candidates)), events };
 }
 
 export function stats(samples) {
@@ -152,21 +145,26 @@ export async function modelOnly({ ranker, ort, session, width, sizes = SIZES, bu
 }
 
 /**
- * Case 2: server response + recorded signals → ids. `makeRanker(options)` builds a fresh
- * localrank Ranker; `session` is an ORT session on the same model.
+ * Case 2: server response + recorded signals → ids, through the JS client
+ * (`www/localrank-client.mjs`, as an app calls it). `makeClient(rankerOptions)` resolves to a
+ * fresh `LocalRanker`, `makeRanker(options)` builds a bare wasm `Ranker` (for the breakdown);
+ * `session` is an ORT session on the same model.
  */
-export async function endToEnd({ makeRanker, ort, session, sizes = SIZES, budgetMs = 1500, log = () => {} }) {
+export async function endToEnd({ makeClient, makeRanker, packCandidates, ort, session, sizes = SIZES, budgetMs = 1500, log = () => {} }) {
   const out = {};
   for (const n of sizes) {
     const { candidates, events } = makeScenario(n);
+    const client = await makeClient();
+    await client.record(events, NOW);
     const ranker = makeRanker();
     ranker.record(events, NOW);
     const info = ranker.modelInfo();
     const js = new JsPipeline(ort, session, info.features, info.serverBlend);
     js.record(events);
     const request = { candidates, now: NOW, utcOffsetMinutes: UTC_OFFSET };
-    const a = ranker.rerank(request);
+    const a = client.rerank(request);
     if (a.fallback) throw new Error(`localrank fell back: ${JSON.stringify(a.fallback)}`);
+    const objects = ranker.rerank(request);
     const b = await js.rerank(request);
     // Parity: the Rust model on the JS matrix, and final scores/order of both pipelines.
     const rustOnJsMatrix = ranker.scoreFeatures(b.matrix, n);
@@ -177,17 +175,21 @@ export async function endToEnd({ makeRanker, ort, session, sizes = SIZES, budget
       sameIdsOrder: a.ids.every((id, i) => id === b.ids[i]),
       top10Same: a.ids.slice(0, 10).every((id, i) => id === b.ids[i]),
       positionsDiffering: a.ids.filter((id, i) => id !== b.ids[i]).length,
+      columnsEqualObjects: maxAbsDiff(a.scores, objects.scores) === 0 && a.ids.every((id, i) => id === objects.ids[i]),
     };
-    // Where localrank's time goes: a ranker whose maxCandidates is n-1 parses and validates the
-    // request, then returns the server order (TOO_MANY_CANDIDATES) without features or model.
-    const parseOnly = makeRanker({ maxCandidates: Math.max(1, n - 1) });
+    // Where localrank's time goes: a client whose maxCandidates is n-1 packs the candidates,
+    // copies them into wasm and checks their shape, then returns the server order
+    // (TOO_MANY_CANDIDATES) without validation, features or model.
+    const parseOnly = await makeClient({ maxCandidates: Math.max(1, n - 1) });
     const matrix = b.matrix;
     const t = await timeInterleaved(
       {
-        localrank: () => ranker.rerank(request),
+        localrank: () => client.rerank(request),
         ortJs: () => js.rerank(request),
-        lrParseValidate: () => parseOnly.rerank(request),
+        lrPack: () => packCandidates(candidates),
+        lrPackCopy: () => parseOnly.rerank(request),
         lrModelOnly: () => ranker.scoreFeatures(matrix, n),
+        lrObjects: () => ranker.rerank(request),
         jsFeaturesOnly: () => js.builder.build(candidates, js.store, NOW, UTC_OFFSET),
       },
       { budgetMs },
@@ -196,40 +198,43 @@ export async function endToEnd({ makeRanker, ort, session, sizes = SIZES, budget
       localrank: t.localrank,
       ortJs: t.ortJs,
       ratio: t.localrank.median / t.ortJs.median,
+      objectPath: t.lrObjects,
       breakdown: {
-        parseValidateMedian: t.lrParseValidate.median,
+        packMedian: t.lrPack.median,
+        packCopyMedian: t.lrPackCopy.median,
         modelMedian: t.lrModelOnly.median,
-        featuresAndSortMedian: t.localrank.median - t.lrParseValidate.median - t.lrModelOnly.median,
+        validateFeaturesSortMedian: t.localrank.median - t.lrPackCopy.median - t.lrModelOnly.median,
         jsFeaturesMedian: t.jsFeaturesOnly.median,
       },
       parity,
       keyCount: ranker.keyCount,
       jsKeyCount: js.store.keyCount,
     };
-    parseOnly.free?.();
+    await parseOnly.close();
+    await client.close();
     ranker.free?.();
     log(
-      `end-to-end N=${n}: localrank ${t.localrank.median.toFixed(4)} ms (p99 ${t.localrank.p99.toFixed(4)}), ORT+JS ${t.ortJs.median.toFixed(4)} ms, parity ${JSON.stringify(parity)}`,
+      `end-to-end N=${n}: localrank ${t.localrank.median.toFixed(4)} ms (p99 ${t.localrank.p99.toFixed(4)}; object path ${t.lrObjects.median.toFixed(4)}), ORT+JS ${t.ortJs.median.toFixed(4)} ms, parity ${JSON.stringify(parity)}`,
     );
   }
   return out;
 }
 
-/** Case 5: linear memory after load and across 10 000 reranks. */
-export function memory({ makeRanker, memoryBytes, n = 500, reranks = 10_000, log = () => {} }) {
+/** Case 5: linear memory after load and across 10 000 reranks through the client. */
+export async function memory({ makeClient, memoryBytes, n = 500, reranks = 10_000, log = () => {} }) {
   const { candidates, events } = makeScenario(n);
   const afterInstantiate = memoryBytes();
-  const ranker = makeRanker();
+  const client = await makeClient();
   const afterLoad = memoryBytes();
-  ranker.record(events, NOW);
+  await client.record(events, NOW);
   const afterRecord = memoryBytes();
   const request = { candidates, now: NOW, utcOffsetMinutes: UTC_OFFSET };
   const checkpoints = [];
   for (let i = 1; i <= reranks; i++) {
-    ranker.rerank(request);
+    client.rerank(request);
     if (i === 1 || i % 2000 === 0) checkpoints.push({ reranks: i, bytes: memoryBytes() });
   }
-  ranker.free?.();
+  await client.close();
   const result = { n, afterInstantiate, afterLoad, afterRecord, checkpoints, afterAll: memoryBytes() };
   log(`memory: ${JSON.stringify(result)}`);
   return result;

@@ -1,17 +1,20 @@
-// One cold start in a fresh Node process: `node bench/lib/cold-node.mjs localrank|ort`.
+// One cold start in a fresh Node process: `node bench/lib/cold-node.mjs localrank|localrank-slim|ort`
+// (localrank-slim: pkg/web-slim, the NNEF-only build, with models/ranker.nnef.tar).
 // Prints one JSON line: first call (wasm compile + instantiate + model load) and warm model loads.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const engine = process.argv[2];
-const model = readFileSync(root + "models/ranker.onnx");
+const slim = engine === "localrank-slim";
+const model = readFileSync(root + (slim ? "models/ranker.nnef.tar" : "models/ranker.onnx"));
+const pkg = slim ? "pkg/web-slim/" : "pkg/web/";
 const t = () => performance.now();
 const out = { engine };
-if (engine === "localrank") {
+if (engine.startsWith("localrank")) {
   const t0 = t();
-  const glue = await import(root + "pkg/web/localrank.js");
-  const bytes = readFileSync(root + "pkg/web/localrank_bg.wasm");
+  const glue = await import(root + pkg + "localrank.js");
+  const bytes = readFileSync(root + pkg + "localrank_bg.wasm");
   const t1 = t();
   const module = await WebAssembly.compile(bytes);
   const t2 = t();

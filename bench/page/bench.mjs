@@ -1,5 +1,5 @@
 // The Chromium half of the benchmark: ?mode=full runs the model-only and end-to-end cases;
-// ?mode=cold-localrank / cold-ort measures one cold start. Results go to window.__bench.
+// ?mode=cold-localrank / cold-localrank-slim / cold-ort measures one cold start. Results go to window.__bench.
 import { endToEnd, memory, modelOnly } from "../lib/cases.mjs";
 
 const params = new URLSearchParams(location.search);
@@ -18,18 +18,19 @@ async function loadModel() {
   return new Uint8Array(await (await fetch("/models/ranker.onnx")).arrayBuffer());
 }
 
-async function coldLocalrank() {
+async function coldLocalrank(slim = false) {
   const t0 = t();
-  const glue = await import("/pkg/web/localrank.js");
-  const model = await loadModel();
+  const dir = slim ? "/pkg/web-slim/" : "/pkg/web/";
+  const glue = await import(dir + "localrank.js");
+  const model = slim ? new Uint8Array(await (await fetch("/models/ranker.nnef.tar")).arrayBuffer()) : await loadModel();
   const t1 = t();
-  const exports = await glue.default({ module_or_path: fetch("/pkg/web/localrank_bg.wasm") });
+  const exports = await glue.default({ module_or_path: fetch(dir + "localrank_bg.wasm") });
   const t2 = t();
   new glue.Ranker(model);
   const t3 = t();
   const warm = [];
   for (let i = 0; i < 5; i++) { const a = t(); new glue.Ranker(model).free(); warm.push(t() - a); }
-  return { engine: "localrank", fetchCompileInstantiateMs: t2 - t1, modelLoadMs: t3 - t2, firstCallMs: t3 - t1, firstCallInclImportMs: t3 - t0, warmModelLoadMs: warm.sort((a, b) => a - b)[2], memory: exports.memory.buffer.byteLength };
+  return { engine: slim ? "localrank-slim" : "localrank", fetchCompileInstantiateMs: t2 - t1, modelLoadMs: t3 - t2, firstCallMs: t3 - t1, firstCallInclImportMs: t3 - t0, warmModelLoadMs: warm.sort((a, b) => a - b)[2], memory: exports.memory.buffer.byteLength };
 }
 
 async function coldOrt() {
@@ -52,19 +53,22 @@ async function full() {
   const model = await loadModel();
   const exports = await glue.default({ module_or_path: fetch("/pkg/web/localrank_bg.wasm") });
   const makeRanker = (options) => new glue.Ranker(model, options);
+  const client = await import("/www/localrank-client.mjs");
+  const makeClient = (rankerOptions) => client.createLocalRanker({ initWasm: () => glue, modelBytes: model, rankerOptions, flushDelayMs: Infinity });
   const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
   const ranker = makeRanker();
   const width = ranker.modelInfo().features.length;
   const budgetMs = Number(params.get("budget") ?? 800);
   const result = { userAgent: navigator.userAgent, crossOriginIsolated };
   result.modelOnly = await modelOnly({ ranker, ort, session, width, budgetMs, log });
-  result.endToEnd = await endToEnd({ makeRanker, ort, session, budgetMs, log });
-  result.memory = memory({ makeRanker, memoryBytes: () => exports.memory.buffer.byteLength, n: 50, reranks: Number(params.get("reranks") ?? 2000), log });
+  result.endToEnd = await endToEnd({ makeClient, makeRanker, packCandidates: client.packCandidates, ort, session, budgetMs, log });
+  result.memory = await memory({ makeClient, memoryBytes: () => exports.memory.buffer.byteLength, n: 50, reranks: Number(params.get("reranks") ?? 2000), log });
   return result;
 }
 
 try {
-  window.__bench = { ok: true, result: mode === "full" ? await full() : mode === "cold-localrank" ? await coldLocalrank() : await coldOrt() };
+  const run = { full, "cold-localrank": () => coldLocalrank(), "cold-localrank-slim": () => coldLocalrank(true), "cold-ort": coldOrt }[mode];
+  window.__bench = { ok: true, result: await run() };
 } catch (e) {
   window.__bench = { ok: false, error: String(e?.stack ?? e) };
 }

@@ -4,9 +4,11 @@
 
 use super::contract::Contract;
 use super::feature::Feature;
+use crate::columns::CandidateColumns;
 use crate::error::Result;
 use crate::item::{Candidate, Family};
 use crate::signals::decay::{DAY_MS, HALF_LIFE_COUNT};
+use crate::signals::KeyStats;
 use crate::signals::{SignalStore, UserVector};
 
 const HOUR_MS: f64 = 3_600_000.0;
@@ -41,23 +43,103 @@ struct FamilySummary {
     fatigue: f64,
 }
 
+/// What the store says about one key at `now`, computed once per request and key.
+#[derive(Debug, Clone, Copy)]
+struct KeySummary {
+    positive: [f64; HALF_LIFE_COUNT],
+    negative: [f64; HALF_LIFE_COUNT],
+    last_positive_at: Option<f64>,
+    fatigue: f64,
+}
+
+impl KeySummary {
+    fn of(stats: &KeyStats, now: f64) -> Self {
+        let mut summary = KeySummary {
+            positive: [0.0; HALF_LIFE_COUNT],
+            negative: [0.0; HALF_LIFE_COUNT],
+            last_positive_at: stats.last_positive_at,
+            fatigue: stats.fatigue_at(now),
+        };
+        for h in 0..HALF_LIFE_COUNT {
+            (summary.positive[h], summary.negative[h]) = stats.affinity_at(h, now);
+        }
+        summary
+    }
+}
+
+/// Buffers reused across requests: per family and string of the request's table, the key's
+/// summary (decays need `exp2`, and a popular author or topic appears on many candidates).
+#[derive(Debug, Clone, Default)]
+pub struct FeatureScratch {
+    /// `slots[family][string]`: `UNSEEN`, `ABSENT` (not in the store) or an index into `keys`.
+    slots: [Vec<u32>; 4],
+    keys: Vec<KeySummary>,
+}
+
+const UNSEEN: u32 = u32::MAX;
+const ABSENT: u32 = u32::MAX - 1;
+
+impl FeatureScratch {
+    fn reset(&mut self, strings: usize, families_used: [bool; 4]) {
+        for (slots, used) in self.slots.iter_mut().zip(families_used) {
+            slots.clear();
+            if used {
+                slots.resize(strings, UNSEEN);
+            }
+        }
+        self.keys.clear();
+    }
+
+    fn key(
+        &mut self,
+        family: Family,
+        key: u32,
+        candidates: &CandidateColumns,
+        store: &SignalStore,
+        now: f64,
+    ) -> Option<&KeySummary> {
+        let slot = &mut self.slots[family.index()][key as usize];
+        if *slot == UNSEEN {
+            *slot = match store.key(family, candidates.string(key)) {
+                Some(stats) => {
+                    self.keys.push(KeySummary::of(stats, now));
+                    (self.keys.len() - 1) as u32
+                }
+                None => ABSENT,
+            };
+        }
+        match *slot {
+            ABSENT => None,
+            index => Some(&self.keys[index as usize]),
+        }
+    }
+}
+
 impl FamilySummary {
-    fn of(keys: &[String], family: Family, store: &SignalStore, now: f64) -> Self {
+    fn of(
+        i: usize,
+        family: Family,
+        candidates: &CandidateColumns,
+        store: &SignalStore,
+        now: f64,
+        scratch: &mut FeatureScratch,
+    ) -> Self {
         let mut summary = FamilySummary::default();
+        let keys = candidates.keys(i, family);
         if keys.is_empty() {
             return summary;
         }
-        for stats in keys.iter().filter_map(|key| store.key(family, key)) {
+        for &key in keys {
+            let Some(stats) = scratch.key(family, key, candidates, store, now) else { continue };
             for h in 0..HALF_LIFE_COUNT {
-                let (positive, negative) = stats.affinity_at(h, now);
-                summary.positive[h] += positive;
-                summary.negative[h] += negative;
+                summary.positive[h] += stats.positive[h];
+                summary.negative[h] += stats.negative[h];
             }
             summary.last_positive_at = match (summary.last_positive_at, stats.last_positive_at) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),
             };
-            summary.fatigue = summary.fatigue.max(stats.fatigue_at(now));
+            summary.fatigue = summary.fatigue.max(stats.fatigue);
         }
         let count = keys.len() as f64;
         for h in 0..HALF_LIFE_COUNT {
@@ -112,8 +194,22 @@ impl FeatureBuilder {
         context: &RequestContext,
         out: &mut Vec<f32>,
     ) {
+        let columns = CandidateColumns::from_candidates(candidates);
+        self.build_columns_into(&columns, store, context, &mut FeatureScratch::default(), out);
+    }
+
+    /// `build_into` for columns, with buffers kept in `scratch` between requests.
+    pub fn build_columns_into(
+        &self,
+        candidates: &CandidateColumns,
+        store: &SignalStore,
+        context: &RequestContext,
+        scratch: &mut FeatureScratch,
+        out: &mut Vec<f32>,
+    ) {
         out.clear();
         out.reserve(candidates.len() * self.width());
+        scratch.reset(candidates.string_count(), self.families_used);
         let now = context.now;
         let mut total_positive = [0.0; HALF_LIFE_COUNT];
         if let Some(totals) = store.totals() {
@@ -123,36 +219,40 @@ impl FeatureBuilder {
         }
         let local_hour = ((now + context.utc_offset_minutes * 60_000.0) / HOUR_MS).rem_euclid(24.0);
         let hour_angle = local_hour / 24.0 * std::f64::consts::TAU;
+        // The same for every row: computed once (wasm has no native log/sin, libm's are slow).
+        let (hour_sin, hour_cos) = hour_angle.sin_cos();
+        let activity = total_positive.map(ln_1p);
         let user_vector = store.user_vector();
         let session_vector = store.session_vector();
 
         let mut summaries = [FamilySummary::default(); 4];
         let mut recent = Vec::with_capacity(self.recent_used);
-        for (rank, candidate) in candidates.iter().enumerate() {
+        for rank in 0..candidates.len() {
             for family in Family::ALL {
                 if self.families_used[family.index()] {
-                    let keys = candidate.item.keys(family);
-                    summaries[family.index()] = FamilySummary::of(keys, family, store, now);
+                    summaries[family.index()] =
+                        FamilySummary::of(rank, family, candidates, store, now, scratch);
                 }
             }
+            let embedding = candidates.embedding(rank);
             recent.clear();
-            if let (true, Some(embedding)) = (self.recent_used > 0, candidate.item.embedding.as_deref()) {
+            if let (true, Some(embedding)) = (self.recent_used > 0, embedding) {
                 store.recent().cosines_into(embedding, self.recent_used, &mut recent);
             }
             for feature in &self.features {
                 let value = match *feature {
-                    Feature::ServerScore => f64::from(candidate.server_score.unwrap_or(0.0)),
-                    Feature::ServerRank => (rank as f64).ln_1p(),
+                    Feature::ServerScore => f64::from(candidates.server_score(rank).unwrap_or(0.0)),
+                    Feature::ServerRank => ln_1p(rank as f64),
                     Feature::ServerPopularity => {
-                        f64::from(candidate.popularity.unwrap_or(0.0).max(0.0)).ln_1p()
+                        ln_1p(f64::from(candidates.popularity(rank).unwrap_or(0.0).max(0.0)))
                     }
-                    Feature::ServerAge => candidate
-                        .created_at
-                        .map_or(0.0, |created| ((now - created).max(0.0) / HOUR_MS).ln_1p()),
+                    Feature::ServerAge => candidates
+                        .created_at(rank)
+                        .map_or(0.0, |created| ln_1p((now - created).max(0.0) / HOUR_MS)),
                     Feature::Affinity { family, positive, half_life } => {
                         let summary = &summaries[family.index()];
                         let value = if positive { summary.positive } else { summary.negative };
-                        value[half_life].ln_1p()
+                        ln_1p(value[half_life])
                     }
                     Feature::Share { family, half_life } => {
                         let total = total_positive[half_life];
@@ -165,14 +265,14 @@ impl FeatureBuilder {
                     Feature::Recency { family } => summaries[family.index()]
                         .last_positive_at
                         .map_or(0.0, |at| 1.0 / (1.0 + (now - at).max(0.0) / DAY_MS)),
-                    Feature::Fatigue { family } => summaries[family.index()].fatigue.ln_1p(),
-                    Feature::UserSimilarity => similarity(user_vector, candidate),
-                    Feature::SessionSimilarity => similarity(session_vector, candidate),
+                    Feature::Fatigue { family } => ln_1p(summaries[family.index()].fatigue),
+                    Feature::UserSimilarity => similarity(user_vector, embedding),
+                    Feature::SessionSimilarity => similarity(session_vector, embedding),
                     Feature::RecentSimilarity { mean, count } => recent_similarity(&recent, mean, count),
                     Feature::RecentSimilarityLast => recent_similarity(&recent, false, 1),
-                    Feature::UserActivity { half_life } => total_positive[half_life].ln_1p(),
-                    Feature::HourSin => hour_angle.sin(),
-                    Feature::HourCos => hour_angle.cos(),
+                    Feature::UserActivity { half_life } => activity[half_life],
+                    Feature::HourSin => hour_sin,
+                    Feature::HourCos => hour_cos,
                 };
                 out.push(value as f32);
             }
@@ -192,9 +292,19 @@ fn recent_similarity(cosines: &[f32], mean: bool, count: usize) -> f64 {
     }
 }
 
+/// `x.ln_1p()`, skipping the (software, in wasm) logarithm for the common zero: a key
+/// without signals. `ln_1p(±0) = ±0`, so the result is the same bit for bit.
+fn ln_1p(x: f64) -> f64 {
+    if x == 0.0 {
+        x
+    } else {
+        x.ln_1p()
+    }
+}
+
 /// Cosine of a local vector and the candidate's embedding; 0 when either is missing.
-fn similarity(vector: Option<&UserVector>, candidate: &Candidate) -> f64 {
-    match (vector, candidate.item.embedding.as_deref()) {
+fn similarity(vector: Option<&UserVector>, embedding: Option<&[f32]>) -> f64 {
+    match (vector, embedding) {
         (Some(vector), Some(embedding)) if vector.dimension() == embedding.len() => {
             f64::from(vector.cosine(embedding))
         }

@@ -5,6 +5,6 @@ mod builder;
 mod contract;
 mod feature;
 
-pub use builder::{FeatureBuilder, RequestContext};
+pub use builder::{FeatureBuilder, FeatureScratch, RequestContext};
 pub use contract::{Contract, CONTRACT_METADATA_KEY, CONTRACT_VERSION};
 pub use feature::{Feature, FeatureGroup};

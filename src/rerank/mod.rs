@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::item::{Candidate, Family};
+use crate::columns::CandidateColumns;
+use crate::item::Family;
 
 /// Placement rules for one request.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -33,12 +34,12 @@ pub enum DiversityKey {
 }
 
 impl Diversity {
-    fn key(self, candidate: &Candidate) -> Option<&str> {
+    fn key(self, candidates: &CandidateColumns, i: u32) -> Option<&str> {
         let family = match self.by {
             DiversityKey::Author => Family::Author,
             DiversityKey::Container => Family::Container,
         };
-        candidate.item.keys(family).first().map(String::as_str)
+        candidates.first_key(i as usize, family)
     }
 }
 
@@ -51,9 +52,9 @@ fn preference(scores: &[f32]) -> Vec<u32> {
 }
 
 /// The final order, as indices into `candidates`. `scores` has one entry per candidate.
-pub fn order(scores: &[f32], candidates: &[Candidate], constraints: &Constraints) -> Vec<u32> {
+pub fn order(scores: &[f32], candidates: &CandidateColumns, constraints: &Constraints) -> Vec<u32> {
     let preferred = preference(scores);
-    let any_pinned = candidates.iter().any(|c| c.pinned);
+    let any_pinned = (0..candidates.len()).any(|i| candidates.pinned(i));
     if !any_pinned && constraints.max_displacement.is_none() && constraints.diversity.is_none() {
         return preferred;
     }
@@ -62,7 +63,7 @@ pub fn order(scores: &[f32], candidates: &[Candidate], constraints: &Constraints
 
 /// Fills free positions one by one with the most preferred candidate the constraints allow.
 struct Placer<'a> {
-    candidates: &'a [Candidate],
+    candidates: &'a CandidateColumns,
     constraints: &'a Constraints,
     /// `slots[p]` is the candidate at position `p` once placed.
     slots: Vec<Option<u32>>,
@@ -71,9 +72,9 @@ struct Placer<'a> {
 }
 
 impl<'a> Placer<'a> {
-    fn new(candidates: &'a [Candidate], constraints: &'a Constraints) -> Self {
+    fn new(candidates: &'a CandidateColumns, constraints: &'a Constraints) -> Self {
         let slots: Vec<Option<u32>> =
-            candidates.iter().enumerate().map(|(i, c)| c.pinned.then_some(i as u32)).collect();
+            (0..candidates.len()).map(|i| candidates.pinned(i).then_some(i as u32)).collect();
         let mut free_before = Vec::with_capacity(slots.len() + 1);
         let mut free = 0;
         for slot in &slots {
@@ -86,7 +87,7 @@ impl<'a> Placer<'a> {
 
     fn place(mut self, preferred: &[u32]) -> Vec<u32> {
         let n = self.candidates.len();
-        let mut placed: Vec<bool> = self.candidates.iter().map(|c| c.pinned).collect();
+        let mut placed: Vec<bool> = (0..n).map(|i| self.candidates.pinned(i)).collect();
         // Unplaced candidates in server order = deadline order for the displacement rule.
         let mut by_rank: Vec<u32> = (0..n as u32).filter(|&i| !placed[i as usize]).collect();
         for position in 0..n {
@@ -139,12 +140,12 @@ impl<'a> Placer<'a> {
 
     fn keeps_diversity(&self, candidate: u32, position: usize) -> bool {
         let Some(diversity) = self.constraints.diversity else { return true };
-        let Some(key) = diversity.key(&self.candidates[candidate as usize]) else { return true };
+        let Some(key) = diversity.key(self.candidates, candidate) else { return true };
         let run = self.slots[..position]
             .iter()
             .rev()
             .take(diversity.max_run)
-            .take_while(|slot| slot.is_some_and(|c| diversity.key(&self.candidates[c as usize]) == Some(key)))
+            .take_while(|slot| slot.is_some_and(|c| diversity.key(self.candidates, c) == Some(key)))
             .count();
         run < diversity.max_run
     }

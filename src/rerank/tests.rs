@@ -1,5 +1,10 @@
 use super::*;
-use crate::item::Item;
+use crate::item::{Candidate, Item};
+
+/// `super::order` on a list of candidate objects.
+fn order(scores: &[f32], candidates: &[Candidate], constraints: &Constraints) -> Vec<u32> {
+    super::order(scores, &CandidateColumns::from_candidates(candidates), constraints)
+}
 
 fn candidates(n: usize) -> Vec<Candidate> {
     (0..n)

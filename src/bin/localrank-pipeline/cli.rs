@@ -81,11 +81,27 @@ fn write_secret(path: &Path, text: &str) -> Result<(), String> {
 }
 
 fn run(args: &[String]) -> Result<(), String> {
-    let (command, rest) = args
-        .split_first()
-        .ok_or("usage: localrank-pipeline features|replay|merge|evaluate|parity-fixture|keygen|bundle …")?;
+    let (command, rest) = args.split_first().ok_or(
+        "usage: localrank-pipeline features|replay|merge|evaluate|parity-fixture|to-nnef|keygen|bundle …",
+    )?;
     let args = Args::parse(rest)?;
     match command.as_str() {
+        "to-nnef" => {
+            let (input, output) = (args.path("model")?, args.path("out")?);
+            let bytes = std::fs::read(&input).map_err(|e| format!("{}: {e}", input.display()))?;
+            let nnef =
+                localrank::model::onnx_to_nnef(&bytes).map_err(|e| format!("{}: {e}", input.display()))?;
+            // The archive must load as the slim build loads it, contract included.
+            ModelRunner::load(&nnef, &[]).map_err(|e| format!("the converted model does not load: {e}"))?;
+            std::fs::write(&output, &nnef).map_err(|e| format!("{}: {e}", output.display()))?;
+            eprintln!(
+                "wrote {} ({} bytes, from {} bytes of ONNX)",
+                output.display(),
+                nnef.len(),
+                bytes.len()
+            );
+            Ok(())
+        }
         "features" => {
             let contract = Contract {
                 version: CONTRACT_VERSION,

@@ -7,6 +7,7 @@
 //! localrank-pipeline evaluate --replay R.npz --model M.onnx --card CARD.md --chart CHART.svg
 //!                    [--train-report R.json] [--command TEXT] [--dataset TEXT]
 //! localrank-pipeline parity-fixture --model M.onnx --out FIXTURE.json
+//! localrank-pipeline to-nnef --model M.onnx --out M.nnef.tar         the model for the slim (NNEF-only) build
 //! localrank-pipeline keygen --secret-key K.key --public-key K.pub     Ed25519 key pair, hex (secret: mode 600)
 //! localrank-pipeline bundle --model M.onnx --out M.lrmodel [--sign-key K.key]
 //!                                                               SHA-256 (+ signature) bundle for `trustedKeys`
