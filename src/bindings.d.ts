@@ -11,8 +11,8 @@ export interface RankerOptions {
   /**
    * A request whose estimated working memory (feature matrices + the model's intermediate
    * values) is larger returns the server order (reason MEMORY_BUDGET_EXCEEDED) instead of
-   * growing the module's memory. Default 33554432 (32 MiB); the shipped model needs ~580 bytes per
-   * candidate, 7 times that with `explain`.
+   * growing the module's memory. Default 67108864 (64 MiB); the shipped model needs ~1.4 KB per
+   * candidate, 6 times that with `explain`.
    */
   memoryBudgetBytes?: number;
   /** "fallback" (default): problems return the server order with a reason. "throw": they throw. */

@@ -10,9 +10,7 @@ use crate::columns::{CandidateColumns, ColumnsWire};
 use crate::error::Error;
 use crate::item::{Candidate, Event};
 use crate::model::TrustedKey;
-use crate::ranker::{
-    self, Clock, OnError, RankerOptions, RequestContextInput, RerankRequest, RerankSettings,
-};
+use crate::ranker::{self, Clock, OnError, RankerOptions, RequestContextInput, RerankSettings};
 use crate::rerank::Constraints;
 use crate::signals::decay::DAY_MS;
 use crate::signals::StoreConfig;

@@ -43,10 +43,11 @@ pub struct RankerOptions {
     pub trusted_keys: Vec<TrustedKey>,
 }
 
-/// Default `memory_budget_bytes`: the shipped model needs ~580 bytes per row (its 23 features
-/// and tract's intermediate values), so 5 000 candidates with explanations (7 matrices) fit in
-/// ~20 MB, while a runaway list stops before it grows the module's memory for good.
-pub const DEFAULT_MEMORY_BUDGET_BYTES: usize = 32 << 20;
+/// Default `memory_budget_bytes`: the shipped model needs ~1.4 KB per candidate (its 26
+/// features and the intermediate values of its three MLPs), six times that with explanations,
+/// so 5 000 candidates with explanations fit (~42 MB), while a runaway list stops before it
+/// grows the module's memory for good.
+pub const DEFAULT_MEMORY_BUDGET_BYTES: usize = 64 << 20;
 
 /// Hard ceiling on `max_candidates`: above it the displacement rule's quadratic placement and
 /// the feature matrix would no longer fit a frame.

@@ -15,7 +15,7 @@ const clicks = (exported) =>
   Object.fromEntries(exported.keys.map((k) => [k.key, k.counts.find((c) => c.kind === "click" && c.halfLife === "30d").value]));
 
 test("a batch recorded in the tick a persist snapshots is not replayed twice after a trap", async () => {
-  const { initWasm, armed } = trappingLoader("rerank", () => new WebAssembly.RuntimeError("unreachable"));
+  const { initWasm, armed } = trappingLoader("rerankColumns", () => new WebAssembly.RuntimeError("unreachable"));
   const storage = memoryStorage();
   const ranker = await createLocalRanker({ initWasm, modelBytes: model, storage, now: () => NOW, flushDelayMs: Infinity });
   await ranker.record([{ kind: "click", item: { id: "a" }, at: NOW - 2000 }]);
@@ -37,7 +37,7 @@ test("a batch recorded in the tick a persist snapshots is not replayed twice aft
 });
 
 test("events that cannot be copied for the journal are refused before anything is stored", async () => {
-  const ranker = await createLocalRanker({ initWasm: trappingLoader("rerank", () => new Error()).initWasm, modelBytes: model, now: () => NOW });
+  const ranker = await createLocalRanker({ initWasm: trappingLoader("rerankColumns", () => new Error()).initWasm, modelBytes: model, now: () => NOW });
   const extra = { callback() {} };
   extra.self = extra; // neither structured-cloneable (a function) nor JSON (a cycle)
   await assert.rejects(

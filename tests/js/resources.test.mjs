@@ -83,7 +83,7 @@ describe("100 000 candidates", () => {
     ranker.free();
   });
 
-  test("at the largest maxCandidates (100 000): over the default 32 MiB memory budget → server order; with 256 MiB reranked within 10 s; one more is refused", () => {
+  test("at the largest maxCandidates (100 000): over the default 64 MiB memory budget → server order; with 256 MiB reranked within 10 s; one more is refused", () => {
     const candidates = many(100_000);
     const capped = new pkg.Ranker(model, { maxCandidates: 100_000 });
     assert.equal(capped.rerank({ candidates, now: NOW }).fallback?.reason, "MEMORY_BUDGET_EXCEEDED");
