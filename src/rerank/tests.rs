@@ -90,6 +90,8 @@ fn diversity_limits_runs_of_one_author() {
     }
 }
 
+// proptest is a native-only dev-dependency (its RNG has no wasm32 entropy source).
+#[cfg(not(target_arch = "wasm32"))]
 mod properties {
     use proptest::prelude::*;
 

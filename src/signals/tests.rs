@@ -263,6 +263,8 @@ fn retention_drops_old_recent_embeddings() {
     assert!(restored.recent().is_empty() && restored.user_vector().is_none());
 }
 
+// proptest is a native-only dev-dependency (its RNG has no wasm32 entropy source).
+#[cfg(not(target_arch = "wasm32"))]
 mod properties {
     use proptest::prelude::*;
 
