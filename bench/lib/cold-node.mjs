@@ -40,7 +40,9 @@ if (engine.startsWith("localrank")) {
   const t1 = t();
   const s = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
   const t2 = t();
-  await s.run({ features: new ort.Tensor("float32", new Float32Array(46), [2, 23]) });
+  // Two rows as wide as the shipped model's contract.
+  const width = JSON.parse(readFileSync(root + "models/features.json", "utf8")).features.length;
+  await s.run({ features: new ort.Tensor("float32", new Float32Array(2 * width), [2, width]) });
   const t3 = t();
   Object.assign(out, { importAndReadMs: t1 - t0, firstCallMs: t2 - t1, firstCallInclImportMs: t2 - t0, firstRunMs: t3 - t2 });
   const warm = [];
