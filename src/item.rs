@@ -139,7 +139,11 @@ pub(crate) fn validate_item(item: &impl ItemView) -> Result<(), String> {
         if keys.len() > MAX_KEYS_PER_FAMILY {
             return Err(format!("{} {} keys (limit {MAX_KEYS_PER_FAMILY})", keys.len(), family.name()));
         }
-        if let Some(key) = keys.find(|k| k.len() > MAX_STRING_LEN) {
+        // An empty key names nothing (and the snapshot format has no room for one).
+        if let Some(key) = keys.find(|k| k.is_empty() || k.len() > MAX_STRING_LEN) {
+            if key.is_empty() {
+                return Err(format!("an empty {} key", family.name()));
+            }
             return Err(format!("{} key of {} bytes (limit {MAX_STRING_LEN})", family.name(), key.len()));
         }
     }

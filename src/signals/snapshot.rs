@@ -150,12 +150,17 @@ pub fn decode(bytes: &[u8]) -> Result<SignalStore> {
         let family =
             *Family::ALL.get(usize::from(reader.u8()?)).ok_or_else(|| corrupt("unknown key family"))?;
         let name_len = usize::from(reader.u16()?);
-        if name_len == 0 || name_len > MAX_STRING_LEN {
+        if name_len > MAX_STRING_LEN {
             return Err(corrupt("bad key length"));
         }
         let name =
             std::str::from_utf8(reader.take(name_len)?).map_err(|_| corrupt("key is not UTF-8"))?.to_owned();
         let stats = reader.stats()?;
+        // Earlier versions recorded empty keys (found by fuzzing); they are refused now, and
+        // dropped here so those snapshots still restore.
+        if name.is_empty() {
+            continue;
+        }
         let map: &mut HashMap<String, KeyStats> = &mut store.keys[family.index()];
         if map.insert(name, stats).is_some() {
             return Err(corrupt("duplicate key"));

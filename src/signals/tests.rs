@@ -121,6 +121,26 @@ fn key_cap_evicts_the_weakest_keys() {
     assert!(store.key_count() >= 90);
 }
 
+/// Found by `cargo fuzz run record`: an event with an empty container was stored, and its
+/// snapshot then failed to restore.
+#[test]
+fn empty_keys_are_refused_and_old_snapshots_holding_one_still_restore() {
+    let mut store = store();
+    let mut with_empty = item("a", &["rust"]);
+    with_empty.containers.push(String::new());
+    let error = store.record(&[event(EventKind::Click, with_empty, 1.0)], 1.0).unwrap_err();
+    assert_eq!(error.code(), "INVALID_EVENT");
+    assert!(error.to_string().contains("an empty container key"), "{error}");
+    assert_eq!(store.key_count(), 0);
+    // What an earlier version could persist: the empty key is dropped, the rest restores.
+    let mut old = populated_store();
+    old.keys[Family::Container.index()].insert(String::new(), KeyStats::new(1.0));
+    let mut restored = SignalStore::new(StoreConfig::default()).unwrap();
+    restored.restore(&old.snapshot(), 10_000.0).unwrap();
+    assert_eq!(restored.key_count(), old.key_count() - 1);
+    assert!(restored.key(Family::Container, "").is_none());
+}
+
 #[test]
 fn one_huge_batch_never_holds_more_keys_than_the_cap() {
     let mut store = SignalStore::new(StoreConfig { key_cap: 100, ..StoreConfig::default() }).unwrap();
