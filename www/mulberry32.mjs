@@ -1,5 +1,6 @@
 // mulberry32: a tiny seeded PRNG, so generated data (the demo catalogue, the benchmark's
-// scenarios) is the same on every machine. Shared by www/make-catalogue.mjs and bench/lib/cases.mjs.
+// scenarios, the kill test's timings) is the same on every machine and a failing run can be replayed
+// from its seed. Shared by www/make-catalogue.mjs, bench/lib/cases.mjs and tests/js/durable.test.mjs.
 
 /**
  * @param {number} seed

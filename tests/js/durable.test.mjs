@@ -21,6 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
+import { mulberry32 } from "../../www/mulberry32.mjs";
 import { startServer } from "../../www/serve.mjs";
 import { BROWSER_TIMEOUT, chromiumBrowserPid, launchPersistentChromium, watchPage } from "./helpers.mjs";
 
@@ -51,17 +52,6 @@ after(async () => {
   if (profile) rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
 });
 
-/** A small seeded PRNG (mulberry32), so a failing run can be replayed with its seed. */
-function random(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** The page's reports, in arrival order, with a way to wait for the next one that matches. */
 function reports() {
@@ -175,7 +165,7 @@ function checkRestored(ready, history, cycle) {
 }
 
 test(`${CYCLES} SIGKILLs of Chromium while it records and persists: no acknowledged event lost, no corrupt state loaded`, { timeout: 20 * 60_000 }, async () => {
-  const rand = random(SEED);
+  const rand = mulberry32(SEED);
   /** @type {Map<number, object>} what each killed cycle recorded, acknowledged and lost */
   const history = new Map();
   const corrupt = [];
