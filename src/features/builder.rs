@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::item::{Candidate, Family};
 use crate::signals::decay::{DAY_MS, HALF_LIFE_COUNT};
 use crate::signals::KeyStats;
-use crate::signals::{SignalStore, UserVector};
+use crate::signals::{RecentMatrix, SignalStore, UserVector};
 
 const HOUR_MS: f64 = 3_600_000.0;
 
@@ -67,10 +67,20 @@ impl KeySummary {
     }
 }
 
-/// Buffers reused across requests: per family and string of the request's table, the key's
-/// summary (decays need `exp2`, and a popular author or topic appears on many candidates).
+/// Buffers reused across requests.
 #[derive(Debug, Clone, Default)]
 pub struct FeatureScratch {
+    keys: KeySummaries,
+    /// The recent embeddings the features read, laid out once per request.
+    recent: RecentMatrix,
+    /// One candidate's cosines with them.
+    cosines: Vec<f32>,
+}
+
+/// Per family and string of the request's table, the key's summary (decays need `exp2`, and a
+/// popular author or topic appears on many candidates).
+#[derive(Debug, Clone, Default)]
+struct KeySummaries {
     /// `slots[family][string]`: `UNSEEN`, `ABSENT` (not in the store) or an index into `keys`.
     slots: [Vec<u32>; 4],
     keys: Vec<KeySummary>,
@@ -79,7 +89,7 @@ pub struct FeatureScratch {
 const UNSEEN: u32 = u32::MAX;
 const ABSENT: u32 = u32::MAX - 1;
 
-impl FeatureScratch {
+impl KeySummaries {
     fn reset(&mut self, strings: usize, families_used: [bool; 4]) {
         for (slots, used) in self.slots.iter_mut().zip(families_used) {
             slots.clear();
@@ -122,7 +132,7 @@ impl FamilySummary {
         candidates: &CandidateColumns,
         store: &SignalStore,
         now: f64,
-        scratch: &mut FeatureScratch,
+        key_summaries: &mut KeySummaries,
     ) -> Self {
         let mut summary = FamilySummary::default();
         let keys = candidates.keys(i, family);
@@ -130,7 +140,7 @@ impl FamilySummary {
             return summary;
         }
         for &key in keys {
-            let Some(stats) = scratch.key(family, key, candidates, store, now) else { continue };
+            let Some(stats) = key_summaries.key(family, key, candidates, store, now) else { continue };
             for h in 0..HALF_LIFE_COUNT {
                 summary.positive[h] += stats.positive[h];
                 summary.negative[h] += stats.negative[h];
@@ -209,7 +219,8 @@ impl FeatureBuilder {
     ) {
         out.clear();
         out.reserve(candidates.len() * self.width());
-        scratch.reset(candidates.string_count(), self.families_used);
+        scratch.keys.reset(candidates.string_count(), self.families_used);
+        store.recent().newest_into(self.recent_used, &mut scratch.recent);
         let now = context.now;
         let mut total_positive = [0.0; HALF_LIFE_COUNT];
         if let Some(totals) = store.totals() {
@@ -226,18 +237,18 @@ impl FeatureBuilder {
         let session_vector = store.session_vector();
 
         let mut summaries = [FamilySummary::default(); 4];
-        let mut recent = Vec::with_capacity(self.recent_used);
+        let recent = &mut scratch.cosines;
         for rank in 0..candidates.len() {
             for family in Family::ALL {
                 if self.families_used[family.index()] {
                     summaries[family.index()] =
-                        FamilySummary::of(rank, family, candidates, store, now, scratch);
+                        FamilySummary::of(rank, family, candidates, store, now, &mut scratch.keys);
                 }
             }
             let embedding = candidates.embedding(rank);
             recent.clear();
-            if let (true, Some(embedding)) = (self.recent_used > 0, embedding) {
-                store.recent().cosines_into(embedding, self.recent_used, &mut recent);
+            if let Some(embedding) = embedding {
+                scratch.recent.cosines_into(embedding, recent);
             }
             for feature in &self.features {
                 let value = match *feature {
@@ -268,8 +279,8 @@ impl FeatureBuilder {
                     Feature::Fatigue { family } => ln_1p(summaries[family.index()].fatigue),
                     Feature::UserSimilarity => similarity(user_vector, embedding),
                     Feature::SessionSimilarity => similarity(session_vector, embedding),
-                    Feature::RecentSimilarity { mean, count } => recent_similarity(&recent, mean, count),
-                    Feature::RecentSimilarityLast => recent_similarity(&recent, false, 1),
+                    Feature::RecentSimilarity { mean, count } => recent_similarity(recent, mean, count),
+                    Feature::RecentSimilarityLast => recent_similarity(recent, false, 1),
                     Feature::UserActivity { half_life } => activity[half_life],
                     Feature::HourSin => hour_sin,
                     Feature::HourCos => hour_cos,
@@ -288,7 +299,10 @@ fn recent_similarity(cosines: &[f32], mean: bool, count: usize) -> f64 {
     } else if mean {
         cosines.iter().map(|&c| f64::from(c)).sum::<f64>() / cosines.len() as f64
     } else {
-        f64::from(cosines.iter().copied().fold(f32::NEG_INFINITY, f32::max))
+        // Not `f32::max`: wasm's `f32.max` differs from it on NaN, so it compiles to a libm call
+        // (a tenth of a rerank's feature time). Both skip NaN; they differ only in which of
+        // two equal zeros they return, which the model cannot tell apart.
+        f64::from(cosines.iter().fold(f32::NEG_INFINITY, |best, &c| if c > best { c } else { best }))
     }
 }
 

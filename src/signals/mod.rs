@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 pub use export::{ExportedKey, ExportedRecent, SignalExport};
 pub use key_stats::KeyStats;
-pub use recent::{RecentEmbedding, RecentEmbeddings, RECENT_CAPACITY};
+pub use recent::{RecentEmbedding, RecentEmbeddings, RecentMatrix, RECENT_CAPACITY};
 pub use snapshot::SNAPSHOT_VERSION;
 pub use user_vector::UserVector;
 
