@@ -58,10 +58,14 @@ impl ModelRunner {
     }
 
     fn load_verified(bytes: &[u8], file_size: usize, provenance: Provenance) -> Result<Self> {
-        let Loaded { model, contract, producer, opset } =
-            if is_tar(bytes) { load_nnef(bytes)? } else { load_onnx(bytes)? };
-        let plan = model
-            .into_optimized()
+        let nnef = is_tar(bytes);
+        let Loaded { mut model, contract, producer, opset } =
+            if nnef { load_nnef(bytes)? } else { load_onnx(bytes)? };
+        // `to-nnef` declutters before it writes, so an archive needs codegen only: the
+        // declutter passes are much of the code a cold load runs, and wasm compiles each
+        // function on its first call.
+        let optimized = if nnef { model.optimize().map(|()| model) } else { model.into_optimized() };
+        let plan = optimized
             .and_then(|typed| typed.into_runnable())
             .map_err(|e| invalid("cannot be optimised for input [N, F]", e))?;
         let state = TypedSimpleState::new(&plan).map_err(|e| invalid("cannot be run", e))?;
