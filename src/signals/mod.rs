@@ -8,7 +8,7 @@ mod recent;
 mod snapshot;
 mod user_vector;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 pub use export::{ExportedKey, ExportedRecent, SignalExport};
 pub use key_stats::KeyStats;
@@ -206,23 +206,27 @@ impl SignalStore {
         // key, not by the maps' (randomly seeded) order, so the same events always leave the
         // same keys.
         let ties_to_drop = cut - strengths[..cut].iter().filter(|&&s| s < threshold).count();
-        let mut ties: Vec<(usize, &str)> = (0..self.keys.len())
-            .flat_map(|family| {
-                let tied = self.keys[family].iter().filter(|(_, stats)| stats.strength_at(now) == threshold);
-                tied.map(move |(key, _)| (family, key.as_str()))
-            })
+        let mut ties: Vec<(usize, &str)> = (self.keys.iter().enumerate())
+            .flat_map(|(family, map)| map.iter().map(move |(key, stats)| (family, key.as_str(), stats)))
+            .filter(|(_, _, stats)| stats.strength_at(now) == threshold)
+            .map(|(family, key, _)| (family, key))
             .collect();
         if ties_to_drop < ties.len() {
             ties.select_nth_unstable(ties_to_drop);
         }
-        ties.truncate(ties_to_drop);
-        let dropped_ties: Vec<(usize, String)> =
-            ties.into_iter().map(|(family, key)| (family, key.to_owned())).collect();
-        for (family, map) in self.keys.iter_mut().enumerate() {
-            map.retain(|_, stats| stats.strength_at(now) >= threshold);
-            for (_, key) in dropped_ties.iter().filter(|(f, _)| *f == family) {
-                map.remove(key);
-            }
+        let mut dropped_ties: [HashSet<String>; 4] = Default::default();
+        for &(family, key) in &ties[..ties_to_drop.min(ties.len())] {
+            dropped_ties[family].insert(key.to_owned());
+        }
+        for (map, dropped_ties) in self.keys.iter_mut().zip(&dropped_ties) {
+            map.retain(|key, stats| {
+                let strength = stats.strength_at(now);
+                if strength < threshold {
+                    false
+                } else {
+                    strength != threshold || !dropped_ties.contains(key)
+                }
+            });
         }
     }
 

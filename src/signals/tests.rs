@@ -122,6 +122,20 @@ fn key_cap_evicts_the_weakest_keys() {
     assert!(store.key_count() >= 90);
 }
 
+#[test]
+fn ties_at_the_key_cap_are_evicted_in_key_order() {
+    let mut store = SignalStore::new(StoreConfig { key_cap: 10, ..StoreConfig::default() }).unwrap();
+    // Equally strong keys: which go depends on their names only, never on hash order.
+    let flood: Vec<Event> = (0..20)
+        .map(|i| event(EventKind::Impression, Item { id: format!("k{i:02}"), ..Item::default() }, 1.0))
+        .collect();
+    store.record(&flood, 1.0).unwrap();
+    let mut kept: Vec<&str> = store.keys[Family::Item.index()].keys().map(String::as_str).collect();
+    kept.sort_unstable();
+    let newest: Vec<String> = (20 - kept.len()..20).map(|i| format!("k{i:02}")).collect();
+    assert_eq!(kept, newest, "the first names go first");
+}
+
 /// Found by `cargo fuzz run record`: an event with an empty container was stored, and its
 /// snapshot then failed to restore.
 #[test]
