@@ -688,8 +688,13 @@ class ItemPacker {
   /** @type {number[]} */ topicKeys = [];
   embeddings = new Float32Array(0);
 
-  /** @param {number} n how many items */
-  constructor(n) {
+  /**
+   * @param {number} n how many items
+   * @param {boolean} internIds whether ids repeat (events) and are worth interning; a list
+   *   whose ids are unique (candidates) skips the lookups
+   */
+  constructor(n, internIds) {
+    this.internIds = internIds;
     this.ids = new Uint32Array(n);
     this.authors = new Uint32Array(n);
     this.containerOffsets = new Uint32Array(n + 1);
@@ -707,12 +712,21 @@ class ItemPacker {
     if (typeof key !== "string") return -1;
     let index = this.interned.get(key);
     if (index === undefined) {
-      const last = key.charCodeAt(key.length - 1);
-      if (last >= 0xd800 && last <= 0xdbff) return -1;
-      index = this.strings.push(key) - 1;
-      this.interned.set(key, index);
+      index = this.push(key);
+      if (index >= 0) this.interned.set(key, index);
     }
     return index;
+  }
+
+  /**
+   * Adds a string to the table without interning it; -1 as for `intern`.
+   * @param {unknown} key
+   */
+  push(key) {
+    if (typeof key !== "string") return -1;
+    const last = key.charCodeAt(key.length - 1);
+    if (last >= 0xd800 && last <= 0xdbff) return -1;
+    return this.strings.push(key) - 1;
   }
 
   /**
@@ -739,7 +753,7 @@ class ItemPacker {
   add(i, value) {
     if (typeof value !== "object" || value === null) return false;
     const item = /** @type {{ id?: unknown, author?: unknown, containers?: unknown, topics?: unknown, embedding?: unknown }} */ (value);
-    const id = this.intern(item.id);
+    const id = this.internIds ? this.intern(item.id) : this.push(item.id);
     if (id < 0) return false;
     this.ids[i] = id;
     const author = item.author;
@@ -817,7 +831,7 @@ function optionalNumber(value, finite) {
 export function packCandidates(candidates) {
   if (!Array.isArray(candidates)) return null;
   const n = candidates.length;
-  const items = new ItemPacker(n);
+  const items = new ItemPacker(n, false);
   const serverScores = new Float32Array(n);
   const popularity = new Float32Array(n);
   const createdAt = new Float64Array(n);
@@ -853,7 +867,7 @@ export function packCandidates(candidates) {
 export function packEvents(events) {
   if (!Array.isArray(events)) return null;
   const n = events.length;
-  const items = new ItemPacker(n);
+  const items = new ItemPacker(n, true);
   const kinds = new Uint8Array(n);
   const at = new Float64Array(n);
   const dwellMs = new Float64Array(n);
