@@ -509,6 +509,7 @@ impl Ranker {
     }
 }
 
+/// What `record` and `recordColumns` return: a `RecordSummary` object.
 fn summary_object(summary: RecordSummary) -> JsValue {
     let result = Object::new();
     set(&result, "recorded", &(summary.recorded as u32).into());
