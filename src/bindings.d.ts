@@ -68,28 +68,35 @@ export interface RerankRequest {
 export type RerankSettings = Omit<RerankRequest, "candidates">;
 
 /**
- * Candidates packed column by column for `rerankColumns` (`packCandidates` in the client
- * builds it from a `Candidate[]`). Candidate `i` is at index `i` of every per-candidate column.
- * Strings (ids and keys) live in one table: string `s` is the `lengths[s]` UTF-16 code units of
- * `text` after strings `0..s`; a key shared by many candidates is best stored once.
+ * Items packed column by column: what `CandidateColumns` and `EventColumns` share. Item `i` is
+ * at index `i` of every per-item column. Strings (ids and keys) live in one table: string `s`
+ * is the `lengths[s]` UTF-16 code units of `text` after strings `0..s`; a string used by many
+ * items is best stored once.
  */
-export interface CandidateColumns {
+export interface ItemColumns {
   text: string;
   /** Per string, its `.length`. */
   lengths: Uint32Array;
-  /** Per candidate, the string index of its id. */
+  /** Per item, the string index of its id. */
   ids: Uint32Array;
-  /** Per candidate, the string index of its author, or 0xFFFFFFFF for none. */
+  /** Per item, the string index of its author, or 0xFFFFFFFF for none. */
   authors: Uint32Array;
-  /** Candidate `i`'s containers are `containerKeys[containerOffsets[i] .. containerOffsets[i + 1]]` (string indices). */
+  /** Item `i`'s containers are `containerKeys[containerOffsets[i] .. containerOffsets[i + 1]]` (string indices). */
   containerOffsets: Uint32Array;
   containerKeys: Uint32Array;
-  /** Candidate `i`'s topics, as for containers. */
+  /** Item `i`'s topics, as for containers. */
   topicOffsets: Uint32Array;
   topicKeys: Uint32Array;
-  /** Candidate `i`'s embedding is `embeddings[embeddingOffsets[i] .. embeddingOffsets[i + 1]]`; empty: none. */
+  /** Item `i`'s embedding is `embeddings[embeddingOffsets[i] .. embeddingOffsets[i + 1]]`; empty: none. */
   embeddingOffsets: Uint32Array;
   embeddings: Float32Array;
+}
+
+/**
+ * Candidates packed column by column for `rerankColumns` (`packCandidates` in the client
+ * builds it from a `Candidate[]`): their items, and per candidate the server's fields.
+ */
+export interface CandidateColumns extends ItemColumns {
   /** Per candidate; NaN: absent. */
   serverScores: Float32Array;
   /** Per candidate; NaN: absent. */
@@ -98,6 +105,19 @@ export interface CandidateColumns {
   createdAt: Float64Array;
   /** Per candidate, 1 if pinned. */
   pinned: Uint8Array;
+}
+
+/**
+ * A batch of events packed column by column for `recordColumns` (`packEvents` in the client
+ * builds it from a `SignalEvent[]`): their items, and per event its kind, time and dwell.
+ */
+export interface EventColumns extends ItemColumns {
+  /** Per event, its kind as a number: impression 0, click 1, dwell 2, like 3, share 4, dismiss 5, hide 6. */
+  kinds: Uint8Array;
+  /** Per event, ms since the Unix epoch. */
+  at: Float64Array;
+  /** Per event, the dwell in ms; NaN: absent. */
+  dwellMs: Float64Array;
 }
 
 /** Stable error codes: `error.code` of thrown errors and `fallback.reason`. */

@@ -6,14 +6,14 @@ use js_sys::{Array, Float32Array, Float64Array, Object, Reflect, Uint32Array, Ui
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use crate::columns::{CandidateColumns, ColumnsWire};
+use crate::columns::{CandidateColumns, ColumnsWire, EventColumns, EventColumnsWire, ItemsWire};
 use crate::error::Error;
 use crate::item::{Candidate, Event};
 use crate::model::TrustedKey;
 use crate::ranker::{self, Clock, OnError, RankerOptions, RequestContextInput, RerankSettings};
 use crate::rerank::Constraints;
 use crate::signals::decay::DAY_MS;
-use crate::signals::StoreConfig;
+use crate::signals::{RecordSummary, StoreConfig};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = include_str!("bindings.d.ts");
@@ -217,22 +217,35 @@ fn parse_settings(request: &JsValue, default: OnError) -> (Result<JsRerankSettin
     (parsed, mode)
 }
 
-/// Reads a typed-array field of the columns object into wasm memory (one copy).
-fn typed<T: JsCast>(columns: &JsValue, name: &str) -> Result<T, Error> {
-    Reflect::get(columns, &name.into()).ok().and_then(|value| value.dyn_into::<T>().ok()).ok_or_else(|| {
-        Error::InvalidRequest(format!("candidate columns: `{name}` is missing or not the right typed array"))
-    })
+/// Which column set is being read, for its error messages and code.
+#[derive(Clone, Copy)]
+struct ColumnSet {
+    name: &'static str,
+    error: fn(String) -> Error,
 }
 
-fn read_columns(columns: &JsValue) -> Result<ColumnsWire, Error> {
+const CANDIDATE_COLUMNS: ColumnSet = ColumnSet { name: "candidate columns", error: Error::InvalidRequest };
+const EVENT_COLUMNS: ColumnSet = ColumnSet { name: "event columns", error: Error::InvalidEvent };
+
+/// Reads a typed-array field of a columns object into wasm memory (one copy).
+fn typed<T: JsCast>(columns: &JsValue, name: &str, set: ColumnSet) -> Result<T, Error> {
+    Reflect::get(columns, &name.into())
+        .ok()
+        .and_then(|value| value.dyn_into::<T>().ok())
+        .ok_or_else(|| (set.error)(format!("{}: `{name}` is missing or not the right typed array", set.name)))
+}
+
+/// Reads the item columns candidate and event columns share.
+fn read_items(columns: &JsValue, set: ColumnSet) -> Result<ItemsWire, Error> {
     if !columns.is_object() {
-        return Err(Error::InvalidRequest("candidate columns: not an object".into()));
+        return Err((set.error)(format!("{}: not an object", set.name)));
     }
-    let text = Reflect::get(columns, &"text".into()).ok().and_then(|t| t.as_string()).ok_or_else(|| {
-        Error::InvalidRequest("candidate columns: `text` is missing or not a string".into())
-    })?;
-    let u32s = |name| typed::<Uint32Array>(columns, name).map(|a| a.to_vec());
-    Ok(ColumnsWire {
+    let text = Reflect::get(columns, &"text".into())
+        .ok()
+        .and_then(|t| t.as_string())
+        .ok_or_else(|| (set.error)(format!("{}: `text` is missing or not a string", set.name)))?;
+    let u32s = |name| typed::<Uint32Array>(columns, name, set).map(|a| a.to_vec());
+    Ok(ItemsWire {
         text,
         lengths: u32s("lengths")?,
         ids: u32s("ids")?,
@@ -242,11 +255,28 @@ fn read_columns(columns: &JsValue) -> Result<ColumnsWire, Error> {
         topic_offsets: u32s("topicOffsets")?,
         topic_keys: u32s("topicKeys")?,
         embedding_offsets: u32s("embeddingOffsets")?,
-        embeddings: typed::<Float32Array>(columns, "embeddings")?.to_vec(),
-        server_scores: typed::<Float32Array>(columns, "serverScores")?.to_vec(),
-        popularity: typed::<Float32Array>(columns, "popularity")?.to_vec(),
-        created_at: typed::<Float64Array>(columns, "createdAt")?.to_vec(),
-        pinned: typed::<Uint8Array>(columns, "pinned")?.to_vec(),
+        embeddings: typed::<Float32Array>(columns, "embeddings", set)?.to_vec(),
+    })
+}
+
+fn read_columns(columns: &JsValue) -> Result<ColumnsWire, Error> {
+    let set = CANDIDATE_COLUMNS;
+    Ok(ColumnsWire {
+        items: read_items(columns, set)?,
+        server_scores: typed::<Float32Array>(columns, "serverScores", set)?.to_vec(),
+        popularity: typed::<Float32Array>(columns, "popularity", set)?.to_vec(),
+        created_at: typed::<Float64Array>(columns, "createdAt", set)?.to_vec(),
+        pinned: typed::<Uint8Array>(columns, "pinned", set)?.to_vec(),
+    })
+}
+
+fn read_event_columns(columns: &JsValue) -> Result<EventColumnsWire, Error> {
+    let set = EVENT_COLUMNS;
+    Ok(EventColumnsWire {
+        items: read_items(columns, set)?,
+        kinds: typed::<Uint8Array>(columns, "kinds", set)?.to_vec(),
+        at: typed::<Float64Array>(columns, "at", set)?.to_vec(),
+        dwell_ms: typed::<Float64Array>(columns, "dwellMs", set)?.to_vec(),
     })
 }
 
@@ -370,7 +400,8 @@ impl Ranker {
             }
             (Err(error), _) | (_, Err(error)) => {
                 // Unreadable columns: the server order of as many ids as were sent.
-                let count = typed::<Uint32Array>(&columns, "ids").map_or(0, |ids| ids.length() as usize);
+                let count = typed::<Uint32Array>(&columns, "ids", CANDIDATE_COLUMNS)
+                    .map_or(0, |ids| ids.length() as usize);
                 self.inner.fallback_or(Err(error), count, Some(mode))
             }
         };
@@ -407,11 +438,29 @@ impl Ranker {
     ) -> Result<JsValue, JsValue> {
         let events: Vec<Event> =
             from_js(events, "events", Error::InvalidEvent).map_err(|e| to_js_error(&e))?;
-        let summary = self.inner.record(&events, wall_clock(now)).map_err(|e| to_js_error(&e))?;
-        let result = Object::new();
-        set(&result, "recorded", &(summary.recorded as u32).into());
-        set(&result, "expired", &(summary.expired as u32).into());
-        Ok(result.into())
+        let summary = self.inner.record(&events, wall_clock(now));
+        summary.map(summary_object).map_err(|e| to_js_error(&e))
+    }
+
+    /// `record` for events packed column-wise (`EventColumns`): the fast path the client
+    /// (`www/localrank-client.mjs`) takes, where a batch crosses into wasm as a few typed-array
+    /// copies. The same checks, errors and effects as `record`; columns of the wrong type or
+    /// shape are `INVALID_EVENT` too.
+    ///
+    /// ```js
+    /// const columns = packEvents(events); // www/localrank-client.mjs; null: use record(events)
+    /// const { recorded, expired } = ranker.recordColumns(columns, Date.now());
+    /// ```
+    #[wasm_bindgen(js_name = recordColumns, unchecked_return_type = "RecordSummary")]
+    pub fn record_columns(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "EventColumns")] columns: JsValue,
+        now: Option<f64>,
+    ) -> Result<JsValue, JsValue> {
+        let summary = read_event_columns(&columns)
+            .and_then(EventColumns::from_wire)
+            .and_then(|events| self.inner.record_columns(&events, wall_clock(now)));
+        summary.map(summary_object).map_err(|e| to_js_error(&e))
     }
 
     /// The signal store as versioned, checksummed bytes, for the shim to persist.
@@ -458,6 +507,14 @@ impl Ranker {
     pub fn key_count(&self) -> u32 {
         self.inner.store().key_count() as u32
     }
+}
+
+/// What `record` and `recordColumns` return: a `RecordSummary` object.
+fn summary_object(summary: RecordSummary) -> JsValue {
+    let result = Object::new();
+    set(&result, "recorded", &(summary.recorded as u32).into());
+    set(&result, "expired", &(summary.expired as u32).into());
+    result.into()
 }
 
 /// A ranking as the JS result object, without `ids` and `elapsedMs`.

@@ -42,15 +42,16 @@ where
 }
 
 /// Checks that `embedding` has the length every embedding so far had (`expected`, set by the
-/// first one); `what` names the item in the error message.
+/// first one); `what` names the item in the error message (built only on error: this runs
+/// once per recorded event).
 pub fn check_embedding_length(
     expected: &mut Option<usize>,
     embedding: &[f32],
-    what: &str,
+    what: impl FnOnce() -> String,
 ) -> Result<(), String> {
     match *expected {
         Some(len) if len != embedding.len() => {
-            Err(format!("{what}: embedding length {} differs from {len}", embedding.len()))
+            Err(format!("{}: embedding length {} differs from {len}", what(), embedding.len()))
         }
         _ => {
             *expected = Some(embedding.len());
@@ -99,19 +100,29 @@ impl Item {
             Family::Topic => &self.topics,
         }
     }
-
-    /// Checks lengths and values; `what` names the item in error messages.
-    pub fn validate(&self, what: &str) -> Result<()> {
-        validate_item(self).map_err(|e| Error::InvalidRequest(format!("{what}: {e}")))
-    }
 }
 
-/// An item's attributes, however they are stored (an `Item`, or one candidate of a
-/// `CandidateColumns`), so both are validated by the same `validate_item`.
+/// An item's attributes, however they are stored (an `Item`, or one item of candidate or
+/// event columns), so all are validated by the same `validate_item` and recorded by the same
+/// store code.
 pub(crate) trait ItemView {
     fn id(&self) -> &str;
     fn keys(&self, family: Family) -> impl ExactSizeIterator<Item = &str>;
     fn embedding(&self) -> Option<&[f32]>;
+}
+
+impl<T: ItemView> ItemView for &T {
+    fn id(&self) -> &str {
+        T::id(self)
+    }
+
+    fn keys(&self, family: Family) -> impl ExactSizeIterator<Item = &str> {
+        T::keys(self, family)
+    }
+
+    fn embedding(&self) -> Option<&[f32]> {
+        T::embedding(self)
+    }
 }
 
 impl ItemView for Item {
@@ -318,32 +329,78 @@ pub struct Event {
     pub dwell_ms: Option<f64>,
 }
 
-impl Event {
+/// An event, however it is stored (an `Event`, or one event of an `EventColumns`): both are
+/// validated and recorded by the same code, so they behave identically.
+pub(crate) trait EventView: ItemView + Sized {
+    fn kind(&self) -> EventKind;
+    /// When it happened, ms since the Unix epoch.
+    fn at(&self) -> f64;
+    fn dwell_ms(&self) -> Option<f64>;
+
     /// The amount this event adds to its kind's counter: 1 per event, dwell in units of 30 s.
-    pub fn amount(&self) -> f64 {
-        match self.kind {
-            EventKind::Dwell => self.dwell_ms.unwrap_or(0.0) / DWELL_UNIT_MS,
+    fn amount(&self) -> f64 {
+        match self.kind() {
+            EventKind::Dwell => self.dwell_ms().unwrap_or(0.0) / DWELL_UNIT_MS,
             _ => 1.0,
         }
     }
 
-    pub fn validate(&self, index: usize) -> Result<()> {
-        let what = format!("event {index}");
-        self.item.validate(&what).map_err(|e| match e {
-            Error::InvalidRequest(msg) => Error::InvalidEvent(msg),
-            other => other,
-        })?;
-        if !self.at.is_finite() || self.at < 0.0 {
-            return Err(Error::InvalidEvent(format!("{what}: timestamp {} is not a time", self.at)));
+    /// Checks the item and the event's own fields; `index` is its place in the batch.
+    fn validate(&self, index: usize) -> Result<()> {
+        let invalid = |message: &str| Error::InvalidEvent(format!("event {index}: {message}"));
+        validate_item(self).map_err(|e| invalid(&e))?;
+        let at = self.at();
+        if !at.is_finite() || at < 0.0 {
+            return Err(invalid(&format!("timestamp {at} is not a time")));
         }
-        match (self.kind, self.dwell_ms) {
+        match (self.kind(), self.dwell_ms()) {
             (EventKind::Dwell, Some(ms)) if ms.is_finite() && ms >= 0.0 => Ok(()),
-            (EventKind::Dwell, _) => {
-                Err(Error::InvalidEvent(format!("{what}: dwell needs a finite, non-negative dwellMs")))
-            }
+            (EventKind::Dwell, _) => Err(invalid("dwell needs a finite, non-negative dwellMs")),
             (_, None) => Ok(()),
-            (_, Some(_)) => Err(Error::InvalidEvent(format!("{what}: dwellMs is only for dwell events"))),
+            (_, Some(_)) => Err(invalid("dwellMs is only for dwell events")),
         }
+    }
+}
+
+impl<T: EventView> EventView for &T {
+    fn kind(&self) -> EventKind {
+        T::kind(self)
+    }
+
+    fn at(&self) -> f64 {
+        T::at(self)
+    }
+
+    fn dwell_ms(&self) -> Option<f64> {
+        T::dwell_ms(self)
+    }
+}
+
+impl ItemView for Event {
+    fn id(&self) -> &str {
+        &self.item.id
+    }
+
+    fn keys(&self, family: Family) -> impl ExactSizeIterator<Item = &str> {
+        ItemView::keys(&self.item, family)
+    }
+
+    fn embedding(&self) -> Option<&[f32]> {
+        self.item.embedding.as_deref()
+    }
+}
+
+impl EventView for Event {
+    fn kind(&self) -> EventKind {
+        self.kind
+    }
+
+    fn at(&self) -> f64 {
+        self.at
+    }
+
+    fn dwell_ms(&self) -> Option<f64> {
+        self.dwell_ms
     }
 }
 

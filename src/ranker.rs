@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::columns::CandidateColumns;
+use crate::columns::{CandidateColumns, EventColumns};
 use crate::error::{catch_panic, Error, Result};
 use crate::features::{FeatureBuilder, FeatureGroup, FeatureScratch, RequestContext};
 use crate::item::{Candidate, Event};
@@ -220,6 +220,10 @@ impl Ranker {
 
     pub fn record(&mut self, events: &[Event], now: f64) -> Result<RecordSummary> {
         self.store.record(events, now)
+    }
+
+    pub fn record_columns(&mut self, events: &EventColumns, now: f64) -> Result<RecordSummary> {
+        self.store.record_columns(events, now)
     }
 
     /// Reranks a request. With `OnError::Fallback` this never fails: any error becomes the

@@ -4,6 +4,7 @@
 import type {
   CandidateColumns,
   ColumnsRerankResult,
+  EventColumns,
   RerankSettings,
   ErrorCode,
   ModelInfo,
@@ -20,6 +21,7 @@ export type {
   Candidate,
   CandidateColumns,
   ColumnsRerankResult,
+  EventColumns,
   RerankSettings,
   ErrorCode,
   ModelInfo,
@@ -36,6 +38,7 @@ export interface WasmRanker {
   rerank(request: RerankRequest): RerankResult;
   rerankColumns(columns: CandidateColumns, request?: RerankSettings): ColumnsRerankResult;
   record(events: SignalEvent[], now?: number | null): RecordSummary;
+  recordColumns(columns: EventColumns, now?: number | null): RecordSummary;
   snapshot(): Uint8Array;
   restore(bytes: Uint8Array, now?: number | null): void;
   clear(): void;
@@ -226,7 +229,11 @@ export declare class LocalRanker {
   private constructor();
   /** Never throws: problems give the server order with a `fallback` reason. */
   rerank(input: RerankInput): ClientRerankResult;
-  /** Applied synchronously when the module is ready; rejects with `INVALID_EVENT` on a bad batch, `INVALID_ARGUMENT` if the events are not plain data. */
+  /**
+   * Applied synchronously when the module is ready (packed with `packEvents` when the columns
+   * carry the batch exactly); rejects with `INVALID_EVENT` on a bad batch, `INVALID_ARGUMENT`
+   * if a batch the columns cannot carry is not plain data either.
+   */
   record(events: SignalEvent[], now?: number): Promise<RecordSummary>;
   /** Persists now; rejects with `STORAGE_FAILED` if the storage refused. */
   flush(): Promise<void>;
@@ -259,10 +266,18 @@ export declare function commonJsLoader(require: RequireFunction, id: string): Wa
 /**
  * Packs candidates column by column for `Ranker.rerankColumns` (what `LocalRanker.rerank`
  * does). null when a candidate holds something the columns cannot carry exactly (a field of
- * the wrong type, a non-finite number, embeddings of different lengths): pass the list to
+ * the wrong type, a non-finite number): pass the list to
  * `rerank` instead, which reports the problem.
  */
 export declare function packCandidates(candidates: unknown): CandidateColumns | null;
+
+/**
+ * Packs a batch of events column by column for `Ranker.recordColumns` (what
+ * `LocalRanker.record` does). null when an event holds something the columns cannot carry
+ * exactly (a field of the wrong type, an unknown kind, a NaN dwell): pass the batch to
+ * `record` instead, which reports the problem.
+ */
+export declare function packEvents(events: unknown): EventColumns | null;
 
 export declare function memoryStorage(initial?: Uint8Array): MemoryStorage;
 

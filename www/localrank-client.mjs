@@ -35,10 +35,17 @@
 /** @typedef {import("../pkg/web/localrank.js").RerankRequest} RerankRequest */
 /** @typedef {import("../pkg/web/localrank.js").Candidate} Candidate */
 /** @typedef {import("../pkg/web/localrank.js").CandidateColumns} CandidateColumns */
+/** @typedef {import("../pkg/web/localrank.js").EventColumns} EventColumns */
 /** @typedef {import("../pkg/web/localrank.js").SignalEvent} SignalEvent */
 /** @typedef {import("../pkg/web/localrank.js").RecordSummary} RecordSummary */
 /** @typedef {import("../pkg/web/localrank.js").SignalExport} SignalExport */
 /** @typedef {import("../pkg/web/localrank.js").ModelInfo} ModelInfo */
+
+/**
+ * A recorded batch as the journal keeps it: the packed columns, or a deep copy of the objects.
+ * @typedef {{ columns: EventColumns, events?: undefined, count: number } | { events: SignalEvent[], columns?: undefined, count: number }} JournalBatch
+ */
+/** @typedef {JournalBatch & { seq: number, now: number }} JournalEntry */
 
 /** Warnings kept in `LocalRanker.warnings` (oldest dropped first). */
 const MAX_WARNINGS = 100;
@@ -118,8 +125,12 @@ export class LocalRanker {
 
   /** Bytes of the last snapshot known to be persisted (or, while suspended, taken). */
   /** @type {Uint8Array | null} */ #persisted = null;
-  /** Events recorded since `#persisted`, in order. */
-  /** @type {{ seq: number, events: SignalEvent[], now: number }[]} */ #journal = [];
+  /**
+   * Batches recorded since `#persisted`, in order: packed columns, or (for a batch the columns
+   * cannot carry) a deep copy of the event objects.
+   * @type {JournalEntry[]}
+   */
+  #journal = [];
   #seq = 0;
   /** Bumped by `clear()`, so a persist that started before it does not resurrect old state. */
   #epoch = 0;
@@ -308,8 +319,9 @@ export class LocalRanker {
    * Records UI events. When the module is ready (the usual case) they are applied before this
    * method returns, so a `rerank` right after sees them; the promise gives the module's summary.
    * Rejects with the module's `INVALID_EVENT` error (nothing stored) on a bad batch, and with
-   * `INVALID_ARGUMENT` (nothing stored) if the events cannot be copied for the journal. The events
-   * are journaled until a snapshot containing them is persisted (debounced by `flushDelayMs`).
+   * `INVALID_ARGUMENT` (nothing stored) if a batch the columns cannot carry cannot be copied
+   * for the journal either. The batch is journaled until a snapshot containing it is persisted
+   * (debounced by `flushDelayMs`).
    * @param {SignalEvent[]} events
    * @param {number} [now] the time to record at (default: the `now` option's clock)
    * @returns {Promise<RecordSummary>}
@@ -317,14 +329,19 @@ export class LocalRanker {
   async record(events, now) {
     this.#assertOpen();
     const at = now ?? this.#now();
-    // A copy, so later mutation cannot change a replay.
-    const copy = copyEvents(events);
+    // The fast path: events packed into typed arrays cross into wasm as a few copies, and the
+    // packed columns (which nothing else holds) are also the journal's copy. A batch the
+    // columns cannot carry exactly takes the object path, whose error names the problem, and
+    // is journaled as a deep copy, so later mutation cannot change a replay.
+    const columns = packEvents(events);
+    /** @type {JournalBatch} */
+    const batch = columns ? { columns, count: columns.kinds.length } : { events: copyEvents(events), count: Array.isArray(events) ? events.length : 0 };
     const summary = await this.#invoke((ranker) => {
-      const result = ranker.record(events, at);
+      const result = columns ? ranker.recordColumns(columns, at) : ranker.record(events, at);
       // Only a batch the module accepted is journaled, in the same synchronous step that
       // applied it: a persist taking its snapshot in between would otherwise hold the batch
       // while leaving it journaled, and a recovery would replay it a second time.
-      if (result.recorded > 0) this.#journal.push({ seq: ++this.#seq, events: copy, now: at });
+      if (result.recorded > 0) this.#journal.push({ ...batch, seq: ++this.#seq, now: at });
       return result;
     });
     if (summary.recorded > 0) this.#schedulePersist();
@@ -430,7 +447,7 @@ export class LocalRanker {
       instances: this.#instances,
       state: this.#closed ? "closed" : this.#recovery ? "recovering" : this.#ranker ? "ready" : "broken",
       pendingBatches: this.#journal.length,
-      pendingEvents: this.#journal.reduce((n, entry) => n + entry.events.length, 0),
+      pendingEvents: this.#journal.reduce((n, entry) => n + entry.count, 0),
       persistence: this.#preserveStored ? "suspended" : "storage",
       lastPersistedAt: this.#lastPersistedAt,
     };
@@ -565,11 +582,12 @@ export class LocalRanker {
       const kept = [];
       for (const entry of this.#journal) {
         try {
-          ranker.record(entry.events, entry.now);
+          if (entry.columns) ranker.recordColumns(entry.columns, entry.now);
+          else ranker.record(entry.events, entry.now);
           kept.push(entry);
-          replayed += entry.events.length;
+          replayed += entry.count;
         } catch (error) {
-          this.#warn("REPLAY_FAILED", `a journaled batch of ${entry.events.length} events was dropped: ${messageOf(error)}`, error);
+          this.#warn("REPLAY_FAILED", `a journaled batch of ${entry.count} events was dropped: ${messageOf(error)}`, error);
         }
       }
       this.#journal = kept;
@@ -652,105 +670,178 @@ export class LocalRanker {
   }
 }
 
-// ---- candidate columns ------------------------------------------------------------------
+// ---- columns -----------------------------------------------------------------------------
 
-/** "No author" in `CandidateColumns.authors`. */
+/** "No author" in the columns' `authors`. */
 const NO_KEY = 0xffffffff;
+/** The code of each event kind in `EventColumns.kinds` (the core's `EventKind` order). */
+const EVENT_KIND_CODES = new Map(["impression", "click", "dwell", "like", "share", "dismiss", "hide"].map((kind, code) => [kind, code]));
+
+/**
+ * Packs the item attributes candidates and events share (`ItemColumns`): ids and keys into
+ * one string table, each distinct string stored once, embeddings into one typed array.
+ */
+class ItemPacker {
+  /** @type {string[]} */ strings = [];
+  /** @type {Map<string, number>} */ interned = new Map();
+  /** @type {number[]} */ containerKeys = [];
+  /** @type {number[]} */ topicKeys = [];
+  embeddings = new Float32Array(0);
+
+  /**
+   * @param {number} n how many items
+   * @param {boolean} internIds whether ids repeat (events) and are worth interning; a list
+   *   whose ids are unique (candidates) skips the lookups
+   */
+  constructor(n, internIds) {
+    this.internIds = internIds;
+    this.ids = new Uint32Array(n);
+    this.authors = new Uint32Array(n);
+    this.containerOffsets = new Uint32Array(n + 1);
+    this.topicOffsets = new Uint32Array(n + 1);
+    this.embeddingOffsets = new Uint32Array(n + 1);
+  }
+
+  /**
+   * The string's index in the table, or -1 if the table cannot carry it: not a string, or
+   * one ending in half a surrogate pair (the table is one concatenated text, where it could
+   * pair up with the next string's first unit).
+   * @param {unknown} key
+   */
+  intern(key) {
+    if (typeof key !== "string") return -1;
+    let index = this.interned.get(key);
+    if (index === undefined) {
+      index = this.push(key);
+      if (index >= 0) this.interned.set(key, index);
+    }
+    return index;
+  }
+
+  /**
+   * Adds a string to the table without interning it; -1 as for `intern`.
+   * @param {unknown} key
+   */
+  push(key) {
+    if (typeof key !== "string") return -1;
+    const last = key.charCodeAt(key.length - 1);
+    if (last >= 0xd800 && last <= 0xdbff) return -1;
+    return this.strings.push(key) - 1;
+  }
+
+  /**
+   * @param {unknown} list
+   * @param {number[]} out
+   */
+  keys(list, out) {
+    if (list === undefined || list === null) return true;
+    if (!Array.isArray(list)) return false;
+    for (let k = 0; k < list.length; k++) {
+      const index = this.intern(list[k]);
+      if (index < 0) return false;
+      out.push(index);
+    }
+    return true;
+  }
+
+  /**
+   * Adds item `i` (an object with the item fields). False if it holds something the columns
+   * cannot carry exactly: a field of the wrong type, an empty embedding.
+   * @param {number} i
+   * @param {unknown} value
+   */
+  add(i, value) {
+    if (typeof value !== "object" || value === null) return false;
+    const item = /** @type {{ id?: unknown, author?: unknown, containers?: unknown, topics?: unknown, embedding?: unknown }} */ (value);
+    const id = this.internIds ? this.intern(item.id) : this.push(item.id);
+    if (id < 0) return false;
+    this.ids[i] = id;
+    const author = item.author;
+    if (author === undefined || author === null) {
+      this.authors[i] = NO_KEY;
+    } else {
+      const index = this.intern(author);
+      if (index < 0) return false;
+      this.authors[i] = index;
+    }
+    if (!this.keys(item.containers, this.containerKeys) || !this.keys(item.topics, this.topicKeys)) return false;
+    this.containerOffsets[i + 1] = this.containerKeys.length;
+    this.topicOffsets[i + 1] = this.topicKeys.length;
+    const embedding = item.embedding;
+    const start = this.embeddingOffsets[i];
+    if (embedding === undefined || embedding === null) {
+      this.embeddingOffsets[i + 1] = start;
+      return true;
+    }
+    if (!Array.isArray(embedding) || embedding.length === 0) return false;
+    const length = embedding.length;
+    if (start + length > this.embeddings.length) {
+      // Room for this length for every item left (one allocation when all have one length).
+      const grown = new Float32Array(Math.max(2 * this.embeddings.length, start + length * (this.ids.length - i)));
+      grown.set(this.embeddings);
+      this.embeddings = grown;
+    }
+    for (let d = 0; d < length; d++) {
+      const v = embedding[d];
+      if (typeof v !== "number") return false;
+      this.embeddings[start + d] = v;
+    }
+    this.embeddingOffsets[i + 1] = start + length;
+    return true;
+  }
+
+  /** @returns {import("../pkg/web/localrank.js").ItemColumns} */
+  finish() {
+    const n = this.ids.length;
+    return {
+      text: this.strings.join(""),
+      lengths: Uint32Array.from(this.strings, (s) => s.length),
+      ids: this.ids,
+      authors: this.authors,
+      containerOffsets: this.containerOffsets,
+      containerKeys: Uint32Array.from(this.containerKeys),
+      topicOffsets: this.topicOffsets,
+      topicKeys: Uint32Array.from(this.topicKeys),
+      embeddingOffsets: this.embeddingOffsets,
+      embeddings: this.embeddings.subarray(0, this.embeddingOffsets[n]),
+    };
+  }
+}
+
+/**
+ * A number column's value: NaN for absent, false if it cannot be carried (NaN is "absent").
+ * @param {unknown} value
+ * @param {boolean} finite whether only finite numbers can be carried
+ */
+function optionalNumber(value, finite) {
+  if (value === undefined || value === null) return NaN;
+  if (typeof value !== "number" || Number.isNaN(value) || (finite && !Number.isFinite(value))) return false;
+  return value;
+}
 
 /**
  * Packs candidates column by column for `Ranker.rerankColumns`: ids and keys into one string
  * table (keys shared by several candidates stored once), numbers and embeddings into typed
  * arrays. Returns null when a candidate holds something the columns cannot carry exactly — a
- * field of the wrong type, a non-finite number, embeddings of different lengths — so the
- * caller can pass the list to `rerank` instead, which reports the problem.
+ * field of the wrong type, a non-finite number — so the caller can pass the list to `rerank`
+ * instead, which reports the problem.
  * @param {unknown} candidates
  * @returns {CandidateColumns | null}
  */
 export function packCandidates(candidates) {
   if (!Array.isArray(candidates)) return null;
   const n = candidates.length;
-  /** @type {string[]} */
-  const strings = [];
-  /** @type {Map<string, number>} */
-  const interned = new Map();
-  /** @param {unknown} key */
-  const intern = (key) => {
-    if (typeof key !== "string") return -1;
-    let index = interned.get(key);
-    if (index === undefined) {
-      index = strings.push(key) - 1;
-      interned.set(key, index);
-    }
-    return index;
-  };
-  const ids = new Uint32Array(n);
-  const authors = new Uint32Array(n);
-  const containerOffsets = new Uint32Array(n + 1);
-  const topicOffsets = new Uint32Array(n + 1);
-  const embeddingOffsets = new Uint32Array(n + 1);
-  /** @type {number[]} */
-  const containerKeys = [];
-  /** @type {number[]} */
-  const topicKeys = [];
+  const items = new ItemPacker(n, false);
   const serverScores = new Float32Array(n);
   const popularity = new Float32Array(n);
   const createdAt = new Float64Array(n);
   const pinned = new Uint8Array(n);
-  let embeddings = new Float32Array(0);
-  let dimension = -1;
-  /**
-   * @param {unknown} list
-   * @param {number[]} out
-   */
-  const keys = (list, out) => {
-    if (list === undefined || list === null) return true;
-    if (!Array.isArray(list)) return false;
-    for (let k = 0; k < list.length; k++) {
-      const index = intern(list[k]);
-      if (index < 0) return false;
-      out.push(index);
-    }
-    return true;
-  };
-  /** @param {unknown} value NaN for absent; false if it cannot be carried */
-  const number = (value) => (value === undefined || value === null ? NaN : typeof value === "number" && Number.isFinite(value) ? value : false);
   for (let i = 0; i < n; i++) {
     const c = candidates[i];
-    if (typeof c !== "object" || c === null || typeof c.id !== "string") return null;
-    ids[i] = strings.push(c.id) - 1;
-    const author = c.author;
-    if (author === undefined || author === null) {
-      authors[i] = NO_KEY;
-    } else {
-      const index = intern(author);
-      if (index < 0) return null;
-      authors[i] = index;
-    }
-    if (!keys(c.containers, containerKeys) || !keys(c.topics, topicKeys)) return null;
-    containerOffsets[i + 1] = containerKeys.length;
-    topicOffsets[i + 1] = topicKeys.length;
-    const embedding = c.embedding;
-    if (embedding === undefined || embedding === null) {
-      embeddingOffsets[i + 1] = embeddingOffsets[i];
-    } else {
-      if (!Array.isArray(embedding) || embedding.length === 0) return null;
-      if (dimension < 0) {
-        dimension = embedding.length;
-        embeddings = new Float32Array(n * dimension);
-      } else if (embedding.length !== dimension) {
-        return null;
-      }
-      const start = embeddingOffsets[i];
-      for (let d = 0; d < dimension; d++) {
-        const v = embedding[d];
-        if (typeof v !== "number") return null;
-        embeddings[start + d] = v;
-      }
-      embeddingOffsets[i + 1] = start + dimension;
-    }
-    const score = number(c.serverScore);
-    const views = number(c.popularity);
-    const created = number(c.createdAt);
+    if (!items.add(i, c)) return null;
+    const score = optionalNumber(c.serverScore, true);
+    const views = optionalNumber(c.popularity, true);
+    const created = optionalNumber(c.createdAt, true);
     if (score === false || views === false || created === false) return null;
     serverScores[i] = score;
     popularity[i] = views;
@@ -759,22 +850,39 @@ export function packCandidates(candidates) {
     if (pin === true) pinned[i] = 1;
     else if (pin !== undefined && pin !== null && pin !== false) return null;
   }
-  return {
-    text: strings.join(""),
-    lengths: Uint32Array.from(strings, (s) => s.length),
-    ids,
-    authors,
-    containerOffsets,
-    containerKeys: Uint32Array.from(containerKeys),
-    topicOffsets,
-    topicKeys: Uint32Array.from(topicKeys),
-    embeddingOffsets,
-    embeddings: embeddings.subarray(0, embeddingOffsets[n]),
-    serverScores,
-    popularity,
-    createdAt,
-    pinned,
-  };
+  return { ...items.finish(), serverScores, popularity, createdAt, pinned };
+}
+
+/**
+ * Packs a batch of events column by column for `Ranker.recordColumns` (what
+ * `LocalRanker.record` does): item ids and keys into one string table (each stored once),
+ * kinds, times, dwells and embeddings into typed arrays. Returns null when an event holds
+ * something the columns cannot carry exactly — a field of the wrong type, an unknown kind, a
+ * NaN dwell — so the caller can pass the batch to `record` instead, which reports the problem.
+ * Values the columns carry (an empty id, a negative time…) are checked by the module exactly
+ * as for objects.
+ * @param {unknown} events
+ * @returns {EventColumns | null}
+ */
+export function packEvents(events) {
+  if (!Array.isArray(events)) return null;
+  const n = events.length;
+  const items = new ItemPacker(n, true);
+  const kinds = new Uint8Array(n);
+  const at = new Float64Array(n);
+  const dwellMs = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const event = events[i];
+    if (typeof event !== "object" || event === null) return null;
+    const kind = EVENT_KIND_CODES.get(event.kind);
+    const time = event.at;
+    const dwell = optionalNumber(event.dwellMs, false);
+    if (kind === undefined || typeof time !== "number" || dwell === false || !items.add(i, event.item)) return null;
+    kinds[i] = kind;
+    at[i] = time;
+    dwellMs[i] = dwell;
+  }
+  return { ...items.finish(), kinds, at, dwellMs };
 }
 
 // ---- module loaders ---------------------------------------------------------------------

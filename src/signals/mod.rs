@@ -8,7 +8,7 @@ mod recent;
 mod snapshot;
 mod user_vector;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 pub use export::{ExportedKey, ExportedRecent, SignalExport};
 pub use key_stats::KeyStats;
@@ -16,8 +16,9 @@ pub use recent::{RecentEmbedding, RecentEmbeddings, RecentMatrix, RECENT_CAPACIT
 pub use snapshot::SNAPSHOT_VERSION;
 pub use user_vector::UserVector;
 
+use crate::columns::EventColumns;
 use crate::error::{Error, Result};
-use crate::item::{check_embedding_length, Event, Family};
+use crate::item::{check_embedding_length, Event, EventView, Family};
 use decay::{DAY_MS, SESSION_VECTOR_HALF_LIFE_MS, USER_VECTOR_HALF_LIFE_MS};
 
 /// Limits of the store.
@@ -120,22 +121,35 @@ impl SignalStore {
     /// Records a batch of events observed up to `now`. The batch is validated whole before
     /// anything is stored, so a bad event never leaves half a batch behind.
     pub fn record(&mut self, events: &[Event], now: f64) -> Result<RecordSummary> {
+        self.record_events(events.iter(), now)
+    }
+
+    /// `record` for a batch packed as columns: the same checks, errors and effects.
+    pub fn record_columns(&mut self, events: &EventColumns, now: f64) -> Result<RecordSummary> {
+        self.record_events(events.iter(), now)
+    }
+
+    fn record_events<E: EventView>(
+        &mut self,
+        events: impl Iterator<Item = E> + Clone,
+        now: f64,
+    ) -> Result<RecordSummary> {
         let mut embedding_len = self.embedding_dimension();
-        for (index, event) in events.iter().enumerate() {
+        for (index, event) in events.clone().enumerate() {
             event.validate(index)?;
-            if let Some(embedding) = event.item.embedding.as_deref() {
-                check_embedding_length(&mut embedding_len, embedding, &format!("event {index}"))
+            if let Some(embedding) = event.embedding() {
+                check_embedding_length(&mut embedding_len, embedding, || format!("event {index}"))
                     .map_err(Error::InvalidEvent)?;
             }
         }
         let oldest_kept = now - self.config.retention_ms;
         let mut summary = RecordSummary::default();
         for event in events {
-            if event.at < oldest_kept {
+            if event.at() < oldest_kept {
                 summary.expired += 1;
                 continue;
             }
-            self.apply(event);
+            self.apply(&event);
             summary.recorded += 1;
             // Within the batch too: one huge batch of new keys must not grow memory past the
             // cap (wasm memory never shrinks back).
@@ -146,29 +160,30 @@ impl SignalStore {
         Ok(summary)
     }
 
-    fn apply(&mut self, event: &Event) {
-        let amount = event.amount();
+    fn apply(&mut self, event: &impl EventView) {
+        let (kind, at, amount) = (event.kind(), event.at(), event.amount());
         for family in Family::ALL {
-            for key in event.item.keys(family) {
+            for key in event.keys(family) {
                 let map = &mut self.keys[family.index()];
-                let stats = match map.get_mut(key.as_str()) {
+                // A key already stored (the usual case) costs no allocation.
+                let stats = match map.get_mut(key) {
                     Some(stats) => stats,
-                    None => map.entry(key.clone()).or_insert_with(|| KeyStats::new(event.at)),
+                    None => map.entry(key.to_owned()).or_insert_with(|| KeyStats::new(at)),
                 };
-                stats.add(event.kind, amount, event.at);
+                stats.add(kind, amount, at);
             }
         }
-        self.totals.get_or_insert_with(|| KeyStats::new(event.at)).add(event.kind, amount, event.at);
-        let weight = amount * event.kind.positive_weight();
-        let Some(embedding) = event.item.embedding.as_deref().filter(|_| weight > 0.0) else { return };
-        self.recent.add(embedding, event.at);
+        self.totals.get_or_insert_with(|| KeyStats::new(at)).add(kind, amount, at);
+        let weight = amount * kind.positive_weight();
+        let Some(embedding) = event.embedding().filter(|_| weight > 0.0) else { return };
+        self.recent.add(embedding, at);
         for (vector, half_life_ms) in [
             (&mut self.user_vector, USER_VECTOR_HALF_LIFE_MS),
             (&mut self.session_vector, SESSION_VECTOR_HALF_LIFE_MS),
         ] {
             match vector {
-                Some(vector) => vector.add(embedding, weight, event.at, half_life_ms),
-                None => *vector = Some(UserVector::new(embedding, weight, event.at)),
+                Some(vector) => vector.add(embedding, weight, at, half_life_ms),
+                None => *vector = Some(UserVector::new(embedding, weight, at)),
             }
         }
     }
@@ -187,18 +202,29 @@ impl SignalStore {
         strengths.select_nth_unstable_by(cut - 1, f64::total_cmp);
         let threshold = strengths[cut - 1];
         // Keys strictly weaker than the threshold go first; ties at the threshold go only as
-        // far as needed, so exactly `keep` keys remain.
-        let mut ties_to_drop = cut - strengths[..cut].iter().filter(|&&s| s < threshold).count();
-        for map in &mut self.keys {
-            map.retain(|_, stats| {
+        // far as needed, so exactly `keep` keys remain. Which ties go is decided by family and
+        // key, not by the maps' (randomly seeded) order, so the same events always leave the
+        // same keys.
+        let ties_to_drop = cut - strengths[..cut].iter().filter(|&&s| s < threshold).count();
+        let mut ties: Vec<(usize, &str)> = (self.keys.iter().enumerate())
+            .flat_map(|(family, map)| map.iter().map(move |(key, stats)| (family, key.as_str(), stats)))
+            .filter(|(_, _, stats)| stats.strength_at(now) == threshold)
+            .map(|(family, key, _)| (family, key))
+            .collect();
+        if ties_to_drop < ties.len() {
+            ties.select_nth_unstable(ties_to_drop);
+        }
+        let mut dropped_ties: [HashSet<String>; 4] = Default::default();
+        for &(family, key) in &ties[..ties_to_drop.min(ties.len())] {
+            dropped_ties[family].insert(key.to_owned());
+        }
+        for (map, dropped_ties) in self.keys.iter_mut().zip(&dropped_ties) {
+            map.retain(|key, stats| {
                 let strength = stats.strength_at(now);
                 if strength < threshold {
                     false
-                } else if strength == threshold && ties_to_drop > 0 {
-                    ties_to_drop -= 1;
-                    false
                 } else {
-                    true
+                    strength != threshold || !dropped_ties.contains(key)
                 }
             });
         }

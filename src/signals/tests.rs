@@ -1,5 +1,6 @@
 use super::decay::{DAY_MS, HALF_LIVES};
 use super::*;
+use crate::columns::EventColumns;
 use crate::item::{EventKind, Item};
 
 fn item(id: &str, topics: &[&str]) -> Item {
@@ -119,6 +120,20 @@ fn key_cap_evicts_the_weakest_keys() {
     }
     assert!(store.key(Family::Item, "strong").is_some(), "the strongest key survives the flood");
     assert!(store.key_count() >= 90);
+}
+
+#[test]
+fn ties_at_the_key_cap_are_evicted_in_key_order() {
+    let mut store = SignalStore::new(StoreConfig { key_cap: 10, ..StoreConfig::default() }).unwrap();
+    // Equally strong keys: which go depends on their names only, never on hash order.
+    let flood: Vec<Event> = (0..20)
+        .map(|i| event(EventKind::Impression, Item { id: format!("k{i:02}"), ..Item::default() }, 1.0))
+        .collect();
+    store.record(&flood, 1.0).unwrap();
+    let mut kept: Vec<&str> = store.keys[Family::Item.index()].keys().map(String::as_str).collect();
+    kept.sort_unstable();
+    let newest: Vec<String> = (20 - kept.len()..20).map(|i| format!("k{i:02}")).collect();
+    assert_eq!(kept, newest, "the first names go first");
 }
 
 /// Found by `cargo fuzz run record`: an event with an empty container was stored, and its
@@ -283,6 +298,69 @@ fn retention_drops_old_recent_embeddings() {
     assert!(restored.recent().is_empty() && restored.user_vector().is_none());
 }
 
+/// Records `batch` as objects into one store and as columns (interned, as the JS client packs
+/// them) into another, and checks both did exactly the same; returns the outcome.
+fn record_both_ways(
+    objects: &mut SignalStore,
+    columns: &mut SignalStore,
+    batch: &[Event],
+    now: f64,
+) -> Result<RecordSummary> {
+    let wire = crate::columns::interned_wire(batch);
+    let packed = EventColumns::from_wire(wire).unwrap();
+    let outcome = objects.record(batch, now);
+    assert_eq!(columns.record_columns(&packed, now), outcome, "the same summary or the same error");
+    assert_eq!(columns.snapshot(), objects.snapshot(), "the same store, byte for byte");
+    assert_eq!(columns, objects);
+    outcome
+}
+
+#[test]
+fn columns_are_recorded_exactly_like_objects() {
+    let config = StoreConfig { key_cap: 12, retention_ms: 10.0 * DAY_MS };
+    let (mut objects, mut columns) = (SignalStore::new(config).unwrap(), SignalStore::new(config).unwrap());
+    let now = 100.0 * DAY_MS;
+    let mut batch: Vec<Event> = EventKind::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, &kind)| {
+            let mut it = item(&format!("item-{}", i % 3), &["rust", "wasm"]);
+            it.embedding = Some(vec![i as f32, 1.0]);
+            // Out of order, one past retention: late events and expiry behave alike.
+            event(kind, it, now - [5.0, 1.0, 3.0, 11.0, 2.0, 4.0, 0.5][i] * DAY_MS)
+        })
+        .collect();
+    // More new keys than the cap holds, within the batch.
+    batch.extend((0..20).map(|i| event(EventKind::Impression, item(&format!("new-{i}"), &[]), now)));
+    let summary = record_both_ways(&mut objects, &mut columns, &batch, now).unwrap();
+    assert_eq!(summary, RecordSummary { recorded: 26, expired: 1 });
+    assert!(objects.key_count() <= 12 && objects.user_vector().is_some() && !objects.recent().is_empty());
+
+    let mut bad_batches = vec![];
+    let mut empty_topic = item("x", &["ok", ""]);
+    empty_topic.embedding = Some(vec![1.0, 2.0]);
+    bad_batches.push((vec![event(EventKind::Click, empty_topic, now)], "event 0: an empty topic key"));
+    let mut longer = item("y", &[]);
+    longer.embedding = Some(vec![1.0, 2.0, 3.0]);
+    bad_batches
+        .push((vec![batch[0].clone(), event(EventKind::Like, longer, now)], "event 1: embedding length 3"));
+    let mut no_dwell = event(EventKind::Dwell, item("z", &[]), now);
+    no_dwell.dwell_ms = None;
+    bad_batches.push((vec![no_dwell], "event 0: dwell needs a finite, non-negative dwellMs"));
+    let mut stray_dwell = event(EventKind::Click, item("z", &[]), now);
+    stray_dwell.dwell_ms = Some(5.0);
+    bad_batches.push((vec![batch[1].clone(), stray_dwell], "event 1: dwellMs is only for dwell events"));
+    bad_batches
+        .push((vec![event(EventKind::Click, item("z", &[]), -1.0)], "event 0: timestamp -1 is not a time"));
+    let before = objects.snapshot();
+    for (bad, message) in bad_batches {
+        let error = record_both_ways(&mut objects, &mut columns, &bad, now).unwrap_err();
+        assert_eq!(error.code(), "INVALID_EVENT");
+        assert!(error.to_string().contains(message), "{error}");
+        assert_eq!(objects.snapshot(), before, "a bad batch stores nothing");
+    }
+}
+
 // proptest is a native-only dev-dependency (its RNG has no wasm32 entropy source).
 #[cfg(not(target_arch = "wasm32"))]
 mod properties {
@@ -305,7 +383,53 @@ mod properties {
         )
     }
 
+    /// Events, now and then with a mistake (~1 in 30): an empty id or topic, a time before the
+    /// epoch, dwell without a duration or with one on another kind; and now and then past
+    /// retention, or with an embedding of another length.
+    fn any_event_or_mistake() -> impl Strategy<Value = Event> {
+        let kind = proptest::sample::select(EventKind::ALL.to_vec());
+        let id = proptest::sample::select(vec!["a", "b", "c", "😀", "d"]);
+        let topics = proptest::collection::vec(proptest::sample::select(vec!["rust", "wasm", "go"]), 0..3);
+        let embedding = proptest::option::of(prop_oneof![
+            9 => proptest::collection::vec(-1.0f32..1.0, 3),
+            1 => proptest::collection::vec(-1.0f32..1.0, 2),
+        ]);
+        let at = prop_oneof![9 => 0.0..30.0 * DAY_MS, 1 => Just(-100.0 * DAY_MS)];
+        let dwell_ms = 0.0..1e5f64;
+        (kind, id, topics, embedding, at, dwell_ms, 0..150u8).prop_map(
+            |(kind, id, topics, embedding, at, dwell_ms, mistake)| {
+                let mut it = item(id, &topics);
+                it.embedding = embedding;
+                let mut event = Event { kind, item: it, at: START + at, dwell_ms: None };
+                event.dwell_ms = (kind == EventKind::Dwell).then_some(dwell_ms);
+                match mistake {
+                    0 => event.item.id.clear(),
+                    1 => event.item.topics.push(String::new()),
+                    2 => event.at = -1.0,
+                    3 => event.dwell_ms = if event.dwell_ms.is_some() { None } else { Some(dwell_ms) },
+                    4 => event.dwell_ms = event.dwell_ms.map(|_| -dwell_ms - 1.0),
+                    _ => {}
+                }
+                event
+            },
+        )
+    }
+
     proptest! {
+        /// Any batches, recorded as objects and as columns: the same summaries or the same
+        /// errors, and stores equal to the byte (key cap, retention, late events, vectors).
+        #[test]
+        fn columns_and_objects_record_the_same(
+            batches in proptest::collection::vec(proptest::collection::vec(any_event_or_mistake(), 0..12), 1..6),
+        ) {
+            let config = StoreConfig { key_cap: 8, retention_ms: 30.0 * DAY_MS };
+            let mut objects = SignalStore::new(config).unwrap();
+            let mut columns = SignalStore::new(config).unwrap();
+            for batch in &batches {
+                let _outcome = record_both_ways(&mut objects, &mut columns, batch, START + 30.0 * DAY_MS);
+            }
+        }
+
         /// snapshot → restore gives back the same store, and the same bytes.
         #[test]
         fn snapshot_then_restore_is_the_identity(

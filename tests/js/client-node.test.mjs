@@ -318,7 +318,7 @@ describe("recovery from traps", () => {
   });
 
   test("a trap during record() is retried once on a fresh instance", async () => {
-    const { initWasm, armed } = trappingLoader("record", () => new WebAssembly.RuntimeError("memory access out of bounds"));
+    const { initWasm, armed } = trappingLoader("recordColumns", () => new WebAssembly.RuntimeError("memory access out of bounds"));
     const ranker = await createLocalRanker({ initWasm, modelBytes: model, now: () => NOW, flushDelayMs: Infinity });
     open.add(ranker);
     await ranker.record([{ kind: "click", item: itemRef(items[1]), at: NOW - 3000 }]);

@@ -1,15 +1,16 @@
-// The client's fast path: candidates packed into columns (`packCandidates`) and ranked by
-// `Ranker.rerankColumns` must give exactly what the object path (`Ranker.rerank`) gives; what
-// the columns cannot carry takes the object path and its coded errors. And the slim package
-// (NNEF-only) must rank exactly like the full one.
+// The client's fast paths: candidates packed into columns (`packCandidates`) and ranked by
+// `Ranker.rerankColumns` must give exactly what the object path (`Ranker.rerank`) gives, and
+// events packed by `packEvents` and recorded by `Ranker.recordColumns` exactly what `record`
+// stores (the same snapshot bytes); what the columns cannot carry takes the object path and its
+// coded errors. And the slim package (NNEF-only) must rank exactly like the full one.
 
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { test } from "node:test";
 
-import { createLocalRanker, packCandidates } from "../../www/localrank-client.mjs";
-import { NOW, catalogue, expectLocalrankError, itemRef, modelBytes } from "./helpers.mjs";
+import { createLocalRanker, packCandidates, packEvents } from "../../www/localrank-client.mjs";
+import { DAY_MS, NOW, catalogue, expectLocalrankError, itemRef, modelBytes } from "./helpers.mjs";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../pkg/nodejs/localrank.js");
@@ -69,7 +70,6 @@ test("what the columns cannot carry takes the object path and its coded error", 
     "a number id": [a, { ...b, id: 7 }],
     "a NaN score": [a, { ...b, serverScore: NaN }],
     "a string in an embedding": [{ ...a, embedding: [1, "2"] }, { ...b, embedding: [1, 2] }],
-    "embeddings of two lengths": [{ ...a, embedding: [1, 2] }, { ...b, embedding: [1] }],
     "topics not a list": [a, { ...b, topics: "rust" }],
     "a string for pinned": [a, { ...b, pinned: "yes" }],
   };
@@ -80,13 +80,138 @@ test("what the columns cannot carry takes the object path and its coded error", 
     assert.deepEqual(result.order, Uint32Array.from([0, 1]), `${name}: server order`);
   }
   // Values the columns carry are validated in the module, as for objects.
-  for (const candidates of [[a, { ...b, id: a.id }], [a, { ...b, serverScore: 1e39 }], [a, { ...b, id: "" }]]) {
+  const carried = [[a, { ...b, id: a.id }], [a, { ...b, serverScore: 1e39 }], [a, { ...b, id: "" }], [{ ...a, embedding: [1, 2] }, { ...b, embedding: [1] }]];
+  for (const candidates of carried) {
     assert.ok(packCandidates(candidates));
     assert.equal(client.rerank({ candidates, now: NOW }).fallback?.reason, "INVALID_REQUEST");
   }
   await client.close();
   const ranker = new pkg.Ranker(modelBytes());
   expectLocalrankError(assert, () => ranker.rerankColumns({ ...packCandidates(items), ids: new Float32Array(items.length) }, { onError: "throw" }), "INVALID_REQUEST");
+  ranker.free();
+});
+
+const KINDS = ["impression", "click", "dwell", "like", "share", "dismiss", "hide"];
+
+/**
+ * Every kind on catalogue items (embeddings and all), items repeated, out of time order, one
+ * past retention, odd strings (a lone surrogate inside an id, emoji keys).
+ */
+function eventBatch() {
+  const events = items.slice(0, 40).map((_, i) => {
+    const event = { kind: KINDS[i % KINDS.length], item: itemRef(items[i % 15]), at: NOW - ((i * 7919) % 40) * 3_600_000 };
+    if (event.kind === "dwell") event.dwellMs = 1000 * i;
+    return event;
+  });
+  events[5].at = NOW - 200 * DAY_MS;
+  events.push({ kind: "like", item: { id: "é✓😀 \ud800 inside", containers: ["😀"], topics: ["x", "😀"], author: null }, at: NOW });
+  return events;
+}
+
+test("packed events record exactly like the objects: the same summaries, the same snapshot bytes", () => {
+  // A small key cap, so eviction happens inside a batch too.
+  const [objects, columns] = [new pkg.Ranker(modelBytes(), { keyCap: 30 }), new pkg.Ranker(modelBytes(), { keyCap: 30 })];
+  const batch = eventBatch();
+  const packed = packEvents(batch);
+  assert.ok(packed, "the batch packs");
+  const occurrences = batch.reduce((n, { item }) => n + 1 + (item.author ? 1 : 0) + (item.containers?.length ?? 0) + (item.topics?.length ?? 0), 0);
+  assert.ok(packed.lengths.length < occurrences, "ids and keys are stored once");
+  for (const events of [batch, batch.slice(10, 20).reverse(), []]) {
+    const summary = objects.record(events, NOW);
+    assert.deepEqual(columns.recordColumns(packEvents(events), NOW), summary);
+  }
+  assert.equal(objects.keyCount, columns.keyCount);
+  assert.ok(objects.keyCount <= 30);
+  assert.deepEqual(columns.snapshot(), objects.snapshot(), "byte for byte");
+  assert.deepEqual(columns.exportSignals(NOW), objects.exportSignals(NOW));
+  objects.free();
+  columns.free();
+});
+
+test("what the event columns cannot carry takes the client's object path and its coded error", async () => {
+  const client = await createLocalRanker({ initWasm: () => pkg, modelBytes: modelBytes(), flushDelayMs: Infinity });
+  const good = { kind: "like", item: itemRef(items[0]), at: NOW - 1000 };
+  const bad = {
+    "an unknown kind": { ...good, kind: "stare" },
+    "a kind of the wrong type": { ...good, kind: 3 },
+    "a time as a string": { ...good, at: "2025-01-16" },
+    "a number id": { ...good, item: { id: 7 } },
+    "no item": { kind: "click", at: NOW },
+    "topics not a list": { ...good, item: { id: "a", topics: "rust" } },
+    "a string in an embedding": { ...good, item: { id: "a", embedding: [1, "2"] } },
+    "an empty embedding": { ...good, item: { id: "a", embedding: [] } },
+    "a NaN dwell": { kind: "dwell", item: { id: "a" }, at: NOW, dwellMs: NaN },
+    "not an object": null,
+  };
+  for (const [name, event] of Object.entries(bad)) {
+    assert.equal(packEvents([good, event]), null, name);
+    await assert.rejects(client.record([good, event], NOW), (error) => error.name === "LocalrankError" && error.code === "INVALID_EVENT", name);
+  }
+  assert.equal(packEvents("events"), null);
+  await assert.rejects(client.record(/** @type {never} */ ("events"), NOW), (error) => error.code === "INVALID_EVENT");
+  assert.equal(client.keyCount, 0, "nothing stored");
+  assert.equal(client.status.pendingBatches, 0, "nothing journaled");
+  // A valid batch the table cannot carry exactly (an id ending in half a surrogate pair could
+  // pair up with the next string's first unit) is recorded through the object path.
+  const tail = { ...good, item: { id: "tail \ud83d" } };
+  assert.equal(packEvents([tail]), null);
+  assert.deepEqual(await client.record([tail], NOW), { recorded: 1, expired: 0 });
+  await client.close();
+});
+
+test("values the event columns carry are checked in the module with the object path's code and message", () => {
+  const [objects, columns] = [new pkg.Ranker(modelBytes()), new pkg.Ranker(modelBytes())];
+  const good = { kind: "like", item: itemRef(items[0]), at: NOW - 1000 };
+  const bad = [
+    { ...good, item: { id: "" } },
+    { ...good, item: { id: "a", topics: ["rust", ""] } },
+    { ...good, item: { id: "x".repeat(300) } },
+    { ...good, at: -1 },
+    { ...good, at: NaN },
+    { ...good, at: Infinity },
+    { kind: "dwell", item: { id: "a" }, at: NOW },
+    { kind: "dwell", item: { id: "a" }, at: NOW, dwellMs: -5 },
+    { kind: "dwell", item: { id: "a" }, at: NOW, dwellMs: Infinity },
+    { ...good, dwellMs: 10 },
+    { ...good, item: { id: "a", embedding: [1, 2] } }, // the good event's embedding is longer
+    { ...good, item: { id: "a", embedding: new Array(600).fill(0.5) } },
+    { ...good, item: { id: "a", embedding: [NaN, ...items[0].embedding.slice(1)] } },
+  ];
+  for (const event of bad) {
+    const packed = packEvents([good, event]);
+    assert.ok(packed, JSON.stringify(event).slice(0, 80));
+    const viaObjects = expectLocalrankError(assert, () => objects.record([good, event], NOW), "INVALID_EVENT");
+    const viaColumns = expectLocalrankError(assert, () => columns.recordColumns(packed, NOW), "INVALID_EVENT");
+    assert.equal(viaColumns.message, viaObjects.message);
+    assert.match(viaColumns.message, /^invalid event: event 1: /);
+  }
+  assert.equal(columns.keyCount, 0, "a bad batch stores nothing");
+  objects.free();
+  columns.free();
+});
+
+test("malformed event columns are INVALID_EVENT errors, not traps", () => {
+  const ranker = new pkg.Ranker(modelBytes());
+  const packed = /** @type {NonNullable<ReturnType<typeof packEvents>>} */ (packEvents(eventBatch()));
+  const malformed = {
+    "not an object": 42,
+    "no columns": {},
+    "text not a string": { ...packed, text: 5 },
+    "ids of the wrong array type": { ...packed, ids: new Float64Array(packed.ids.length) },
+    "kinds missing": { ...packed, kinds: undefined },
+    "a kind code past the kinds": { ...packed, kinds: packed.kinds.map((k, i) => (i === 3 ? 7 : k)) },
+    "times short": { ...packed, at: packed.at.subarray(1) },
+    "offsets short": { ...packed, topicOffsets: packed.topicOffsets.subarray(1) },
+    "offsets past the keys": { ...packed, containerOffsets: packed.containerOffsets.map((o) => o + 1) },
+    "a key past the table": { ...packed, topicKeys: packed.topicKeys.map(() => packed.lengths.length) },
+    "lengths past the text": { ...packed, lengths: packed.lengths.map((l) => l + 1) },
+  };
+  for (const [name, columns] of Object.entries(malformed)) {
+    const error = expectLocalrankError(assert, () => ranker.recordColumns(/** @type {never} */ (columns), NOW), "INVALID_EVENT");
+    assert.match(error.message, /event columns: /, name);
+  }
+  assert.equal(ranker.keyCount, 0);
+  assert.equal(ranker.recordColumns(packed, NOW).recorded, packed.kinds.length - 1, "the module is fine (one event is past retention)");
   ranker.free();
 });
 

@@ -5,7 +5,10 @@
 import {
   Ranker,
   type Candidate,
+  type CandidateColumns,
+  type ColumnsRerankResult,
   type ErrorCode,
+  type EventColumns,
   type ExportedKey,
   type LocalrankError,
   type ModelInfo,
@@ -23,6 +26,8 @@ import {
   indexedDbStorage,
   isLocalrankError,
   memoryStorage,
+  packCandidates,
+  packEvents,
   webPackageLoader,
   type ClientRerankResult,
   type ClientStatus,
@@ -63,6 +68,18 @@ const events: SignalEvent[] = [
 ];
 const summary: RecordSummary = ranker.record(events, Date.now());
 const recorded: number = summary.recorded + summary.expired;
+// The columns paths, packed by the client.
+const packedEvents: EventColumns | null = packEvents(events);
+if (packedEvents) {
+  const columnsSummary: RecordSummary = ranker.recordColumns(packedEvents, Date.now());
+  const kinds: Uint8Array = packedEvents.kinds;
+  void columnsSummary, kinds;
+}
+const packedCandidates: CandidateColumns | null = packCandidates(serverItems);
+if (packedCandidates) {
+  const columnsResult: ColumnsRerankResult = ranker.rerankColumns(packedCandidates, { now: Date.now() });
+  void columnsResult.order;
+}
 const bytes: Uint8Array = ranker.snapshot();
 ranker.restore(bytes, Date.now());
 ranker.restore(bytes);
@@ -102,6 +119,10 @@ ranker.record([{ kind: "view", item: { id: "p1" }, at: 0 }]);
 ranker.record([{ kind: "click", item: { id: "p1" } }]);
 // @ts-expect-error: record takes a list
 ranker.record({ kind: "click", item: { id: "p1" }, at: 0 });
+// @ts-expect-error: recordColumns takes packed columns, not events
+ranker.recordColumns(events);
+// @ts-expect-error: event columns carry kinds, times and dwells
+ranker.recordColumns(packCandidates(serverItems)!);
 // @ts-expect-error: restore takes bytes
 ranker.restore("snapshot");
 // @ts-expect-error: order is a Uint32Array, not number[]

@@ -64,14 +64,14 @@ const ALLOWED = {
   value: /^arg0\.value$/,
   instanceof_Uint8Array: /^let result; try \{ result = arg0 instanceof Uint8Array; \} catch \(_\) \{ result = false; \} result$/,
   instanceof_ArrayBuffer: /^let result; try \{ result = arg0 instanceof ArrayBuffer; \} catch \(_\) \{ result = false; \} result$/,
-  // rerankColumns: the typed-array columns of a request are checked before they are copied in.
+  // rerankColumns, recordColumns: typed-array columns are checked before they are copied in.
   instanceof_Uint32Array: /^let result; try \{ result = arg0 instanceof Uint32Array; \} catch \(_\) \{ result = false; \} result$/,
   instanceof_Float32Array: /^let result; try \{ result = arg0 instanceof Float32Array; \} catch \(_\) \{ result = false; \} result$/,
   instanceof_Float64Array: /^let result; try \{ result = arg0 instanceof Float64Array; \} catch \(_\) \{ result = false; \} result$/,
   // Typed arrays out of wasm memory: result order/scores, snapshot bytes; bytes in.
   new_from_slice: /^new (Uint8Array|Uint32Array|Float32Array)\(getArray(U8|U32|F32)FromWasm0\(arg0, arg1\)\)$/,
   new_with_length: /^new Float32Array\(arg0 >>> 0\)$/,
-  // Bytes in (restore, the model) and, for rerankColumns, typed-array columns copied in.
+  // Bytes in (restore, the model) and, for rerankColumns and recordColumns, typed-array columns copied in.
   prototypesetcall: /^(Uint8Array|Uint32Array|Float32Array|Float64Array)\.prototype\.set\.call\(getArray(U8|U32|F32|F64)FromWasm0\(arg0, arg1\), arg2\)$/,
   // wasm-bindgen intrinsics: type tests and conversions of JS values, the externref table.
   __wbindgen_in: /^arg0 in arg1$/,
@@ -184,7 +184,7 @@ const packages = [
 ];
 
 /** The Ranker methods the module exports (`ranker_<method>`), besides its constructor and free. */
-const RANKER_METHODS = ["rerank", "rerankColumns", "record", "snapshot", "restore", "clear", "exportSignals", "modelInfo", "keyCount", "scoreFeatures"];
+const RANKER_METHODS = ["rerank", "rerankColumns", "record", "recordColumns", "snapshot", "restore", "clear", "exportSignals", "modelInfo", "keyCount", "scoreFeatures"];
 /** wasm-bindgen's runtime exports (allocator, exception slot, externref table, start) and state. */
 const RUNTIME_EXPORTS = [
   "memory", "start", "__wbindgen_start", "__wbindgen_malloc", "__wbindgen_realloc", "__wbindgen_free",
