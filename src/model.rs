@@ -258,7 +258,13 @@ fn load_onnx(bytes: &[u8]) -> Result<Loaded> {
 #[cfg(feature = "onnx")]
 pub fn onnx_to_nnef(bytes: &[u8]) -> Result<Vec<u8>> {
     let Loaded { model, contract, producer, opset } = onnx::load(bytes)?;
-    let mut model = model.into_decluttered().map_err(|e| invalid("cannot be decluttered", e))?;
+    let model = model.into_decluttered().map_err(|e| invalid("cannot be decluttered", e))?;
+    write_nnef(model, &contract, producer, opset)
+}
+
+/// An NNEF archive of `model` carrying the contract, producer and opset as graph properties.
+#[cfg(feature = "onnx")]
+fn write_nnef(mut model: TypedModel, contract: &Contract, producer: String, opset: i64) -> Result<Vec<u8>> {
     // The ONNX metadata came along as properties: keep one copy of the contract, under our key.
     model.properties.retain(|key, _| !key.starts_with("onnx.metadata_props."));
     model.properties.insert(CONTRACT_PROPERTY.into(), rctensor0(contract.to_json()));
@@ -333,6 +339,31 @@ mod onnx {
             (rank, _) => {
                 Err(Error::ContractMismatch(format!("the model input has rank {rank}, expected [N, F]")))
             }
+        }
+    }
+}
+
+#[cfg(all(test, feature = "onnx"))]
+mod tests {
+    use super::*;
+
+    /// Loading an archive skips the declutter passes, as `to-nnef` ran them; an archive written
+    /// without them must still load and give the same scores (with a less fused plan).
+    #[test]
+    fn an_archive_that_was_not_decluttered_loads_and_scores_the_same() {
+        let onnx = include_bytes!("../models/ranker.onnx");
+        let Loaded { model, contract, producer, opset } = onnx::load(onnx).unwrap();
+        let raw = write_nnef(model, &contract, producer, opset).unwrap();
+        assert_ne!(raw, onnx_to_nnef(onnx).unwrap(), "the archive really is not decluttered");
+        let width = contract.features.len();
+        let rows = 37;
+        let matrix: Vec<f32> = (0..rows * width).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
+        let mut from_raw = ModelRunner::load(&raw, &[]).unwrap();
+        let mut from_onnx = ModelRunner::load(onnx, &[]).unwrap();
+        let (raw_scores, onnx_scores) =
+            (from_raw.score(&matrix, rows).unwrap(), from_onnx.score(&matrix, rows).unwrap());
+        for (a, b) in raw_scores.iter().zip(&onnx_scores) {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
         }
     }
 }
