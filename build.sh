@@ -177,7 +177,7 @@ case "${1:-}" in
   build) build_packages ;;
   test) run_tests ;;
   model) shift; install_python; exec "$ROOT/models/make_model.sh" "$@" ;;
-  bench) build_packages; exec node bench/run.mjs ;;
+  bench) install_chromium; build_packages; exec node bench/run.mjs ;;
   fuzz) shift; run_fuzz "${1:-300}" "${@:2}" ;;
   *) echo "usage: ./build.sh [build|test|model DATA_DIR|bench|fuzz [SECONDS [TARGET…]]]" >&2; exit 2 ;;
 esac
