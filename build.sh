@@ -76,14 +76,15 @@ build_packages() {
   # Two flavours. The full one (pkg/web, pkg/nodejs) loads ONNX models (tract-onnx). The slim
   # one (pkg/web-slim, pkg/nodejs-slim; no `onnx` feature, so no tract-onnx/tract-hir) loads
   # only NNEF archives made by `localrank-pipeline to-nnef` (models/ranker.nnef.tar): a smaller
-  # module that starts faster. Each full package also carries the slim one as its `./slim` subpath.
+  # module, built with the size-first `release-slim` profile (Cargo.toml). Each full package
+  # also carries the slim one as its `./slim` subpath.
   for flavour in "" -slim; do
-    local cargo_args=()
-    [[ $flavour == -slim ]] && cargo_args=(-- --no-default-features)
+    local profile=(--release) cargo_args=()
+    [[ $flavour == -slim ]] && profile=(--profile release-slim) cargo_args=(-- --no-default-features)
     for target in web nodejs; do
       log "wasm-pack build --target $target${flavour:+ (slim: NNEF only)}"
       # --mode no-install: use the wasm-bindgen on PATH, never download one.
-      wasm-pack build --release --mode no-install --target "$target" --out-dir "pkg/$target$flavour" \
+      wasm-pack build "${profile[@]}" --mode no-install --target "$target" --out-dir "pkg/$target$flavour" \
         --out-name localrank "${cargo_args[@]}"
       optimize_wasm "pkg/$target$flavour/localrank_bg.wasm"
     done
