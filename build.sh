@@ -60,12 +60,12 @@ optimize_wasm() {
   cached=$CACHE/wasm-opt/$(sha256sum "$wasm" | cut -c1-32).wasm
   if [[ ! -f $cached ]]; then
     mkdir -p "$CACHE/wasm-opt"
-    # -Oz: the size goal; speed comes from rustc's opt-level 3 + LTO (Cargo.toml). The
-    # --enable flags are the features rustc and wasm-bindgen emit.
+    # -Oz: the size goal; speed comes from rustc (Cargo.toml's profiles: LTO, opt-level 3
+    # where the time goes). The --enable flags are the features rustc and wasm-bindgen emit.
     wasm-opt -Oz --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
       --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-      "$wasm" -o "$cached.tmp"
-    mv "$cached.tmp" "$cached"
+      "$wasm" -o "$cached.$BASHPID.tmp"
+    mv "$cached.$BASHPID.tmp" "$cached"
   fi
   cp "$cached" "$wasm"
 }
@@ -78,6 +78,7 @@ build_packages() {
   # only NNEF archives made by `localrank-pipeline to-nnef` (models/ranker.nnef.tar): a smaller
   # module, built with the size-first `release-slim` profile (Cargo.toml). Each full package
   # also carries the slim one as its `./slim` subpath.
+  local optimizing=()
   for flavour in "" -slim; do
     local profile=(--release) cargo_args=()
     [[ $flavour == -slim ]] && profile=(--profile release-slim) cargo_args=(-- --no-default-features)
@@ -86,9 +87,15 @@ build_packages() {
       # --mode no-install: use the wasm-bindgen on PATH, never download one.
       wasm-pack build "${profile[@]}" --mode no-install --target "$target" --out-dir "pkg/$target$flavour" \
         --out-name localrank "${cargo_args[@]}"
-      optimize_wasm "pkg/$target$flavour/localrank_bg.wasm"
     done
+    # wasm-opt takes minutes on one thread: each flavour's web module is optimised in the
+    # background while the next flavour builds. Its nodejs module is the same wasm, so
+    # optimising it afterwards is a cache hit.
+    optimize_wasm "pkg/web$flavour/localrank_bg.wasm" &
+    optimizing+=($!)
   done
+  for pid in "${optimizing[@]}"; do wait "$pid"; done
+  for flavour in "" -slim; do optimize_wasm "pkg/nodejs$flavour/localrank_bg.wasm"; done
   for target in web nodejs; do add_slim_subpath "$target"; done
   print_sizes
 }
