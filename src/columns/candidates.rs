@@ -5,6 +5,7 @@
 //! table, so a key shared by many candidates (an author, a topic) is looked up once per request.
 
 use super::items::{check_column_length, ItemColumns, ItemsWire};
+use super::present;
 use crate::error::{Error, Result};
 use crate::item::{check_embedding_length, validate_item, Candidate, Family};
 
@@ -36,11 +37,6 @@ fn wire_error(message: String) -> Error {
     Error::InvalidRequest(format!("candidate columns: {message}"))
 }
 
-/// NaN is how the wire says "absent".
-fn present_f32(values: Vec<f32>) -> Vec<Option<f32>> {
-    values.into_iter().map(|v| (!v.is_nan()).then_some(v)).collect()
-}
-
 impl CandidateColumns {
     /// Checks the shape of columns sent by JS: every per-candidate column has one entry per
     /// id, offsets rise to their lists' lengths, string indices are in the table. A bad shape
@@ -59,9 +55,9 @@ impl CandidateColumns {
             .map_err(wire_error)?;
         Ok(CandidateColumns {
             items: ItemColumns::from_wire(wire.items).map_err(wire_error)?,
-            server_scores: present_f32(wire.server_scores),
-            popularity: present_f32(wire.popularity),
-            created_at: wire.created_at.into_iter().map(|v| (!v.is_nan()).then_some(v)).collect(),
+            server_scores: present(wire.server_scores),
+            popularity: present(wire.popularity),
+            created_at: present(wire.created_at),
             pinned: wire.pinned.into_iter().map(|p| p != 0).collect(),
         })
     }

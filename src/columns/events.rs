@@ -4,6 +4,7 @@
 //! validation and apply code as `Event` objects (`SignalStore::record_columns`).
 
 use super::items::{check_column_length, ItemColumns, ItemRef, ItemsWire};
+use super::present;
 use crate::error::{Error, Result};
 use crate::item::{Event, EventKind, EventView, Family, ItemView};
 
@@ -55,7 +56,7 @@ impl EventColumns {
             items: ItemColumns::from_wire(wire.items).map_err(wire_error)?,
             kinds,
             at: wire.at,
-            dwell_ms: wire.dwell_ms.into_iter().map(|v| (!v.is_nan()).then_some(v)).collect(),
+            dwell_ms: present(wire.dwell_ms),
         })
     }
 

@@ -12,6 +12,13 @@ pub use candidates::{CandidateColumns, ColumnsWire};
 pub use events::{EventColumns, EventColumnsWire};
 pub use items::{ItemsWire, NO_KEY};
 
+/// A numeric wire column with NaN for "absent" (JS typed arrays have no null), as options.
+/// `v == v` is false exactly for NaN, for `f32` and `f64` alike.
+#[allow(clippy::eq_op)]
+fn present<T: Copy + PartialEq>(values: Vec<T>) -> Vec<Option<T>> {
+    values.into_iter().map(|v| (v == v).then_some(v)).collect()
+}
+
 /// For the signal store's tests: the wire the JS client sends for a batch of events.
 #[cfg(test)]
 pub(crate) use events::tests::interned_wire;
