@@ -35,7 +35,7 @@ export interface Candidate {
   /** Where it lives, outermost first (guild, channel). */
   containers?: string[];
   topics?: string[];
-  /** A small server-computed embedding; every candidate of a request has the same length (≤ 512). */
+  /** A small server-computed embedding; every candidate of a request has the same length (≤ 512), values within ±1e6. */
   embedding?: number[];
   serverScore?: number;
   popularity?: number;
@@ -193,7 +193,7 @@ export interface SignalEvent {
   item: ItemRef;
   /** ms since the Unix epoch. */
   at: number;
-  /** Required for "dwell": how long, in ms. */
+  /** Required for "dwell": how long, in ms (counted up to 30 minutes). */
   dwellMs?: number;
 }
 

@@ -12,6 +12,10 @@ pub const MAX_STRING_LEN: usize = 256;
 pub const MAX_KEYS_PER_FAMILY: usize = 32;
 /// Longest item embedding accepted.
 pub const MAX_EMBEDDING_LEN: usize = 512;
+/// Largest embedding value accepted in magnitude. Embeddings are unit-scale in practice; the
+/// bound keeps every sum the store and the features take of them finite in f32, so a stored
+/// user vector always survives a snapshot.
+pub const MAX_EMBEDDING_VALUE: f32 = 1.0e6;
 
 /// The attributes an item is known by: its id and the keys signals are aggregated under.
 /// `null` lists count as empty, as JS callers often spread objects with absent fields.
@@ -165,6 +169,9 @@ pub(crate) fn validate_item(item: &impl ItemView) -> Result<(), String> {
         if embedding.iter().any(|v| !v.is_finite()) {
             return Err("embedding has a NaN or infinite value".into());
         }
+        if embedding.iter().any(|v| v.abs() > MAX_EMBEDDING_VALUE) {
+            return Err(format!("embedding has a value beyond ±{MAX_EMBEDDING_VALUE:e}"));
+        }
     }
     Ok(())
 }
@@ -315,6 +322,9 @@ impl EventKind {
 
 /// Dwell time that counts as one unit of engagement.
 pub const DWELL_UNIT_MS: f64 = 30_000.0;
+/// Longest dwell that counts: past half an hour the item was more likely left open than read,
+/// and an unbounded dwell would overflow the store's f32 counters (which a snapshot must hold).
+pub const MAX_DWELL_MS: f64 = 30.0 * 60_000.0;
 
 /// One engagement the client observed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -337,10 +347,11 @@ pub(crate) trait EventView: ItemView + Sized {
     fn at(&self) -> f64;
     fn dwell_ms(&self) -> Option<f64>;
 
-    /// The amount this event adds to its kind's counter: 1 per event, dwell in units of 30 s.
+    /// The amount this event adds to its kind's counter: 1 per event, dwell in units of 30 s
+    /// up to `MAX_DWELL_MS`.
     fn amount(&self) -> f64 {
         match self.kind() {
-            EventKind::Dwell => self.dwell_ms().unwrap_or(0.0) / DWELL_UNIT_MS,
+            EventKind::Dwell => self.dwell_ms().unwrap_or(0.0).min(MAX_DWELL_MS) / DWELL_UNIT_MS,
             _ => 1.0,
         }
     }

@@ -1,7 +1,7 @@
 use super::decay::{DAY_MS, HALF_LIVES};
 use super::*;
 use crate::columns::EventColumns;
-use crate::item::{EventKind, Item};
+use crate::item::{EventKind, Item, DWELL_UNIT_MS, MAX_DWELL_MS, MAX_EMBEDDING_VALUE};
 
 fn item(id: &str, topics: &[&str]) -> Item {
     Item {
@@ -44,6 +44,42 @@ fn dwell_counts_in_units_of_thirty_seconds() {
 }
 
 #[test]
+fn dwell_past_half_an_hour_counts_as_half_an_hour() {
+    let mut store = store();
+    for dwell_ms in [MAX_DWELL_MS, 1.0e300] {
+        let dwell = Event { dwell_ms: Some(dwell_ms), ..event(EventKind::Dwell, item("a", &[]), 0.0) };
+        store.record(&[dwell], 0.0).unwrap();
+    }
+    let stats = store.key(Family::Item, "a").unwrap();
+    assert_eq!(stats.count_at(EventKind::Dwell, 0, 0.0), 2.0 * MAX_DWELL_MS / DWELL_UNIT_MS);
+}
+
+/// Whatever valid events it records, the store holds only finite values, so its snapshot
+/// restores: a snapshot the store cannot read back would lose every signal. (Found by the
+/// `record` fuzzer: a dwell of 1e97 ms overflowed the f32 counters to infinity.)
+#[test]
+fn the_largest_valid_values_leave_a_store_that_restores() {
+    let mut store = store();
+    let mut extreme = item("a", &["rust"]);
+    extreme.embedding = Some(vec![MAX_EMBEDDING_VALUE, -MAX_EMBEDDING_VALUE]);
+    let at = 1.0e12;
+    let batch: Vec<Event> = (0..1000)
+        .map(|i| Event {
+            dwell_ms: Some(f64::MAX),
+            ..event(EventKind::Dwell, extreme.clone(), at + f64::from(i))
+        })
+        .chain([
+            event(EventKind::Share, extreme.clone(), at),
+            event(EventKind::Like, extreme.clone(), 1.0e15),
+        ])
+        .collect();
+    store.record(&batch, at).unwrap();
+    let mut restored = SignalStore::new(StoreConfig::default()).unwrap();
+    restored.restore(&store.snapshot(), at).unwrap();
+    assert_eq!(restored, store);
+}
+
+#[test]
 fn a_bad_event_rejects_the_whole_batch() {
     let mut store = store();
     let good = event(EventKind::Click, item("a", &[]), 10.0);
@@ -69,6 +105,16 @@ fn embeddings_of_different_lengths_are_rejected() {
     second.embedding = Some(vec![1.0, 0.0, 0.0]);
     let error = store.record(&[event(EventKind::Like, second, 0.0)], 0.0).unwrap_err();
     assert!(error.to_string().contains("embedding length 3 differs from 2"), "{error}");
+}
+
+#[test]
+fn embedding_values_past_the_bound_are_rejected() {
+    let mut store = store();
+    let mut huge = item("a", &[]);
+    huge.embedding = Some(vec![1.0, -2.0 * MAX_EMBEDDING_VALUE]);
+    let error = store.record(&[event(EventKind::Like, huge, 0.0)], 0.0).unwrap_err();
+    assert_eq!(error.code(), "INVALID_EVENT");
+    assert!(error.to_string().contains("beyond ±1e6"), "{error}");
 }
 
 #[test]
