@@ -140,7 +140,11 @@ run_fuzz() {
     if ! cargo fuzz run --fuzz-dir fuzz --sanitizer none "$target" "$CACHE/fuzz-corpus/$target" "fuzz/seeds/$target" -- \
       -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
       -artifact_prefix="fuzz/artifacts/$target-" "${dict[@]}" >"$log" 2>&1; then
-      tail -40 "$log"
+      # CI keeps only the printed log: the panic message and the input itself, not a backtrace.
+      grep -m1 -A2 -E "panicked at|ERROR: libFuzzer" "$log" || tail -20 "$log"
+      for artifact in fuzz/artifacts/"$target"-*; do
+        if [[ -f $artifact ]]; then echo "input $artifact, base64: $(base64 -w0 "$artifact")"; fi
+      done
       echo "fuzz target $target failed: the input is in fuzz/artifacts/ (add it to the regression tests)" >&2
       return 1
     fi
