@@ -200,7 +200,28 @@ fn parse_contract(json: &str) -> Result<Contract> {
 thread_local! {
     /// tract-nnef's framework: building it parses its operator library, about half the time of
     /// an NNEF load in wasm, so it is built once (per thread) and kept.
-    static NNEF: tract_nnef::framework::Nnef = tract_nnef::nnef();
+    static NNEF: tract_nnef::framework::Nnef = nnef_reader();
+}
+
+/// `tract_nnef::nnef()` without its copy of the parsed standard library, which only writing
+/// NNEF uses: reading resolves fragments through the `tract_nnef` registry (which parses its
+/// own copy). Parsing that text is a third of a first load natively.
+fn nnef_reader() -> tract_nnef::framework::Nnef {
+    use tract_nnef::resource::{
+        DatLoader, GraphNnefLoader, GraphQuantLoader, ResourceLoader, TypedModelLoader,
+    };
+    tract_nnef::framework::Nnef {
+        stdlib: Vec::new(),
+        registries: vec![tract_nnef::ops::tract_nnef(), tract_nnef::ops::tract_core()],
+        resource_loaders: vec![
+            GraphNnefLoader.into_boxed(),
+            DatLoader.into_boxed(),
+            GraphQuantLoader.into_boxed(),
+            TypedModelLoader::new(false).into_boxed(),
+        ],
+        allow_extended_identifier_syntax: false,
+        extern_all_constants: false,
+    }
 }
 
 fn load_nnef(bytes: &[u8]) -> Result<Loaded> {
