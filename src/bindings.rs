@@ -27,6 +27,10 @@ extern "C" {
     /// The options bag, typed in the .d.ts as `RankerOptions`.
     #[wasm_bindgen(typescript_type = "RankerOptions")]
     pub type RankerOptionsArg;
+
+    /// The second argument of `rerankColumns`, typed in the .d.ts as `RerankSettings`.
+    #[wasm_bindgen(typescript_type = "RerankSettings")]
+    pub type RerankSettingsArg;
 }
 
 /// serde-wasm-bindgen reads only the fields a struct names, so `deny_unknown_fields` cannot
@@ -387,9 +391,10 @@ impl Ranker {
     pub fn rerank_columns(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "CandidateColumns")] columns: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "RerankSettings | undefined")] request: JsValue,
+        request: Option<RerankSettingsArg>,
     ) -> Result<JsValue, JsValue> {
         let started = performance_now();
+        let request = request.map_or(JsValue::UNDEFINED, JsValue::from);
         let (settings, mode) = parse_settings(&request, self.inner.options().on_error);
         let settings = settings.map(|s| s.into_core(mode));
         let explain = settings.as_ref().is_ok_and(|s| s.explain);

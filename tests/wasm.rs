@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use js_sys::{Float32Array, Float64Array, Object, Reflect, Uint32Array, Uint8Array, JSON};
-use localrank::bindings::Ranker;
+use localrank::bindings::{Ranker, RerankSettingsArg};
 use serde::Deserialize;
 use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
@@ -277,8 +277,10 @@ fn columns(candidates: &[Value]) -> JsValue {
     object.into()
 }
 
-fn settings(fixture: &ParityFixture, extra: &str) -> JsValue {
-    js(&format!(r#"{{"now":{},"utcOffsetMinutes":{}{extra}}}"#, fixture.now, fixture.utc_offset_minutes))
+fn settings(fixture: &ParityFixture, extra: &str) -> Option<RerankSettingsArg> {
+    let json =
+        format!(r#"{{"now":{},"utcOffsetMinutes":{}{extra}}}"#, fixture.now, fixture.utc_offset_minutes);
+    Some(js(&json).unchecked_into())
 }
 
 #[wasm_bindgen_test]
@@ -380,13 +382,14 @@ fn bad_columns_give_a_coded_error_never_a_panic() {
         let thrown = ranker.rerank_columns(packed, settings(&fixture, r#","onError":"throw""#)).unwrap_err();
         assert_eq!(code(thrown), "INVALID_REQUEST", "{name}");
     }
-    let not_an_object = ranker.rerank_columns(JsValue::NULL, JsValue::UNDEFINED).unwrap();
+    let not_an_object = ranker.rerank_columns(JsValue::NULL, None).unwrap();
     assert_eq!(
         get(&get(&not_an_object, "fallback"), "reason").as_string().as_deref(),
         Some("INVALID_REQUEST")
     );
-    let unknown_field =
-        ranker.rerank_columns(columns(&fixture.candidates), js(r#"{"explian":true}"#)).unwrap();
+    let unknown_field = ranker
+        .rerank_columns(columns(&fixture.candidates), Some(js(r#"{"explian":true}"#).unchecked_into()))
+        .unwrap();
     assert_eq!(
         get(&get(&unknown_field, "fallback"), "reason").as_string().as_deref(),
         Some("INVALID_REQUEST")

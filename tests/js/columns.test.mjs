@@ -42,6 +42,13 @@ test("packed columns rank exactly like the objects, with and without constraints
     assert.deepEqual([...packed.scores], [...objects.scores], "bit for bit");
     assert.deepEqual(packed.explanations, objects.explanations);
   }
+  // Without settings (or with null) the request defaults apply: the current time, no constraints.
+  const byDefault = ranker.rerank({ candidates: items });
+  for (const settings of [undefined, null]) {
+    const packed = ranker.rerankColumns(columns, settings);
+    assert.equal(packed.fallback, null);
+    assert.deepEqual([...packed.order], [...byDefault.order], String(settings));
+  }
   ranker.free();
 });
 

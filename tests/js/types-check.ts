@@ -78,7 +78,9 @@ if (packedEvents) {
 const packedCandidates: CandidateColumns | null = packCandidates(serverItems);
 if (packedCandidates) {
   const columnsResult: ColumnsRerankResult = ranker.rerankColumns(packedCandidates, { now: Date.now() });
-  void columnsResult.order;
+  // The settings are optional, as for `rerank`'s request fields.
+  const withDefaults: ColumnsRerankResult = ranker.rerankColumns(packedCandidates);
+  void columnsResult.order, withDefaults.order;
 }
 const bytes: Uint8Array = ranker.snapshot();
 ranker.restore(bytes, Date.now());
