@@ -20,7 +20,10 @@ const TYPES: &'static str = include_str!("bindings.d.ts");
 
 #[wasm_bindgen]
 extern "C" {
-    /// `performance.now()`, present in browsers, workers and Node.
+    /// `performance.now()`, present in browsers, workers and Node. Bound directly rather than
+    /// through web-sys, whose `Performance` object comes from a global accessor (`window`,
+    /// `globalThis`): the .wasm imports no handle on the page's globals
+    /// (tests/js/wasm-imports.test.mjs).
     #[wasm_bindgen(js_namespace = performance, js_name = now)]
     fn performance_now() -> f64;
 
