@@ -46,9 +46,12 @@ function sizes() {
   };
 }
 
-function coldNode(engine, runs) {
-  const out = [];
-  for (let i = 0; i < runs; i++) out.push(JSON.parse(execFileSync(process.execPath, [ROOT + "bench/lib/cold-node.mjs", engine]).toString()));
+// The engines take turns, so a noisy minute on this shared machine hits all of them alike.
+function coldNode(engines, runs) {
+  const out = Object.fromEntries(engines.map((engine) => [engine, []]));
+  for (let i = 0; i < runs; i++) {
+    for (const engine of engines) out[engine].push(JSON.parse(execFileSync(process.execPath, [ROOT + "bench/lib/cold-node.mjs", engine]).toString()));
+  }
   return out;
 }
 
@@ -113,7 +116,7 @@ async function browserCases() {
   try {
     const res = { version: browser.version() };
     section(`Chromium ${res.version}: cold starts (fresh context each)`);
-    const coldRuns = QUICK ? 2 : 4;
+    const coldRuns = QUICK ? 2 : 7;
     const cl = [], cs = [], co = [];
     for (let i = 0; i < coldRuns; i++) {
       cl.push(await run("cold-localrank", 60_000));
@@ -306,8 +309,8 @@ const results = { env: { ...machine(), ortVersion, quick: QUICK } };
 section("sizes");
 results.sizes = sizes();
 section("Node: cold starts (fresh processes)");
-const coldRuns = QUICK ? 2 : 5;
-results.cold = { node: { localrank: summariseCold(coldNode("localrank", coldRuns)), localrankSlim: summariseCold(coldNode("localrank-slim", coldRuns)), ort: summariseCold(coldNode("ort", coldRuns)) } };
+const cold = coldNode(["localrank", "localrank-slim", "ort"], QUICK ? 2 : 9);
+results.cold = { node: { localrank: summariseCold(cold.localrank), localrankSlim: summariseCold(cold["localrank-slim"]), ort: summariseCold(cold.ort) } };
 log(JSON.stringify(results.cold.node));
 results.node = await nodeCases();
 if (!process.env.BENCH_NO_BROWSER) results.chromium = await browserCases();
