@@ -166,11 +166,14 @@ pub(crate) fn validate_item(item: &impl ItemView) -> Result<(), String> {
         if embedding.is_empty() || embedding.len() > MAX_EMBEDDING_LEN {
             return Err(format!("embedding of length {} (allowed 1..={MAX_EMBEDDING_LEN})", embedding.len()));
         }
-        if embedding.iter().any(|v| !v.is_finite()) {
-            return Err("embedding has a NaN or infinite value".into());
-        }
-        if embedding.iter().any(|v| v.abs() > MAX_EMBEDDING_VALUE) {
-            return Err(format!("embedding has a value beyond ±{MAX_EMBEDDING_VALUE:e}"));
+        // One pass over the values for both checks.
+        let in_range = |v: &&f32| v.is_finite() && v.abs() <= MAX_EMBEDDING_VALUE;
+        if let Some(value) = embedding.iter().find(|v| !in_range(v)) {
+            return Err(if value.is_finite() {
+                format!("embedding has a value beyond ±{MAX_EMBEDDING_VALUE:e}")
+            } else {
+                "embedding has a NaN or infinite value".into()
+            });
         }
     }
     Ok(())
