@@ -134,6 +134,9 @@ fn bad_requests_fall_back_to_the_server_order_with_a_reason() {
     short_embedding[3].item.embedding = Some(vec![1.0]);
     let mut huge_embedding = five();
     huge_embedding[0].item.embedding = Some(vec![0.0; 10_000]);
+    // Squared and summed in f32, a value this large would make the cosines infinite.
+    let mut huge_embedding_value = five();
+    huge_embedding_value[2].item.embedding = Some(vec![1.0e20, 0.0]);
     let mut long_id = five();
     long_id[0].item.id = "x".repeat(100_000);
     for (case, candidates) in [
@@ -143,6 +146,7 @@ fn bad_requests_fall_back_to_the_server_order_with_a_reason() {
         ("infinite popularity", inf_popularity),
         ("embedding length", short_embedding),
         ("huge embedding", huge_embedding),
+        ("huge embedding value", huge_embedding_value),
         ("long id", long_id),
     ] {
         assert_eq!(fallback_reason(&mut ranker, &request(candidates)), "INVALID_REQUEST", "{case}");
