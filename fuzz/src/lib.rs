@@ -1,6 +1,7 @@
 //! What the fuzz targets share: the shipped model, a fixed clock, the JSON shape of a fuzzed
 //! session, and the invariants every rerank must keep.
 
+use localrank::features::{FeatureBuilder, RequestContext};
 use localrank::item::{Candidate, Event};
 use localrank::ranker::{Clock, Ranker, RankerOptions, RequestContextInput, RerankRequest};
 use localrank::rerank::Constraints;
@@ -71,6 +72,19 @@ pub fn rerank_and_check(ranker: &mut Ranker, request: &RerankRequest) {
         None => {
             assert_eq!(ranking.scores.len(), n);
             assert!(ranking.scores.iter().all(|s| s.is_finite()));
+            // What validation admits has finite features: a NaN or infinite one would rank on
+            // garbage even when the model's output stays finite.
+            let builder = FeatureBuilder::new(&ranker.model_info().contract).expect("the contract compiles");
+            let context = RequestContext {
+                now: request.context.now,
+                utc_offset_minutes: request.context.utc_offset_minutes,
+            };
+            let mut features = Vec::new();
+            builder.build_into(&request.candidates, ranker.store(), &context, &mut features);
+            if let Some(at) = features.iter().position(|v| !v.is_finite()) {
+                let name = &builder.features()[at % builder.width()];
+                panic!("feature {name:?} of candidate {} is {}", at / builder.width(), features[at]);
+            }
         }
     }
 }
