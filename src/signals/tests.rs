@@ -168,13 +168,16 @@ fn key_cap_evicts_the_weakest_keys() {
     assert!(store.key_count() >= 90);
 }
 
+/// One impression per id, all at the same time: keys of equal strength.
+fn impressions_at_one_time(ids: impl Iterator<Item = String>) -> Vec<Event> {
+    ids.map(|id| event(EventKind::Impression, Item { id, ..Item::default() }, 1.0)).collect()
+}
+
 #[test]
 fn ties_at_the_key_cap_are_evicted_in_key_order() {
     let mut store = SignalStore::new(StoreConfig { key_cap: 10, ..StoreConfig::default() }).unwrap();
     // Equally strong keys: which go depends on their names only, never on hash order.
-    let flood: Vec<Event> = (0..20)
-        .map(|i| event(EventKind::Impression, Item { id: format!("k{i:02}"), ..Item::default() }, 1.0))
-        .collect();
+    let flood = impressions_at_one_time((0..20).map(|i| format!("k{i:02}")));
     store.record(&flood, 1.0).unwrap();
     let mut kept: Vec<&str> = store.keys[Family::Item.index()].keys().map(String::as_str).collect();
     kept.sort_unstable();
@@ -205,9 +208,7 @@ fn empty_keys_are_refused_and_old_snapshots_holding_one_still_restore() {
 #[test]
 fn one_huge_batch_never_holds_more_keys_than_the_cap() {
     let mut store = SignalStore::new(StoreConfig { key_cap: 100, ..StoreConfig::default() }).unwrap();
-    let flood: Vec<Event> = (0..10_000)
-        .map(|i| event(EventKind::Impression, Item { id: format!("k{i}"), ..Item::default() }, 1.0))
-        .collect();
+    let flood = impressions_at_one_time((0..10_000).map(|i| format!("k{i}")));
     store.record(&flood, 1.0).unwrap();
     assert!(store.key_count() <= 100);
     // The map's capacity shows its peak size during the batch.
