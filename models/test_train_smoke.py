@@ -100,11 +100,12 @@ def random_ndcg(lists, draws=50):
     return float(np.mean([ndcg(rng.permutation(len(l)).astype(float), l) for _ in range(draws) for _, _, l in lists]))
 
 
-def run_train(data_path, contract_path, out_dir, tag, contract_override=None):
+def run_train(data_path, contract_path, out_dir, tag, contract_override=None, extra=()):
     onnx_path, report_path = os.path.join(out_dir, f"{tag}.onnx"), os.path.join(out_dir, f"{tag}.json")
     command = [
         sys.executable, TRAIN_PY, "--data", data_path, "--contract", contract_override or contract_path,
         "--out", onnx_path, "--report", report_path, "--seed", "3", "--epochs", "25", "--patience", "6",
+        *extra,
     ]
     result = subprocess.run(command, capture_output=True, text=True)
     return result, onnx_path, report_path
@@ -143,7 +144,8 @@ def main():
     opset = {o.domain: o.version for o in model.opset_import}.get("", 0)
     check("opset in 13..17", 13 <= opset <= 17, opset)
     ops = {node.op_type for node in model.graph.node}
-    allowed = {"Gemm", "Relu", "Constant", "Reshape", "Einsum", "Add", "Gather", "Mul", "ReduceSum"}
+    # No index-based op (Gather…): corrupted constant indices panic tract when the graph runs.
+    allowed = {"Gemm", "Relu", "Constant", "Reshape", "Einsum", "Add", "MatMul", "Mul", "ReduceSum"}
     check("graph uses only the local term's operators", ops <= allowed, ops)
 
     metadata = {p.key: p.value for p in model.metadata_props}
@@ -186,6 +188,18 @@ def main():
             check("two runs give identical .onnx bytes", f.read() == payload)
         with open(second_report, encoding="utf-8") as f:
             check("two runs give identical reports", json.load(f) == report)
+
+    # A deeper g, in an ensemble: the export stacks the members' middle layers into one
+    # batched product, and train.py refuses to write a graph that drifts from what it trained.
+    deep, deep_onnx, _ = run_train(data_path, contract_path, out_dir, "deep",
+                                   extra=("--hidden", "12,6", "--ensemble", "2", "--epochs", "3"))
+    if check("a two-member ensemble of two hidden layers exports", deep.returncode == 0, deep.stderr[-2000:]):
+        deep_model = onnx.load(deep_onnx)
+        deep_ops = {node.op_type for node in deep_model.graph.node}
+        check("its graph uses only the local term's operators", deep_ops <= allowed, deep_ops)
+        x = lists[0][0]
+        with_signals = ReferenceEvaluator(deep_model).run(None, {"features": x})[0]
+        check("and scores every row", with_signals.shape == (len(x),) and np.isfinite(with_signals).all())
 
     bad_contract = os.path.join(out_dir, "bad-contract.json")
     with open(bad_contract, "w", encoding="utf-8") as f:

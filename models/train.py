@@ -233,12 +233,13 @@ class ExportedLocalTerm(nn.Module):
     tar and header per tensor), and larger matrix products for tract's kernels.
 
     The members' first layers are one Linear side by side, their middle layers one batched
-    product, and their last layers one Linear over all of them that also takes their mean and
-    each multiplier's 1 / std (x_k / s_k * g_k = x_k * (g_k / s_k)): the multipliers are then
-    the raw signal columns, picked by index.
+    product, and their last layers one Linear over all of them that also takes their mean.
+    The multipliers are picked and scaled by the same `scale` matrix as in training, a plain
+    product: no index-based op (a Gather's constant indices, corrupted, panic tract when the
+    graph runs).
     """
 
-    def __init__(self, mlps, columns, std):
+    def __init__(self, mlps, scale):
         super().__init__()
         count = len(mlps)
         linears = [[layer for layer in mlp if isinstance(layer, nn.Linear)] for mlp in mlps]
@@ -247,7 +248,6 @@ class ExportedLocalTerm(nn.Module):
         self.middle_weights = nn.ParameterList()
         self.middle_biases = nn.ParameterList()
         last = [layers[-1] for layers in linears]
-        inverse_std = torch.tensor(1.0 / std[columns], dtype=torch.float64)
         self.last = nn.Linear(count * last[0].in_features, last[0].out_features)
         with torch.no_grad():
             self.first.weight.copy_(torch.cat([layer.weight for layer in first]))
@@ -259,10 +259,10 @@ class ExportedLocalTerm(nn.Module):
                 self.middle_biases.append(nn.Parameter(torch.stack([l.bias for l in layers])))
             weight = torch.cat([layer.weight.double() for layer in last], dim=1) / count
             bias = torch.stack([layer.bias.double() for layer in last]).mean(dim=0)
-            self.last.weight.copy_((weight * inverse_std[:, None]).float())
-            self.last.bias.copy_((bias * inverse_std).float())
+            self.last.weight.copy_(weight.float())
+            self.last.bias.copy_(bias.float())
         self.count = count
-        self.register_buffer("columns", torch.tensor(columns, dtype=torch.int64))
+        self.register_buffer("scale", scale)
 
     def forward(self, features):
         hidden = torch.relu(self.first(features))
@@ -270,7 +270,7 @@ class ExportedLocalTerm(nn.Module):
             per_member = hidden.reshape(-1, self.count, weight.shape[1])
             hidden = torch.relu(torch.einsum("nmi,mio->nmo", per_member, weight) + bias)
             hidden = hidden.reshape(-1, self.count * weight.shape[2])
-        return (features[:, self.columns] * self.last(hidden)).sum(-1)
+        return ((features @ self.scale) * self.last(hidden)).sum(-1)
 
 
 def multiplier_scale(data, std):
@@ -478,7 +478,7 @@ def main(argv=None):
         histories.append(history)
         best_epochs.append(best_epoch)
     trained = MeanOf(members).eval()
-    exported = ExportedLocalTerm([fold_standardisation(m) for m in members], multipliers, std).eval()
+    exported = ExportedLocalTerm([fold_standardisation(m) for m in members], members[0].scale).eval()
     fold_gap = check_fold(trained, exported, data.features)
     history = histories[0] if len(histories) == 1 else histories
     best_epoch = best_epochs[0] if len(best_epochs) == 1 else best_epochs

@@ -70,8 +70,16 @@ impl ModelRunner {
             .map_err(|e| invalid("cannot be optimised for input [N, F]", e))?;
         let state = TypedSimpleState::new(&plan).map_err(|e| invalid("cannot be run", e))?;
         let bytes_per_row = activation_bytes_per_row(plan.model());
+        let width = contract.features.len();
         let info = ModelInfo { contract, producer, opset, byte_size: file_size, provenance };
-        Ok(ModelRunner { plan, state, info, bytes_per_row })
+        let mut runner = ModelRunner { plan, state, info, bytes_per_row };
+        // One run now, inside `load`'s panic guard: tract panics on some graphs only when they
+        // run (fuzzing found a Gather whose constant indices are out of range), and that is a
+        // bad model, not a failed rerank. The result itself is not checked: a model whose
+        // output is NaN for zeros is refused per request, as for any other input.
+        let _ = runner.score(&vec![0.0; 2 * width], 2);
+        runner.reset();
+        Ok(runner)
     }
 
     pub fn info(&self) -> &ModelInfo {
