@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # localrank's one build script.
-#   ./build.sh               install what is missing, build the packages, print sizes, serve the demo
-#   ./build.sh test          every test tier: native, wasm (Node + Chromium), JS package + demo page
+#   ./build.sh               install what is missing, build the package, print sizes, serve the demo
+#   ./build.sh build         the npm package only: pkg/localrank/ and pkg/localrank-VERSION.tgz
+#   ./build.sh test          every test tier: native, wasm (Node + Chromium), JS package + demo
+#                            page, the packed package in fixture apps, a fuzzing smoke run
 #   ./build.sh model DATA    regenerate models/ranker.onnx + MODEL_CARD.md from MovieLens at DATA
 #   ./build.sh bench         the benchmark against onnxruntime-web (writes bench/results/)
 #   ./build.sh fuzz [SECS [TARGET…]]  cargo-fuzz targets (default: all) for SECS seconds each (300)
@@ -73,50 +75,36 @@ optimize_wasm() {
 build_packages() {
   install_rust_tools
   install_node_tools
-  # Two flavours. The full one (pkg/web, pkg/nodejs) loads ONNX models (tract-onnx). The slim
-  # one (pkg/web-slim, pkg/nodejs-slim; no `onnx` feature, so no tract-onnx/tract-hir) loads
-  # only NNEF archives made by `localrank-pipeline to-nnef` (models/ranker.nnef.tar): a smaller
-  # module, built with the size-first `release-slim` profile (Cargo.toml). Each full package
-  # also carries the slim one as its `./slim` subpath.
+  # Two flavours of the module, each built once (wasm-pack --target web: an ES module glue that
+  # client/scripts/wrap-glue.mjs turns into per-instance bindings for every runtime). The full
+  # one loads ONNX models (tract-onnx); the slim one (no `onnx` feature, so no
+  # tract-onnx/tract-hir) loads only NNEF archives made by `localrank-pipeline to-nnef`
+  # (models/ranker.nnef.tar): a smaller module, built with the size-first `release-slim`
+  # profile (Cargo.toml).
   local optimizing=()
-  for flavour in "" -slim; do
+  for flavour in full slim; do
     local profile=(--release) cargo_args=()
-    [[ $flavour == -slim ]] && profile=(--profile release-slim) cargo_args=(-- --no-default-features)
-    for target in web nodejs; do
-      log "wasm-pack build --target $target${flavour:+ (slim: NNEF only)}"
-      # --mode no-install: use the wasm-bindgen on PATH, never download one.
-      wasm-pack build "${profile[@]}" --mode no-install --target "$target" --out-dir "pkg/$target$flavour" \
-        --out-name localrank "${cargo_args[@]}"
-    done
-    # wasm-opt takes minutes on one thread: each flavour's web module is optimised in the
-    # background while the next flavour builds. Its nodejs module is the same wasm, so
-    # optimising it afterwards is a cache hit.
-    optimize_wasm "pkg/web$flavour/localrank_bg.wasm" &
+    [[ $flavour == slim ]] && profile=(--profile release-slim) cargo_args=(-- --no-default-features)
+    log "wasm-pack build ($flavour flavour)"
+    # --mode no-install: use the wasm-bindgen on PATH, never download one.
+    wasm-pack build "${profile[@]}" --mode no-install --target web --out-dir "pkg/wasm-pack/$flavour" \
+      --out-name localrank "${cargo_args[@]}"
+    # wasm-opt takes minutes on one thread: the full module is optimised in the background
+    # while the slim one builds.
+    optimize_wasm "pkg/wasm-pack/$flavour/localrank_bg.wasm" &
     optimizing+=($!)
   done
   for pid in "${optimizing[@]}"; do wait "$pid"; done
-  for flavour in "" -slim; do optimize_wasm "pkg/nodejs$flavour/localrank_bg.wasm"; done
-  for target in web nodejs; do add_slim_subpath "$target"; done
-  print_sizes
+  log "the localrank npm package (pkg/localrank/, pkg/localrank-*.tgz)"
+  node client/scripts/assemble.mjs
+  # The repository's own tests and the demo's tools import the package by name, as apps do.
+  ln -sfn ../pkg/localrank node_modules/localrank
+  print_model_sizes
 }
 
-# Copies pkg/$1-slim into pkg/$1/slim and exports it as `localrank/slim` (package.json "exports").
-add_slim_subpath() {
-  rm -rf "pkg/$1/slim"
-  mkdir -p "pkg/$1/slim"
-  cp "pkg/$1-slim"/localrank{.js,.d.ts,_bg.wasm} "pkg/$1/slim/"
-  node -e '
-    const fs = require("fs"), file = process.argv[1], pkg = JSON.parse(fs.readFileSync(file, "utf8"));
-    const entry = (dir) => ({ types: `./${dir}localrank.d.ts`, default: `./${dir}localrank.js` });
-    pkg.exports = { ".": entry(""), "./slim": entry("slim/"), "./package.json": "./package.json" };
-    pkg.files = [...new Set([...pkg.files, "slim/"])];
-    fs.writeFileSync(file, JSON.stringify(pkg, null, 2) + "\n");' "pkg/$1/package.json"
-}
-
-print_sizes() {
-  printf '\n%-32s %10s %10s %10s\n' file raw gzip brotli
-  for f in pkg/web/localrank_bg.wasm pkg/web-slim/localrank_bg.wasm pkg/web/localrank.js \
-    models/ranker.onnx models/ranker.nnef.tar; do
+print_model_sizes() {
+  printf '\n%-32s %10s %10s %10s\n' "model file" raw gzip brotli
+  for f in models/ranker.onnx models/ranker.nnef.tar; do
     [[ -f $f ]] || continue
     printf '%-32s %10d %10d %10d\n' "$f" "$(wc -c <"$f")" "$(gzip -9c "$f" | wc -c)" \
       "$(node -e 'const z=require("zlib");process.stdout.write(String(z.brotliCompressSync(require("fs").readFileSync(process.argv[1])).length))' "$f")"
@@ -137,7 +125,9 @@ run_fuzz() {
     [[ $target == rerank || $target == record || $target == contract ]] && dict=(-dict=fuzz/json.dict)
     log "fuzz $target for ${seconds}s"
     # -rss_limit_mb: a leak or an unbounded allocation is a failure; -timeout: so is a hang.
-    if ! cargo fuzz run --fuzz-dir fuzz --sanitizer none "$target" "$CACHE/fuzz-corpus/$target" "fuzz/seeds/$target" -- \
+    # --target-dir outside the clone: a CI run on a clean clone reuses the instrumented build.
+    if ! cargo fuzz run --fuzz-dir fuzz --target-dir "$CACHE/fuzz-target" --sanitizer none "$target" \
+      "$CACHE/fuzz-corpus/$target" "fuzz/seeds/$target" -- \
       -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
       -artifact_prefix="fuzz/artifacts/$target-" "${dict[@]}" >"$log" 2>&1; then
       # CI keeps only the printed log: the panic message and the input itself, not a backtrace.
@@ -172,8 +162,10 @@ run_tests() {
   done
 
   log "tier 3: the built package from JS (Node ESM + CJS, types) and the demo page in Chromium"
-  tsc -p tests/js/tsconfig.json
   node --test tests/js/
+
+  log "tier 3: the packed tarball installed into fresh Vite, webpack, Node ESM, Node CJS and TypeScript apps"
+  node --test tests/packaging/
 
   log "tier 4: a fuzzing smoke run of every target (./build.sh fuzz runs them longer)"
   run_fuzz 20

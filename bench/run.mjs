@@ -39,8 +39,8 @@ function sizes() {
   };
   const ortDist = "node_modules/onnxruntime-web/dist/";
   return {
-    localrank: { wasm: size("pkg/web/localrank_bg.wasm"), glue: size("pkg/web/localrank.js") },
-    localrankSlim: { wasm: size("pkg/web-slim/localrank_bg.wasm"), model: size("models/ranker.nnef.tar") },
+    localrank: { wasm: size("pkg/localrank/dist/wasm/full/localrank_bg.wasm"), glue: size("pkg/localrank/dist/wasm/full/bindings.js") },
+    localrankSlim: { wasm: size("pkg/localrank/dist/wasm/slim/localrank_bg.wasm"), model: size("models/ranker.nnef.tar") },
     ort: { wasm: size(ortDist + "ort-wasm-simd-threaded.wasm"), glue: [size(ortDist + "ort.wasm.min.mjs"), size(ortDist + "ort-wasm-simd-threaded.mjs")] },
     model: size("models/ranker.onnx"),
   };
@@ -62,14 +62,16 @@ function summariseCold(runs) {
 }
 
 async function nodeCases() {
-  const glue = await import(pathToFileURL(ROOT + "pkg/web/localrank.js"));
-  const exports = glue.initSync({ module: await WebAssembly.compile(readFileSync(ROOT + "pkg/web/localrank_bg.wasm")) });
+  const wasmDir = ROOT + "pkg/localrank/dist/wasm/full/";
+  const glue = (await import(pathToFileURL(wasmDir + "bindings.js"))).createBindings();
+  const exports = await glue.init({ module_or_path: await WebAssembly.compile(readFileSync(wasmDir + "localrank_bg.wasm")) });
   const ort = await import("onnxruntime-web");
   ort.env.wasm.numThreads = 1;
   const model = readFileSync(ROOT + "models/ranker.onnx");
   const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
   const makeRanker = (options) => new glue.Ranker(model, options);
-  const client = await import(pathToFileURL(ROOT + "www/localrank-client.mjs"));
+  // The client on this same instance, so its memory is the one measured.
+  const client = await import("localrank");
   const makeClient = (rankerOptions) => client.createLocalRanker({ initWasm: () => glue, modelBytes: model, rankerOptions, flushDelayMs: Infinity });
   const ranker = makeRanker();
   const width = ranker.modelInfo().features.length;

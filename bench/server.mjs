@@ -1,4 +1,4 @@
-// A tiny static server for the Chromium bench: /bench/, /www/ (the client), /pkg/web/, /models/ and
+// A tiny static server for the Chromium bench: /bench/, /pkg/localrank/ (the package), /models/ and
 // /ort/ (= node_modules/onnxruntime-web/dist). No caching, so every page load is cold;
 // cross-origin isolated, so performance.now() has microsecond (not 100 µs) resolution.
 import { createReadStream, statSync } from "node:fs";
@@ -7,7 +7,7 @@ import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const MOUNTS = { "/bench/": "bench/", "/www/": "www/", "/pkg/web/": "pkg/web/", "/pkg/web-slim/": "pkg/web-slim/", "/models/": "models/", "/ort/": "node_modules/onnxruntime-web/dist/" };
+const MOUNTS = { "/bench/": "bench/", "/www/": "www/", "/pkg/localrank/": "pkg/localrank/", "/models/": "models/", "/ort/": "node_modules/onnxruntime-web/dist/" };
 const MIME = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".onnx": "application/octet-stream", ".json": "application/json" };
 
 export function startServer() {

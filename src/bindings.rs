@@ -14,6 +14,7 @@ use crate::ranker::{self, Clock, OnError, RankerOptions, RequestContextInput, Re
 use crate::rerank::Constraints;
 use crate::signals::decay::DAY_MS;
 use crate::signals::{RecordSummary, StoreConfig};
+use crate::vocabulary::{CONSTRAINT_KEYS, DIVERSITY_KEYS, OPTION_KEYS, REQUEST_KEYS};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = include_str!("bindings.d.ts");
@@ -55,19 +56,6 @@ fn reject_unknown_keys(
         None => Ok(()),
     }
 }
-
-const OPTION_KEYS: &[&str] = &[
-    "keyCap",
-    "retentionDays",
-    "maxCandidates",
-    "timeBudgetMs",
-    "memoryBudgetBytes",
-    "onError",
-    "trustedKeys",
-];
-const REQUEST_KEYS: &[&str] = &["candidates", "now", "utcOffsetMinutes", "constraints", "explain", "onError"];
-const CONSTRAINT_KEYS: &[&str] = &["maxDisplacement", "diversity"];
-const DIVERSITY_KEYS: &[&str] = &["by", "maxRun"];
 
 /// Checks the request's own keys and its constraints' (candidates may carry anything).
 fn check_request_keys(request: &JsValue) -> Result<(), Error> {
@@ -379,13 +367,13 @@ impl Ranker {
     }
 
     /// `rerank` for candidates packed column-wise (`CandidateColumns`): the fast path the
-    /// client (`www/localrank-client.mjs`) takes, where a list crosses into wasm as a few
+    /// client (the `localrank` package) takes, where a list crosses into wasm as a few
     /// typed-array copies. `request` holds the other fields of a `RerankRequest` (a
     /// `candidates` field is ignored). The result has no `ids`: the caller has the candidates.
     /// Columns of the wrong type or shape are `INVALID_REQUEST` (server order, or thrown).
     ///
     /// ```js
-    /// const columns = packCandidates(candidates); // www/localrank-client.mjs
+    /// const columns = packCandidates(candidates); // from "localrank"
     /// const { order, fallback } = ranker.rerankColumns(columns, { now: Date.now() });
     /// const ids = Array.from(order, (i) => candidates[i].id);
     /// ```
@@ -450,12 +438,12 @@ impl Ranker {
     }
 
     /// `record` for events packed column-wise (`EventColumns`): the fast path the client
-    /// (`www/localrank-client.mjs`) takes, where a batch crosses into wasm as a few typed-array
+    /// (the `localrank` package) takes, where a batch crosses into wasm as a few typed-array
     /// copies. The same checks, errors and effects as `record`; columns of the wrong type or
     /// shape are `INVALID_EVENT` too.
     ///
     /// ```js
-    /// const columns = packEvents(events); // www/localrank-client.mjs; null: use record(events)
+    /// const columns = packEvents(events); // from "localrank"; null: use record(events)
     /// const { recorded, expired } = ranker.recordColumns(columns, Date.now());
     /// ```
     #[wasm_bindgen(js_name = recordColumns, unchecked_return_type = "RecordSummary")]

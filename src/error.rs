@@ -37,12 +37,34 @@ pub enum Error {
     #[error("invalid options: {0}")]
     InvalidOptions(String),
     /// A bug caught natively. In wasm a panic cannot be caught: it traps, and the JS shim
-    /// recovers (see www/localrank-client.mjs).
+    /// recovers (client/src/client/local-ranker.ts).
     #[error("internal error (a panic was caught): {0}")]
     Panic(String),
 }
 
 impl Error {
+    /// Every code `code()` returns, in the order of the variants: the list the JS side's
+    /// vocabulary is generated from and checked against (tests/vocabulary.rs).
+    pub const CODES: [&'static str; 17] = [
+        "INVALID_REQUEST",
+        "TOO_MANY_CANDIDATES",
+        "INVALID_EVENT",
+        "INVALID_MODEL",
+        "MODEL_UNSIGNED",
+        "MODEL_TAMPERED",
+        "MODEL_UNTRUSTED_KEY",
+        "CONTRACT_MISMATCH",
+        "UNKNOWN_FEATURE",
+        "CORRUPT_SNAPSHOT",
+        "SNAPSHOT_VERSION",
+        "INFERENCE_FAILED",
+        "INVALID_MODEL_OUTPUT",
+        "TIME_BUDGET_EXCEEDED",
+        "MEMORY_BUDGET_EXCEEDED",
+        "INVALID_OPTIONS",
+        "PANIC",
+    ];
+
     /// Stable code for programs: JS `error.code` and fallback `reason`.
     pub fn code(&self) -> &'static str {
         match self {

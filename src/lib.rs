@@ -15,6 +15,7 @@ pub mod offline;
 pub mod ranker;
 pub mod rerank;
 pub mod signals;
+pub mod vocabulary;
 
 #[cfg(target_arch = "wasm32")]
 pub mod bindings;

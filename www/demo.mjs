@@ -2,7 +2,9 @@
 // record signals, a clock to watch them decay, and what the device knows. No inline code: it
 // runs under the strict CSP that www/serve.mjs sends.
 
-import { createLocalRanker, indexedDbStorage, webPackageLoader } from "./localrank-client.mjs";
+// The package, as a page without a bundler imports it: index.html's import map points the
+// name `localrank` at the package's browser entry point (served from /pkg/localrank/).
+import { createLocalRanker, indexedDbStorage } from "localrank";
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -61,9 +63,9 @@ function showClock() {
 
 // ---- state -----------------------------------------------------------------------------
 
-/** @type {Array<import("./localrank-client.d.ts").Candidate & { title?: string, kind?: string }>} */
+/** @type {Array<import("localrank").Candidate & { title?: string, kind?: string }>} */
 let items = [];
-/** @type {import("./localrank-client.d.ts").LocalRanker | null} */
+/** @type {import("localrank").LocalRanker | null} */
 let ranker = null;
 let renders = 0;
 /** Ids whose "why" panel is open, so a re-render keeps it open. */
@@ -257,7 +259,6 @@ async function main() {
 
   const started = performance.now();
   ranker = await createLocalRanker({
-    initWasm: webPackageLoader({ glue: new URL("../pkg/web/localrank.js", import.meta.url) }),
     modelUrl: new URL("../models/ranker.onnx", import.meta.url).href,
     storage: indexedDbStorage({ databaseName: "localrank-demo" }),
     now,

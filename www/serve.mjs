@@ -1,24 +1,32 @@
 #!/usr/bin/env node
-// The demo's static server (node:http, no dependencies).
+// The demo's static server (node:http, no dependencies), also used by the browser tests and
+// the packaging tests (which serve a bundler's output with it).
 //
 //   node www/serve.mjs [PORT] [--host HOST]     PORT 0 picks a free port; default 8080, host 127.0.0.1
 //
-// Serves `/` (a redirect to /www/index.html) and files under /www/, /pkg/web/ and /models/
-// of the repository, nothing else, with a strict Content-Security-Policy (no inline code, no
-// eval; only 'wasm-unsafe-eval' for the WebAssembly module) and no caching. Prints
-// "localrank demo: http://HOST:PORT/" once listening. Importable: `startServer({ port })`.
+// The demo serves `/` (a redirect to /www/index.html) and the repository's /www/, /models/
+// and the built package under /pkg/localrank/, nothing else, with a strict
+// Content-Security-Policy (no inline code, no eval; only 'wasm-unsafe-eval' for the
+// WebAssembly module, and each page's own inline import map by its hash) and no caching.
+// Prints "localrank demo: http://HOST:PORT/" once listening. Importable: `startServer(...)`.
 
+import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { realpath, stat } from "node:fs/promises";
+import { readFile, realpath, stat } from "node:fs/promises";
 import { createServer } from "node:http";
 import { extname, join, resolve, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 export const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
-/** URL prefixes that map onto the repository; everything else is 404. */
-export const SERVED = ["/www/", "/pkg/web/", "/models/"];
-/** Served too when a test asks for it (`startServer({ testPages: true })`): the browser tests' own pages. */
-export const TEST_PAGES = "/tests/js/fixtures/";
+
+/** URL prefix → directory: what the demo serves. */
+export const DEMO_MOUNTS = [
+  ["/www/", join(ROOT, "www")],
+  ["/pkg/localrank/", join(ROOT, "pkg/localrank")],
+  ["/models/", join(ROOT, "models")],
+];
+/** Served too when a test asks for it (`testPages: true`): the browser tests' own pages. */
+export const TEST_PAGES = ["/tests/js/fixtures/", join(ROOT, "tests/js/fixtures")];
 
 export const CONTENT_SECURITY_POLICY =
   "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'";
@@ -27,6 +35,7 @@ const MIME = {
   ".html": "text/html; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",
   ".mjs": "text/javascript; charset=utf-8",
+  ".cjs": "text/javascript; charset=utf-8",
   ".css": "text/css; charset=utf-8",
   ".json": "application/json; charset=utf-8",
   ".wasm": "application/wasm",
@@ -40,52 +49,61 @@ const MIME = {
 };
 
 const COMMON_HEADERS = {
-  "Content-Security-Policy": CONTENT_SECURITY_POLICY,
   "Cache-Control": "no-store",
   "X-Content-Type-Options": "nosniff",
   "Referrer-Policy": "no-referrer",
-  "Cross-Origin-Opener-Policy": "same-origin",
 };
 
 /**
- * The file a URL path maps to, or null if it is not one this server serves. Decoded segments
- * with "..", NUL, backslashes or leading dots are refused, and the real path (after symlinks)
- * must stay under its served directory.
+ * The file a URL path maps to under `mounts` (tried in order), or null. Decoded segments with
+ * "..", NUL, backslashes or leading dots are refused, and the real path (after symlinks) must
+ * stay under its mount's directory. A path ending in "/" means its index.html.
  * @param {string} urlPath
- * @param {readonly string[]} [served] the URL prefixes served (default `SERVED`)
+ * @param {readonly (readonly [string, string])[]} mounts
  * @returns {Promise<string | null>}
  */
-export async function resolveFile(urlPath, served = SERVED) {
-  const prefix = served.find((p) => urlPath.startsWith(p));
-  if (!prefix) return null;
-  let segments;
-  try {
-    segments = urlPath.slice(1).split("/").map(decodeURIComponent);
-  } catch {
-    return null;
+export async function resolveFile(urlPath, mounts) {
+  for (const [prefix, dir] of mounts) {
+    if (!urlPath.startsWith(prefix)) continue;
+    let segments;
+    try {
+      segments = urlPath.slice(prefix.length).split("/").map(decodeURIComponent);
+    } catch {
+      return null;
+    }
+    if (segments.at(-1) === "") segments[segments.length - 1] = "index.html";
+    if (segments.some((s) => s === "" || s === "." || s === ".." || s.startsWith(".") || /[\\\0]/.test(s))) return null;
+    try {
+      const [realBase, realFile] = await Promise.all([realpath(dir), realpath(join(dir, ...segments))]);
+      if (realFile.startsWith(realBase + sep) && (await stat(realFile)).isFile()) return realFile;
+    } catch {
+      // not under this mount: try the next one
+    }
   }
-  if (segments.some((s) => s === "" || s === "." || s === ".." || s.startsWith(".") || /[\\\0]/.test(s))) {
-    return null;
-  }
-  const base = join(ROOT, prefix);
-  const file = join(ROOT, ...segments);
-  try {
-    const [realBase, realFile] = await Promise.all([realpath(base), realpath(file)]);
-    if (!realFile.startsWith(realBase + sep)) return null;
-    return (await stat(realFile)).isFile() ? realFile : null;
-  } catch {
-    return null;
-  }
+  return null;
 }
 
 /**
- * @param {import("node:http").IncomingMessage} request
- * @param {import("node:http").ServerResponse} response
- * @param {readonly string[]} served
+ * The CSP for a file: an HTML page may also run its own inline import maps, allowed by hash
+ * (a page without a bundler maps `localrank` to the package's entry point that way).
  */
-async function handle(request, response, served) {
+async function policyFor(file) {
+  if (extname(file).toLowerCase() !== ".html") return CONTENT_SECURITY_POLICY;
+  const html = await readFile(file, "utf8");
+  const hashes = [...html.matchAll(/<script type="importmap">([\s\S]*?)<\/script>/g)].map(
+    ([, map]) => `'sha256-${createHash("sha256").update(map).digest("base64")}'`,
+  );
+  return hashes.length ? CONTENT_SECURITY_POLICY.replace("script-src 'self'", `script-src 'self' ${hashes.join(" ")}`) : CONTENT_SECURITY_POLICY;
+}
+
+async function handle(request, response, mounts, redirectRoot) {
   const send = (status, body, headers = {}) => {
-    response.writeHead(status, { ...COMMON_HEADERS, "Content-Type": "text/plain; charset=utf-8", ...headers });
+    response.writeHead(status, {
+      ...COMMON_HEADERS,
+      "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+      "Content-Type": "text/plain; charset=utf-8",
+      ...headers,
+    });
     response.end(request.method === "HEAD" ? undefined : body);
   };
   if (request.method !== "GET" && request.method !== "HEAD") {
@@ -99,11 +117,11 @@ async function handle(request, response, served) {
     send(400, "bad request\n");
     return;
   }
-  if (path === "/" || path === "/www" || path === "/www/") {
+  if (redirectRoot && (path === "/" || path === "/www" || path === "/www/")) {
     send(302, "see /www/index.html\n", { Location: "/www/index.html" });
     return;
   }
-  const file = await resolveFile(path, served);
+  const file = await resolveFile(path, mounts);
   if (!file) {
     send(404, "not found\n");
     return;
@@ -111,6 +129,7 @@ async function handle(request, response, served) {
   const info = await stat(file);
   response.writeHead(200, {
     ...COMMON_HEADERS,
+    "Content-Security-Policy": await policyFor(file),
     "Content-Type": MIME[extname(file).toLowerCase()] ?? "application/octet-stream",
     "Content-Length": info.size,
   });
@@ -124,15 +143,16 @@ async function handle(request, response, served) {
 }
 
 /**
- * Starts the server; resolves once it listens. `testPages: true` also serves `TEST_PAGES`, under
- * the same headers, so browser tests run their own pages under the demo's CSP.
- * @param {{ port?: number, host?: string, testPages?: boolean }} [options]
+ * Starts the server; resolves once it listens. By default it serves the demo (`DEMO_MOUNTS`);
+ * `testPages: true` adds the browser tests' pages, and `mounts` serves other directories
+ * instead (e.g. `[["/", "dist"]]`), under the same headers.
+ * @param {{ port?: number, host?: string, testPages?: boolean, mounts?: (readonly [string, string])[] }} [options]
  * @returns {Promise<{ server: import("node:http").Server, url: string, port: number, close: () => Promise<void> }>}
  */
-export async function startServer({ port = 8080, host = "127.0.0.1", testPages = false } = {}) {
-  const served = testPages ? [...SERVED, TEST_PAGES] : SERVED;
+export async function startServer({ port = 8080, host = "127.0.0.1", testPages = false, mounts } = {}) {
+  const served = mounts ?? (testPages ? [...DEMO_MOUNTS, TEST_PAGES] : DEMO_MOUNTS);
   const server = createServer((request, response) => {
-    handle(request, response, served).catch(() => {
+    handle(request, response, served, mounts === undefined).catch(() => {
       if (!response.headersSent) response.writeHead(500, COMMON_HEADERS);
       response.end();
     });

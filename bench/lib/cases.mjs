@@ -146,7 +146,7 @@ export async function modelOnly({ ranker, ort, session, width, sizes = SIZES, bu
 
 /**
  * Case 2: server response + recorded signals → ids, through the JS client
- * (`www/localrank-client.mjs`, as an app calls it). `makeClient(rankerOptions)` resolves to a
+ * (the `localrank` package's `LocalRanker`, as an app calls it). `makeClient(rankerOptions)` resolves to a
  * fresh `LocalRanker`, `makeRanker(options)` builds a bare wasm `Ranker` (for the breakdown);
  * `session` is an ORT session on the same model.
  */

@@ -1,5 +1,5 @@
 // One cold start in a fresh Node process: `node bench/lib/cold-node.mjs localrank|localrank-slim|ort`
-// (localrank-slim: pkg/web-slim, the NNEF-only build, with models/ranker.nnef.tar).
+// (localrank-slim: the package's NNEF-only flavour, with models/ranker.nnef.tar).
 // Prints one JSON line: first call (wasm compile + instantiate + model load) and warm model loads.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -8,17 +8,18 @@ const root = fileURLToPath(new URL("../../", import.meta.url));
 const engine = process.argv[2];
 const slim = engine === "localrank-slim";
 const model = readFileSync(root + (slim ? "models/ranker.nnef.tar" : "models/ranker.onnx"));
-const pkg = slim ? "pkg/web-slim/" : "pkg/web/";
+const dir = `${root}pkg/localrank/dist/wasm/${slim ? "slim" : "full"}/`;
 const t = () => performance.now();
 const out = { engine };
 if (engine.startsWith("localrank")) {
   const t0 = t();
-  const glue = await import(root + pkg + "localrank.js");
-  const bytes = readFileSync(root + pkg + "localrank_bg.wasm");
+  const { createBindings } = await import(dir + "bindings.js");
+  const glue = createBindings();
+  const bytes = readFileSync(dir + "localrank_bg.wasm");
   const t1 = t();
   const module = await WebAssembly.compile(bytes);
   const t2 = t();
-  glue.initSync({ module });
+  await glue.init({ module_or_path: module });
   const t3 = t();
   let ranker = new glue.Ranker(model);
   const t4 = t();

@@ -4,6 +4,8 @@
 // are implemented; counters are kept as f32 (Math.fround) like the Rust store so the two
 // pipelines agree to float rounding.
 
+import { EVENT_KINDS } from "localrank";
+
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 const HALF_LIVES = { "1h": HOUR_MS, "1d": DAY_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS };
@@ -15,7 +17,8 @@ const SESSION_VECTOR_HALF_LIFE_MS = HOUR_MS;
 const RECENT_CAPACITY = 32; // src/signals/recent.rs
 const DWELL_UNIT_MS = 30_000;
 const FAMILIES = ["item", "author", "container", "topic"];
-const KINDS = ["impression", "click", "dwell", "like", "share", "dismiss", "hide"];
+// The core's event kinds, in code order (the package's generated vocabulary).
+const KINDS = EVENT_KINDS;
 const KIND_INDEX = Object.fromEntries(KINDS.map((k, i) => [k, i]));
 const POSITIVE = [0, 1, 1, 2, 3, 0, 0];
 const NEGATIVE = [0, 0, 0, 0, 0, 1, 3];

@@ -18,13 +18,20 @@ async function loadModel() {
   return new Uint8Array(await (await fetch("/models/ranker.onnx")).arrayBuffer());
 }
 
+/** One instance's bindings of the package's full or slim flavour, not yet instantiated. */
+async function bindings(slim) {
+  const dir = `/pkg/localrank/dist/wasm/${slim ? "slim" : "full"}/`;
+  const { createBindings } = await import(dir + "bindings.js");
+  return { glue: createBindings(), wasm: dir + "localrank_bg.wasm" };
+}
+
 async function coldLocalrank(slim = false) {
   const t0 = t();
-  const dir = slim ? "/pkg/web-slim/" : "/pkg/web/";
-  const glue = await import(dir + "localrank.js");
+  const { glue, wasm } = await bindings(slim);
   const model = slim ? new Uint8Array(await (await fetch("/models/ranker.nnef.tar")).arrayBuffer()) : await loadModel();
   const t1 = t();
-  const exports = await glue.default({ module_or_path: fetch(dir + "localrank_bg.wasm") });
+  // A fetch Response: instantiateStreaming, as a page's first visit does.
+  const exports = await glue.init({ module_or_path: fetch(wasm) });
   const t2 = t();
   new glue.Ranker(model);
   const t3 = t();
@@ -47,13 +54,14 @@ async function coldOrt() {
 }
 
 async function full() {
-  const glue = await import("/pkg/web/localrank.js");
+  const { glue, wasm } = await bindings(false);
   const ort = await import("/ort/ort.wasm.min.mjs");
   ort.env.wasm.numThreads = 1;
   const model = await loadModel();
-  const exports = await glue.default({ module_or_path: fetch("/pkg/web/localrank_bg.wasm") });
+  const exports = await glue.init({ module_or_path: fetch(wasm) });
   const makeRanker = (options) => new glue.Ranker(model, options);
-  const client = await import("/www/localrank-client.mjs");
+  // The client on this same instance, so its memory is the one measured.
+  const client = await import("localrank");
   const makeClient = (rankerOptions) => client.createLocalRanker({ initWasm: () => glue, modelBytes: model, rankerOptions, flushDelayMs: Infinity });
   const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
   const ranker = makeRanker();

@@ -1,20 +1,17 @@
-// The JS shim (www/localrank-client.mjs) in Node, on the built pkg/web package, with the file
+// The client (the `localrank` package's Node entry point) in Node, with the file
 // adapter: persistence across restarts, clear(), corrupt and newer-format files, failed
 // writes, and recovery from traps with the journal replayed.
 
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
 import * as fsPromises from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 
+import { createLocalRanker, fileStorage, isLocalrankError, memoryStorage, wasmLoader } from "localrank";
 import {
-  commonJsLoader, createLocalRanker, fileStorage, isLocalrankError, memoryStorage, webPackageLoader,
-} from "../../www/localrank-client.mjs";
-import {
-  NOW, PKG_WEB_GLUE, catalogue, corrupted, idsOf, itemRef, likesFor, lowCandidate, modelBytes, trappingLoader, withSnapshotVersion,
+  NOW, catalogue, corrupted, idsOf, itemRef, likesFor, lowCandidate, modelBytes, trappingLoader, withSnapshotVersion,
 } from "./helpers.mjs";
 
 const items = catalogue();
@@ -32,7 +29,7 @@ after(async () => {
 });
 
 /** One loader for the whole file: the .wasm is compiled once, each instance is new. */
-const loader = webPackageLoader({ glue: PKG_WEB_GLUE });
+const loader = wasmLoader();
 
 /**
  * A LocalRanker on the file `name` in the temp dir, at the fixed clock NOW.
@@ -376,7 +373,7 @@ describe("recovery from traps", () => {
   });
 
   test("a loader that fails to re-instantiate leaves the server order until it works again", async () => {
-    const inner = webPackageLoader({ glue: PKG_WEB_GLUE });
+    const inner = wasmLoader();
     let failing = false;
     const warnings = [];
     const { initWasm, armed } = trappingLoader("rerankColumns", () => new WebAssembly.RuntimeError("unreachable"));
@@ -405,16 +402,21 @@ describe("recovery from traps", () => {
 });
 
 describe("loading", () => {
-  test("commonJsLoader re-requires pkg/nodejs for a fresh instance each time", async () => {
-    const require = createRequire(import.meta.url);
-    const load = commonJsLoader(require, "../../pkg/nodejs/localrank.js");
+  test("the package's loader gives a fresh instance on every call, from one compiled module", async () => {
+    const load = wasmLoader();
     const [a, b] = [await load({ instance: 0, reason: "start" }), await load({ instance: 1, reason: "recover" })];
     assert.notEqual(a.Ranker, b.Ranker, "two module instances");
-    const ranker = await createLocalRanker({ initWasm: load, modelBytes: model, now: () => NOW });
-    open.add(ranker);
-    assert.equal(ranker.rerank(items).fallback, null);
-    await ranker.close();
-    open.delete(ranker);
+    const [x, y] = [new a.Ranker(model), new b.Ranker(model)];
+    x.record([{ kind: "like", item: itemRef(items[30]), at: NOW - 1000 }], NOW);
+    assert.equal(y.keyCount, 0, "signals recorded in one instance are not in the other");
+    x.free();
+    y.free();
+    const [first, second] = [await createLocalRanker({ modelBytes: model, now: () => NOW }), await createLocalRanker({ modelBytes: model, now: () => NOW })];
+    await first.record(liked(first));
+    assert.ok(first.keyCount > 0);
+    assert.equal(second.keyCount, 0, "two LocalRankers never share an instance");
+    await first.close();
+    await second.close();
   });
 
   test("modelUrl loads the model (file: URLs in Node) and bad models reject createLocalRanker", async () => {
@@ -433,7 +435,9 @@ describe("loading", () => {
       createLocalRanker({ initWasm: loader, modelBytes: model, rankerOptions: { maxCandidates: 0 } }),
       (error) => isLocalrankError(error) && error.code === "INVALID_OPTIONS",
     );
-    await assert.rejects(createLocalRanker({ modelBytes: model }), /initWasm/);
+    await assert.rejects(createLocalRanker({ model }), (error) => error.code === "INVALID_ARGUMENT" && /unknown key `model`/.test(error.message));
+    await assert.rejects(createLocalRanker({ modelBytes: model, modelUrl: "x.onnx" }), (error) => error.code === "INVALID_ARGUMENT");
+    await assert.rejects(createLocalRanker(), (error) => error.code === "INVALID_ARGUMENT");
   });
 
   test("a closed ranker returns the server order and refuses writes", async () => {

@@ -5,15 +5,15 @@
 // coded errors. And the slim package (NNEF-only) must rank exactly like the full one.
 
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
-import { createLocalRanker, packCandidates, packEvents } from "../../www/localrank-client.mjs";
-import { DAY_MS, NOW, catalogue, expectLocalrankError, itemRef, modelBytes } from "./helpers.mjs";
+import { createLocalRanker, packCandidates, packEvents } from "localrank";
+import * as pkg from "localrank/core";
+import * as slim from "localrank/slim/core";
+import { DAY_MS, NOW, PACKAGE, catalogue, expectLocalrankError, itemRef, modelBytes } from "./helpers.mjs";
 
-const require = createRequire(import.meta.url);
-const pkg = require("../../pkg/nodejs/localrank.js");
+await Promise.all([pkg.init(), slim.init()]);
 const items = catalogue();
 
 /** Signals on a few catalogue items, so the ranking is not the server's. */
@@ -222,14 +222,11 @@ test("malformed event columns are INVALID_EVENT errors, not traps", () => {
   ranker.free();
 });
 
-// The slim build as the full package exports it (`localrank/slim`, a copy of pkg/nodejs-slim).
-const SLIM = new URL("../../pkg/nodejs/slim/localrank.js", import.meta.url);
 const NNEF = new URL("../../models/ranker.nnef.tar", import.meta.url);
 
-test("the slim package (NNEF only) ranks exactly like the full one", { skip: !existsSync(SLIM) && "pkg/nodejs/slim not built" }, () => {
-  const manifest = JSON.parse(readFileSync(new URL("../../pkg/nodejs/package.json", import.meta.url), "utf8"));
-  assert.deepEqual(manifest.exports["./slim"], { types: "./slim/localrank.d.ts", default: "./slim/localrank.js" });
-  const slim = require(SLIM.pathname);
+test("the slim flavour (NNEF only, `localrank/slim/core`) ranks exactly like the full one", () => {
+  const manifest = JSON.parse(readFileSync(`${PACKAGE}package.json`, "utf8"));
+  assert.equal(manifest.exports["./slim/core"].node.import, "./dist/entries/slim-core-node.js");
   const nnef = new Uint8Array(readFileSync(NNEF));
   const [full, small] = [ranked(pkg.Ranker, modelBytes()), ranked(slim.Ranker, nnef)];
   assert.deepEqual(small.modelInfo().features, full.modelInfo().features, "the contract came with the NNEF archive");

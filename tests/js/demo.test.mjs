@@ -5,15 +5,15 @@
 
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
-import { createRequire } from "node:module";
 import { after, before, describe, test } from "node:test";
 
 import { startServer } from "../../www/serve.mjs";
 import { BROWSER_TIMEOUT as TIMEOUT, catalogue, launchChromium, modelBytes, watchPage } from "./helpers.mjs";
 
 const items = catalogue();
-const info = (() => {
-  const { Ranker } = createRequire(import.meta.url)("../../pkg/nodejs/localrank.js");
+const info = await (async () => {
+  const { Ranker, init } = await import("localrank/core");
+  await init();
   const ranker = new Ranker(modelBytes());
   const modelInfo = ranker.modelInfo();
   ranker.free();
@@ -90,7 +90,8 @@ describe("the demo page", () => {
     const response = await page.goto(server.url);
     assert.equal(new URL(page.url()).pathname, "/www/index.html", "/ redirects to the page");
     const csp = response.headers()["content-security-policy"];
-    assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/);
+    // Scripts from the origin, the page's import map by its hash, wasm compilation; nothing else.
+    assert.match(csp, /script-src 'self' 'sha256-[A-Za-z0-9+/]{43}=' 'wasm-unsafe-eval';/);
     assert.doesNotMatch(csp, /unsafe-inline|'unsafe-eval'/);
     await rendered(page);
 
@@ -201,11 +202,10 @@ describe("the IndexedDB adapter in Chromium", () => {
       await page.goto(server.url);
       await rendered(page);
       const result = await page.evaluate(async () => {
-        const client = await import("/www/localrank-client.mjs");
+        const client = await import("localrank");
         const storage = client.indexedDbStorage({ databaseName: "slot-test" });
         const warnings = [];
         const start = () => client.createLocalRanker({
-          initWasm: client.webPackageLoader({ glue: new URL("/pkg/web/localrank.js", location.href) }),
           modelUrl: "/models/ranker.onnx",
           storage,
           flushDelayMs: Infinity,
@@ -294,28 +294,31 @@ describe("the static server", () => {
       "/www/demo.mjs": "text/javascript; charset=utf-8",
       "/www/demo.css": "text/css; charset=utf-8",
       "/www/data/server-response.json": "application/json; charset=utf-8",
-      "/pkg/web/localrank.js": "text/javascript; charset=utf-8",
-      "/pkg/web/localrank_bg.wasm": "application/wasm",
+      "/pkg/localrank/dist/entries/browser.js": "text/javascript; charset=utf-8",
+      "/pkg/localrank/dist/wasm/full/localrank_bg.wasm": "application/wasm",
       "/models/ranker.onnx": "application/octet-stream",
     };
+    const policy = (scripts) =>
+      `default-src 'self'; script-src ${scripts}; style-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'`;
     for (const [path, type] of Object.entries(expected)) {
       const response = await get(path, { method: "HEAD" });
       assert.equal(response.status, 200, path);
       assert.equal(response.headers.get("content-type"), type, path);
       assert.equal(response.headers.get("cache-control"), "no-store", path);
-      assert.equal(
-        response.headers.get("content-security-policy"),
-        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'",
-      );
+      // The page may run its own inline import map, by hash; nothing else inline, no eval.
+      const scripts = path.endsWith(".html") ? /^'self' 'sha256-[A-Za-z0-9+/]{43}=' 'wasm-unsafe-eval'$/ : /^'self' 'wasm-unsafe-eval'$/;
+      const csp = response.headers.get("content-security-policy");
+      assert.match(csp.match(/script-src ([^;]*)/)[1], scripts, path);
+      assert.equal(csp.replace(/script-src [^;]*/, "script-src S"), policy("S"), path);
     }
     const model = await get("/models/ranker.onnx");
     assert.equal(Buffer.compare(Buffer.from(await model.arrayBuffer()), Buffer.from(modelBytes())), 0);
   });
 
-  test("serves nothing outside /www/, /pkg/web/ and /models/, and no path traversal", async () => {
+  test("serves nothing outside /www/, /pkg/localrank/ and /models/, and no path traversal", async () => {
     const refused = [
-      "/package.json", "/src/lib.rs", "/pkg/nodejs/localrank.js", "/www/../package.json", "/www/%2e%2e/package.json",
-      "/www/..%2fpackage.json", "/pkg/web/..%2f..%2fCargo.toml", "/models/%2e%2e%2fCargo.toml", "/www/%00", "/pkg/web/.gitignore",
+      "/package.json", "/src/lib.rs", "/pkg/localrank.tgz", "/www/../package.json", "/www/%2e%2e/package.json",
+      "/www/..%2fpackage.json", "/pkg/localrank/..%2f..%2fCargo.toml", "/models/%2e%2e%2fCargo.toml", "/www/%00", "/pkg/localrank/.gitignore",
       "/www/data/", "/www/nope.html", "//etc/passwd", "/www/..\\..\\Cargo.toml", "/tests/js/fixtures/durable.html",
     ];
     for (const path of refused) assert.equal(await rawStatus(path), 404, path);

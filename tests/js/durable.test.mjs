@@ -1,6 +1,6 @@
 // Durable signals under real crashes: Chromium (one profile directory, so IndexedDB outlives
 // the browser) runs tests/js/fixtures/durable.html, which records click events continuously
-// through localrank-client.mjs with a short flush delay. At a random moment — in half of the
+// through the localrank client with a short flush delay. At a random moment — in half of the
 // cycles right after a write has started — the test SIGKILLs the browser process and its
 // helpers (IndexedDB's StorageService process among them), then
 // relaunches it on the same profile and checks what the page restored:
@@ -28,7 +28,7 @@ import { BROWSER_TIMEOUT, chromiumBrowserPid, launchPersistentChromium, watchPag
 const CYCLES = Number(process.env.LOCALRANK_KILL_CYCLES ?? 24);
 const SEED = Number(process.env.LOCALRANK_KILL_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const FLUSH_DELAY_MS = 25;
-/** The shim's cap on the debounce while events keep coming (MAX_WAIT_FACTOR in localrank-client.mjs). */
+/** The shim's cap on the debounce while events keep coming (MAX_WAIT_FACTOR in client/src/client/persister.ts). */
 const MAX_WAIT_FACTOR = 5;
 /** Events per record() call, and the pause between calls: ~300 events a second. */
 const BATCH = 5;

@@ -6,25 +6,18 @@ import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 
-import { webPackageLoader } from "../../www/localrank-client.mjs";
+import { ERROR_CODES, wasmLoader } from "localrank";
 
+export { ERROR_CODES };
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-export const PKG_NODEJS = fileURLToPath(new URL("../../pkg/nodejs/localrank.js", import.meta.url));
-export const PKG_WEB_GLUE = new URL("../../pkg/web/localrank.js", import.meta.url);
-export const PKG_WEB_WASM = fileURLToPath(new URL("../../pkg/web/localrank_bg.wasm", import.meta.url));
+/** The built package folder (./build.sh build; node_modules/localrank links to it). */
+export const PACKAGE = fileURLToPath(new URL("../../pkg/localrank/", import.meta.url));
 export const MODEL_PATH = fileURLToPath(new URL("../../models/ranker.onnx", import.meta.url));
 export const CATALOGUE_PATH = fileURLToPath(new URL("../../www/data/server-response.json", import.meta.url));
 
 export const DAY_MS = 86_400_000;
 /** A fixed "now" for reproducible tests (the catalogue was generated a day before it). */
 export const NOW = Date.UTC(2025, 0, 16, 12, 0, 0);
-
-export const ERROR_CODES = [
-  "INVALID_REQUEST", "TOO_MANY_CANDIDATES", "INVALID_EVENT", "INVALID_MODEL", "MODEL_UNSIGNED",
-  "MODEL_TAMPERED", "MODEL_UNTRUSTED_KEY", "CONTRACT_MISMATCH",
-  "UNKNOWN_FEATURE", "CORRUPT_SNAPSHOT", "SNAPSHOT_VERSION", "INFERENCE_FAILED",
-  "INVALID_MODEL_OUTPUT", "TIME_BUDGET_EXCEEDED", "MEMORY_BUDGET_EXCEEDED", "INVALID_OPTIONS", "PANIC",
-];
 
 export function modelBytes() {
   return new Uint8Array(readFileSync(MODEL_PATH));
@@ -144,12 +137,12 @@ export const idsOf = (items) => items.map((item) => item.id);
 
 /**
  * A loader whose FIRST module's Ranker throws `error()` from `method` while `armed.on` is
- * true (a subclass: the glue module itself is not touched); later modules are fresh glue
- * copies, untouched. Simulates a trap in Node (tests/js/trap.test.mjs makes a real one).
+ * true (a subclass: the module itself is not touched); later modules are fresh instances,
+ * untouched. Simulates a trap in Node (tests/js/trap.test.mjs makes a real one).
  */
 export function trappingLoader(method, error) {
   const armed = { on: false, calls: 0 };
-  const inner = webPackageLoader({ glue: PKG_WEB_GLUE });
+  const inner = wasmLoader();
   const initWasm = async (context) => {
     const module = await inner(context);
     if (context.instance > 0) return module;

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { createLocalRanker, memoryStorage, packEvents } from "../../www/localrank-client.mjs";
+import { createLocalRanker, memoryStorage, packEvents } from "localrank";
 import { NOW, modelBytes, trappingLoader } from "./helpers.mjs";
 
 const model = modelBytes();

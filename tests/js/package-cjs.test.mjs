@@ -1,33 +1,26 @@
-// The pkg/nodejs build (wasm-pack --target nodejs) through CommonJS `require`, then the same
-// behaviour as every build (package-suite.mjs).
+// `localrank/core` (the raw Ranker) through CommonJS `require`, as Electron's main process
+// loads it, then the same behaviour as every build (package-suite.mjs).
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { test } from "node:test";
 
-import { NOW, PKG_NODEJS, catalogue, modelBytes } from "./helpers.mjs";
+import { MODEL_PATH, NOW, catalogue, modelBytes } from "./helpers.mjs";
 import { packageSuite } from "./package-suite.mjs";
 
 const require = createRequire(import.meta.url);
-const pkg = require("../../pkg/nodejs/localrank.js");
+const pkg = require("localrank/core");
+await pkg.init();
 
-test("the CommonJS package exports the Ranker class and instantiates on require", () => {
-  assert.equal(typeof pkg.Ranker, "function");
-  assert.equal(typeof pkg.start, "function");
-  assert.equal(JSON.parse(readFileSync(new URL("../../pkg/nodejs/package.json", import.meta.url), "utf8")).type, undefined,
-    "no \"type\": \"module\", so localrank.js is CommonJS");
-  assert.equal(require.resolve("../../pkg/nodejs/localrank.js"), PKG_NODEJS);
+test("require() resolves the CommonJS build of each entry point", () => {
+  for (const entry of ["localrank", "localrank/slim", "localrank/core", "localrank/slim/core"]) {
+    assert.match(require.resolve(entry), /dist\/entries\/[\w-]+\.cjs$/, entry);
+  }
+  assert.equal(typeof require("localrank").createLocalRanker, "function");
   const ranker = new pkg.Ranker(modelBytes());
   assert.equal(ranker.rerank({ candidates: catalogue(), now: NOW }).fallback, null);
   ranker.free();
-});
-
-test("ES modules can import the CommonJS package's named exports", async () => {
-  const esm = await import("../../pkg/nodejs/localrank.js");
-  assert.equal(esm.Ranker, pkg.Ranker);
-  assert.equal(esm.default.Ranker, pkg.Ranker);
 });
 
 test("the model can also be passed as a plain number array", () => {
@@ -36,15 +29,14 @@ test("the model can also be passed as a plain number array", () => {
   ranker.free();
 });
 
-packageSuite("pkg/nodejs (CommonJS)", pkg);
+packageSuite("localrank/core (CommonJS)", pkg);
 
 // In a child process: the overflow leaves that process's module instance unusable.
-test(
-  "a deeply nested extra field in a candidate neither throws nor breaks the ranker",
-  () => {
-    const script = `
-      const { Ranker } = require(${JSON.stringify(PKG_NODEJS)});
-      const ranker = new Ranker(require("fs").readFileSync(${JSON.stringify(new URL("../../models/ranker.onnx", import.meta.url).pathname)}));
+test("a deeply nested extra field in a candidate neither throws nor breaks the ranker", () => {
+  const script = `
+    const { Ranker, init } = require("localrank/core");
+    init().then(() => {
+      const ranker = new Ranker(require("fs").readFileSync(${JSON.stringify(MODEL_PATH)}));
       let deep = [];
       for (let i = 0; i < 20000; i++) deep = [deep];
       const out = {};
@@ -52,8 +44,8 @@ test(
       catch (e) { out.first = e.constructor.name + ": " + e.message; }
       try { out.after = ranker.rerank({ candidates: [{ id: "a" }, { id: "b" }] }).fallback; }
       catch (e) { out.after = e.constructor.name + ": " + e.message; }
-      process.stdout.write(JSON.stringify(out));`;
-    const out = JSON.parse(execFileSync(process.execPath, ["-e", script], { encoding: "utf8" }));
-    assert.deepEqual(out, { first: ["a", "b"], after: null });
-  },
-);
+      process.stdout.write(JSON.stringify(out));
+    });`;
+  const out = JSON.parse(execFileSync(process.execPath, ["-e", script], { encoding: "utf8", cwd: new URL(".", import.meta.url) }));
+  assert.deepEqual(out, { first: ["a", "b"], after: null });
+});

@@ -1,5 +1,6 @@
-// The behaviour every build of the package must show, run against pkg/nodejs (CommonJS) by
-// package-cjs.test.mjs and against pkg/web (ES module) by package-esm.test.mjs.
+// The behaviour the raw Ranker must show in every build of the package, run against
+// `localrank/core` through CommonJS (package-cjs.test.mjs) and as an ES module
+// (package-esm.test.mjs).
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";

@@ -1,62 +1,40 @@
-// README.md's usage example runs as written: the first ```js block under "## Usage" is saved
-// as an ES module in a temporary directory laid out like the repository (example/ next to
-// pkg/ and models/, which link to the built package and the model), and run with Node.
-// LOCALRANK_README=path checks another file (for trying an example before it is pasted).
+// README.md's usage examples are the fixture apps' code, word for word: each ```js block
+// marked `<!-- example: PATH -->` must equal the file PATH, which tests/packaging runs inside a
+// real app (Vite, webpack, Node ESM, Node CJS) with the packed package installed. Every file
+// in tests/packaging/examples/ must be quoted, so no example the fixtures run goes unshown.
+// LOCALRANK_README=path checks another file (for trying an edit before it is pasted).
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 
 import { ROOT } from "./helpers.mjs";
 
 const README = process.env.LOCALRANK_README ?? join(ROOT, "README.md");
+const EXAMPLES = "tests/packaging/examples";
 
-/** The first ```js (or ```javascript / ```mjs) block after "## Usage" and before the next ## heading. */
-export function usageExample(markdown) {
-  const lines = markdown.split("\n");
-  const start = lines.findIndex((line) => /^##\s+Usage\s*$/.test(line));
-  if (start < 0) return null;
-  let code = null;
-  for (let i = start + 1; i < lines.length; i++) {
-    if (/^#{1,2}\s/.test(lines[i])) break;
-    if (code === null && /^```(js|javascript|mjs)\s*$/.test(lines[i])) {
-      code = [];
-    } else if (code !== null && /^```\s*$/.test(lines[i])) {
-      return code.join("\n");
-    } else if (code !== null) {
-      code.push(lines[i]);
-    }
-  }
-  return null;
+/** Each `<!-- example: PATH -->` marker with the fenced code block right after it. */
+export function quotedExamples(markdown) {
+  const found = [];
+  const pattern = /<!-- example: (\S+) -->\n```\w*\n([\s\S]*?)```\n/g;
+  for (const [, path, code] of markdown.matchAll(pattern)) found.push({ path, code });
+  return found;
 }
 
-const dir = mkdtempSync(join(tmpdir(), "localrank-readme-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-test("the extractor takes the first js block under ## Usage only", () => {
-  const markdown = "# x\n```js\nno()\n```\n## Usage\ntext\n```sh\nnpm i\n```\n```js\nyes()\n```\n```js\nlater()\n```\n## API\n";
-  assert.equal(usageExample(markdown), "yes()");
-  assert.equal(usageExample("## Usage\n## Next\n```js\nno()\n```\n"), null);
+test("the extractor pairs each marker with the block that follows it", () => {
+  const markdown = "x\n<!-- example: a.js -->\n```js\none();\n```\ntext\n```js\nnot();\n```\n<!-- example: b.mjs -->\n```js\ntwo();\n```\n";
+  assert.deepEqual(quotedExamples(markdown), [
+    { path: "a.js", code: "one();\n" },
+    { path: "b.mjs", code: "two();\n" },
+  ]);
 });
 
-test("README.md's usage example runs against the built package", () => {
-  assert.ok(existsSync(README), `${README} is missing`);
-  const example = usageExample(readFileSync(README, "utf8"));
-  assert.ok(example, `${README} has no \`\`\`js block under "## Usage"`);
-  assert.match(example, /\.\.\/pkg\/nodejs\/localrank\.js/, "the example imports the package as ../pkg/nodejs/localrank.js");
-
-  symlinkSync(join(ROOT, "pkg"), join(dir, "pkg"), "dir");
-  symlinkSync(join(ROOT, "models"), join(dir, "models"), "dir");
-  mkdirSync(join(dir, "example"));
-  const script = join(dir, "example", "usage.mjs");
-  writeFileSync(script, example);
-
-  const run = spawnSync(process.execPath, [script], { cwd: join(dir, "example"), encoding: "utf8", timeout: 60_000 });
-  assert.equal(run.error, undefined, String(run.error));
-  assert.equal(run.status, 0, `the example failed:\n${run.stderr}`);
-  assert.equal(run.stderr, "", "the example writes no warnings or errors");
-  assert.ok(run.stdout.trim().length > 0, "the example prints its result");
+test("README.md quotes every fixture example exactly", () => {
+  const quoted = quotedExamples(readFileSync(README, "utf8"));
+  const files = readdirSync(join(ROOT, EXAMPLES)).map((file) => `${EXAMPLES}/${file}`).sort();
+  assert.deepEqual(quoted.map((q) => q.path).sort(), files, "every example is quoted once, and nothing else is");
+  for (const { path, code } of quoted) {
+    assert.equal(code, readFileSync(join(ROOT, path), "utf8"), `the README's copy of ${path}`);
+  }
 });

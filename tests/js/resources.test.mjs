@@ -1,5 +1,5 @@
-// Bounded resources, through the built package (pkg/web's glue in Node, which hands back the
-// instance's exports, so its linear memory can be measured): a flood of 1 000 000 distinct keys
+// Bounded resources, through the built package (its wasm bindings in Node, whose `init` hands
+// back the instance's exports, so its linear memory can be measured): a flood of 1 000 000 distinct keys
 // keeps the store at its cap and the memory flat; 100 000 candidates are refused (or, at the
 // maximum maxCandidates, handled) in bounded time; 1 MB strings and huge embeddings are refused
 // with coded errors, never a trap. The Rust tests cover the same limits on the core
@@ -9,19 +9,20 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { before, describe, test } from "node:test";
 
-import { NOW, PKG_WEB_GLUE, PKG_WEB_WASM, catalogue, expectLocalrankError, idsOf, modelBytes } from "./helpers.mjs";
+import { NOW, PACKAGE, catalogue, expectLocalrankError, idsOf, modelBytes } from "./helpers.mjs";
 
 const MiB = 2 ** 20;
 const items = catalogue();
 const model = modelBytes();
-/** @type {typeof import("../../pkg/web/localrank.js")} */
+/** One instance's bindings (`Ranker`), from the package's full flavour. */
 let pkg;
 /** @type {WebAssembly.Memory} */
 let memory;
 
 before(async () => {
-  pkg = await import(PKG_WEB_GLUE.href);
-  ({ memory } = await pkg.default({ module_or_path: await WebAssembly.compile(readFileSync(PKG_WEB_WASM)) }));
+  const { createBindings } = await import(`${PACKAGE}dist/wasm/full/bindings.js`);
+  pkg = createBindings();
+  ({ memory } = await pkg.init({ module_or_path: await WebAssembly.compile(readFileSync(`${PACKAGE}dist/wasm/full/localrank_bg.wasm`)) }));
 });
 
 const memoryMiB = () => memory.buffer.byteLength / MiB;

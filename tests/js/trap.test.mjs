@@ -5,7 +5,6 @@
 // restore the last persisted snapshot (IndexedDB) and replay its journal, and rerank as before.
 
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
 import { after, before, test } from "node:test";
 
 import { startServer } from "../../www/serve.mjs";
@@ -25,9 +24,10 @@ after(async () => {
   await server?.close();
 });
 
-/** Like events that lift a low candidate under the shipped model (computed with pkg/nodejs). */
-function personalisingEvents() {
-  const { Ranker } = createRequire(import.meta.url)("../../pkg/nodejs/localrank.js");
+/** Like events that lift a low candidate under the shipped model (computed with the raw Ranker in Node). */
+async function personalisingEvents() {
+  const { Ranker, init } = await import("localrank/core");
+  await init();
   const ranker = new Ranker(modelBytes());
   const baseline = ranker.rerank({ candidates: items, now: NOW }).ids;
   const { events } = likesFor(lowCandidate(items, baseline), ranker.modelInfo(), NOW - 60_000);
@@ -44,7 +44,7 @@ test("a real wasm trap in rerank: server order with WASM_TRAP, a fresh instance 
     const input = {
       items,
       persistedEvents: [{ kind: "click", item: itemRef(items[20]), at: NOW - 5000 }],
-      journaledEvents: personalisingEvents(),
+      journaledEvents: await personalisingEvents(),
       now: NOW,
     };
     const out = await page.evaluate(async (args) => (await import("/tests/js/fixtures/trap-lab.mjs")).run(args), input);

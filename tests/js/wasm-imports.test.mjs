@@ -1,6 +1,6 @@
 // Privacy by construction: what the built .wasm can reach. A WebAssembly module can only touch
 // the outside world through its imports, and wasm-bindgen's glue decides what each import does.
-// So the test lists the imports of pkg/web's and pkg/nodejs's .wasm, checks each against an
+// So the test lists the imports of the package's two .wasm flavours, checks each against an
 // explicit allowlist (name without wasm-bindgen's hash + what its glue implementation must
 // look like), and fails on any import that is not listed and on any implementation that names
 // a network, storage or code-loading API. The core gets time and randomness from its caller;
@@ -9,13 +9,10 @@
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 
-import { PKG_NODEJS, PKG_WEB_GLUE, PKG_WEB_WASM } from "./helpers.mjs";
+import { PACKAGE } from "./helpers.mjs";
 
-const PKG_NODEJS_WASM = fileURLToPath(new URL("../../pkg/nodejs/localrank_bg.wasm", import.meta.url));
 /** wasm-bindgen puts every import in one module namespace, named after its glue file. */
 const GLUE_NAMESPACE = "./localrank_bg.js";
 
@@ -136,52 +133,38 @@ export function implementationOf(fn) {
     .replace(/;$/, "");
 }
 
-/** The import object a glue passes to `new WebAssembly.Instance`, caught on the way. */
-function captureImports(load) {
-  const RealInstance = WebAssembly.Instance;
-  let captured = null;
-  WebAssembly.Instance = new Proxy(RealInstance, {
-    construct(target, args) {
-      captured = args[1];
-      return Reflect.construct(target, args);
-    },
-  });
-  try {
-    load();
-  } finally {
-    WebAssembly.Instance = RealInstance;
-  }
-  assert.ok(captured, "the glue instantiated the module");
-  return captured;
-}
+/**
+ * The import object the bindings pass to `WebAssembly.instantiate`, caught on the way, by the
+ * compiled module it was given with (so concurrent instantiations cannot mix them up).
+ */
+const importsByModule = new Map();
+const instantiate = WebAssembly.instantiate;
+WebAssembly.instantiate = (module, imports) => {
+  importsByModule.set(module, imports);
+  return instantiate.call(WebAssembly, module, imports);
+};
 
-/** Runs `load` once; later calls get the first result (a glue initialises its module only once). */
+/** Runs `load` once; later calls get the first result. */
 const once = (load) => {
   let result = null;
   return () => (result ??= load());
 };
 
-const packages = [
-  {
-    label: "pkg/web",
-    wasm: PKG_WEB_WASM,
+const packages = ["full", "slim"].map((flavour) => {
+  const dir = `${PACKAGE}dist/wasm/${flavour}/`;
+  return {
+    label: `localrank (${flavour})`,
+    wasm: `${dir}localrank_bg.wasm`,
     imports: once(async () => {
-      const glue = await import(PKG_WEB_GLUE.href);
-      const module = new WebAssembly.Module(readFileSync(PKG_WEB_WASM));
-      return { glue, imports: captureImports(() => glue.initSync({ module })) };
+      const { createBindings } = await import(`${dir}bindings.js`);
+      const glue = createBindings();
+      const module = await WebAssembly.compile(readFileSync(`${dir}localrank_bg.wasm`));
+      await glue.init({ module_or_path: module });
+      assert.ok(importsByModule.has(module), "the bindings instantiated the module");
+      return { glue, imports: importsByModule.get(module) };
     }),
-  },
-  {
-    label: "pkg/nodejs",
-    wasm: PKG_NODEJS_WASM,
-    imports: once(async () => {
-      const require = createRequire(import.meta.url);
-      let glue;
-      const imports = captureImports(() => (glue = require(PKG_NODEJS)));
-      return { glue, imports };
-    }),
-  },
-];
+  };
+});
 
 /** The Ranker methods the module exports (`ranker_<method>`), besides its constructor and free. */
 const RANKER_METHODS = ["rerank", "rerankColumns", "record", "recordColumns", "snapshot", "restore", "clear", "exportSignals", "modelInfo", "keyCount", "scoreFeatures"];
@@ -267,13 +250,12 @@ for (const pkg of packages) {
       assert.deepEqual(exports.filter((name) => !api.includes(name) && !RUNTIME_EXPORTS.includes(name)), [], "unexpected exports");
       assert.deepEqual(api.filter((name) => !exports.includes(name)), [], "the whole Ranker API is exported");
 
-      // The JS side: the Ranker class with exactly these methods (free and dispose aside), plus `start`.
+      // The JS side: the Ranker class with exactly these methods (free and dispose aside).
       const { glue } = await pkg.imports();
       const { Ranker } = glue;
       const methods = Object.getOwnPropertyNames(Ranker.prototype).filter((m) => !["constructor", "free", "__destroy_into_raw"].includes(m));
       assert.deepEqual(methods.sort(), [...RANKER_METHODS].sort(), "Ranker's methods");
-      const jsExports = Object.keys(glue).filter((k) => !["default", "initSync", "__esModule"].includes(k)).sort();
-      assert.deepEqual(jsExports, ["Ranker", "start"]);
+      assert.deepEqual(Object.keys(glue).sort(), ["Ranker", "init"], "the bindings hand out the Ranker and their instantiation");
       console.log(`${pkg.label}: ${exports.length} exports (${api.length} Ranker API, ${exports.length - api.length} runtime)`);
     });
   });

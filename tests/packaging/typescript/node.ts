@@ -1,8 +1,29 @@
-// Type-checked, never run (`tsc -p tests/js/tsconfig.json`, strict, noEmit): the package's and
-// the shim's types accept correct use, and each `@ts-expect-error` line proves a wrong call
-// is rejected (tsc fails if such a line does NOT produce an error).
+// A strict TypeScript consumer of the published types, as a Node / Electron-main app sees them
+// (Node's module resolution picks the package's "node" types). Type-checked, never run: tsc
+// must accept the correct calls, and every `@ts-expect-error` line must be an error (tsc fails
+// if such a line does NOT produce one).
 
 import {
+  createLocalRanker,
+  ERROR_CODES,
+  EVENT_KINDS,
+  fileStorage,
+  indexedDbStorage,
+  isLocalrankError,
+  memoryStorage,
+  packCandidates,
+  packEvents,
+  wasmLoader,
+  type ClientRerankResult,
+  type ClientStatus,
+  type ClientWarning,
+  type LocalRanker,
+  type LocalrankModule,
+  type SnapshotStorage,
+  type WasmLoader,
+} from "localrank";
+import {
+  init,
   Ranker,
   type Candidate,
   type CandidateColumns,
@@ -18,32 +39,16 @@ import {
   type RerankResult,
   type SignalEvent,
   type SignalExport,
-} from "../../pkg/nodejs/localrank.js";
-import {
-  commonJsLoader,
-  createLocalRanker,
-  fileStorage,
-  indexedDbStorage,
-  isLocalrankError,
-  memoryStorage,
-  packCandidates,
-  packEvents,
-  webPackageLoader,
-  type ClientRerankResult,
-  type ClientStatus,
-  type ClientWarning,
-  type LocalRanker,
-  type LocalrankModule,
-  type SnapshotStorage,
-  type WasmLoader,
-} from "../../www/localrank-client.mjs";
-import * as web from "../../pkg/web/localrank.js";
+} from "localrank/core";
+import * as slim from "localrank/slim";
 
 declare const model: Uint8Array;
 declare const serverItems: Array<Candidate & { title: string; kind: "server" | "channel" | "post" }>;
 
-// ---- the package ---------------------------------------------------------------------------
+// ---- the raw Ranker (localrank/core) ---------------------------------------------------------
 
+await init();
+await init(new URL("file:///opt/app/localrank_bg.wasm"));
 const options: RankerOptions = { keyCap: 1000, retentionDays: 30, maxCandidates: 500, timeBudgetMs: 8, onError: "fallback" };
 const ranker = new Ranker(model, options);
 
@@ -136,23 +141,18 @@ ranker.keyCount = 3;
 // @ts-expect-error: not an error code
 const badCode: ErrorCode = "OOPS";
 
-// The web build has the same class, plus its init functions.
-const webRanker: web.Ranker = new web.Ranker(model, {});
-const webResult: RerankResult = webRanker.rerank({ candidates: serverItems });
-web.initSync({ module: model });
-void web.default({ module_or_path: new URL("https://example.invalid/localrank_bg.wasm") });
 
-// ---- the shim ------------------------------------------------------------------------------
+// ---- the client (localrank) ----------------------------------------------------------------
 
-const loader: WasmLoader = webPackageLoader({ glue: new URL("https://example.invalid/pkg/web/localrank.js") });
-declare const require: { (id: string): unknown; resolve(id: string): string; cache: Record<string, unknown> };
-const cjsLoader: WasmLoader = commonJsLoader(require, "../pkg/nodejs/localrank.js");
-// Both builds' modules fit what the shim needs of them.
-const asModule: LocalrankModule = web;
+const loader: WasmLoader = wasmLoader({ wasm: new URL("https://cdn.example/localrank_bg.wasm") });
+// The raw module fits what the client needs of a module, so a custom loader can hand it over.
+const asModule: LocalrankModule = { Ranker };
 const ownLoader: WasmLoader = async ({ instance, reason: why }) => {
   void instance, why;
-  return web;
+  return asModule;
 };
+const codes: readonly ErrorCode[] = ERROR_CODES;
+const kinds: readonly SignalEvent["kind"][] = EVENT_KINDS;
 const storages: SnapshotStorage[] = [memoryStorage(), fileStorage("/tmp/signals.bin"), indexedDbStorage({ databaseName: "app" })];
 
 async function useShim(): Promise<void> {
@@ -180,15 +180,16 @@ async function useShim(): Promise<void> {
   await local.close();
   void fromRequest, shimReason, recordSummary, signals, state, warnings;
 
-  await createLocalRanker({ initWasm: cjsLoader, modelBytes: model, storage: fileStorage("signals.bin") });
+  await createLocalRanker({ modelBytes: model, storage: fileStorage("signals.bin") });
+  await slim.createLocalRanker({ modelUrl: new URL("file:///opt/app/ranker.nnef.tar"), initWasm: slim.wasmLoader() });
   // @ts-expect-error: modelBytes and modelUrl are exclusive
   await createLocalRanker({ initWasm: loader, modelBytes: model, modelUrl: "/models/ranker.onnx" });
   // @ts-expect-error: one of them is required
   await createLocalRanker({ initWasm: loader });
-  // @ts-expect-error: initWasm is required
-  await createLocalRanker({ modelBytes: model });
-  // @ts-expect-error: a loader returns the module, not the raw wasm exports
-  await createLocalRanker({ initWasm: () => web.initSync({ module: model }), modelBytes: model });
+  // @ts-expect-error: a misspelt option
+  await createLocalRanker({ modelBytes: model, flushDelay: 10 });
+  // @ts-expect-error: a loader returns a module with a Ranker class
+  await createLocalRanker({ initWasm: () => ({ Ranker: 42 }), modelBytes: model });
   // @ts-expect-error: flushDelayMs is a number
   await createLocalRanker({ initWasm: loader, modelBytes: model, flushDelayMs: "1s" });
   // @ts-expect-error: record is asynchronous
@@ -208,5 +209,5 @@ function handle(error: unknown): ErrorCode | null {
   return isLocalrankError(error) ? error.code : null;
 }
 
-void [ids, order, scores, reason, affinity, elapsed, recorded, halfLife, featureCount, webResult, asModule, ownLoader, useShim, handle];
+void [ids, order, scores, reason, affinity, elapsed, recorded, halfLife, featureCount, ownLoader, codes, kinds, useShim, handle];
 void [wrongOrder, unchecked, badCode];

@@ -1,0 +1,13 @@
+// `localrank/slim/core` in browsers and workers: the raw `Ranker` of the slim flavour (NNEF models only: a smaller module),
+// without the client (no persistence, no recovery). `await init()` before the first `new Ranker`.
+
+import { coreEntry } from "../entry.js";
+import { compileUrl } from "../runtime/browser.js";
+import { createBindings, type Ranker as RankerInstance } from "../wasm/slim/bindings.js";
+
+export type * from "../wasm/types.js";
+
+const core = coreEntry({ createBindings, wasm: new URL("../wasm/slim/localrank_bg.wasm", import.meta.url), compileUrl });
+export const Ranker: typeof RankerInstance = core.Ranker;
+export type Ranker = RankerInstance;
+export const init = core.init;
