@@ -4,7 +4,8 @@
 #   ./build.sh build         the npm package only: pkg/localrank/ and pkg/localrank-VERSION.tgz
 #   ./build.sh test          every test tier: native, wasm (Node + Chromium), JS package + demo
 #                            page, the packed package in fixture apps, a fuzzing smoke run
-#   ./build.sh model DATA    regenerate models/ranker.onnx + MODEL_CARD.md from MovieLens at DATA
+#   ./build.sh model DATA    regenerate a shipped model + its card from DATA: KuaiRand (the default,
+#                            models/) or MovieLens (models/movielens/); see models/make_model.sh
 #   ./build.sh bench         the benchmark against onnxruntime-web (writes bench/results/)
 #   ./build.sh fuzz [SECS [TARGET…]]  cargo-fuzz targets (default: all) for SECS seconds each (300)
 # Every install step is idempotent; build outputs and tools live outside the clone (see CACHE)

@@ -256,11 +256,19 @@ fn read_items(columns: &JsValue, set: ColumnSet) -> Result<ItemsWire, Error> {
 
 fn read_columns(columns: &JsValue) -> Result<ColumnsWire, Error> {
     let set = CANDIDATE_COLUMNS;
+    let server_scores = typed::<Float32Array>(columns, "serverScores", set)?.to_vec();
+    // NOTE: `durationMs` may be absent (all NaN): columns packed by a client from before the
+    // feed features still rerank, their candidates simply without a duration.
+    let duration_ms = match Reflect::get(columns, &"durationMs".into()) {
+        Ok(value) if value.is_undefined() => vec![f64::NAN; server_scores.len()],
+        _ => typed::<Float64Array>(columns, "durationMs", set)?.to_vec(),
+    };
     Ok(ColumnsWire {
         items: read_items(columns, set)?,
-        server_scores: typed::<Float32Array>(columns, "serverScores", set)?.to_vec(),
+        server_scores,
         popularity: typed::<Float32Array>(columns, "popularity", set)?.to_vec(),
         created_at: typed::<Float64Array>(columns, "createdAt", set)?.to_vec(),
+        duration_ms,
         pinned: typed::<Uint8Array>(columns, "pinned", set)?.to_vec(),
     })
 }

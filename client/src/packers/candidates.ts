@@ -15,21 +15,30 @@ export function packCandidates(candidates: unknown): CandidateColumns | null {
   const serverScores = new Float32Array(n);
   const popularity = new Float32Array(n);
   const createdAt = new Float64Array(n);
+  const durationMs = new Float64Array(n);
   const pinned = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     const c: unknown = candidates[i];
     if (!items.add(i, c)) return null;
-    const candidate = c as { serverScore?: unknown; popularity?: unknown; createdAt?: unknown; pinned?: unknown };
+    const candidate = c as {
+      serverScore?: unknown;
+      popularity?: unknown;
+      createdAt?: unknown;
+      durationMs?: unknown;
+      pinned?: unknown;
+    };
     const score = optionalNumber(candidate.serverScore, true);
     const views = optionalNumber(candidate.popularity, true);
     const created = optionalNumber(candidate.createdAt, true);
-    if (score === false || views === false || created === false) return null;
+    const duration = optionalNumber(candidate.durationMs, true);
+    if (score === false || views === false || created === false || duration === false) return null;
     serverScores[i] = score;
     popularity[i] = views;
     createdAt[i] = created;
+    durationMs[i] = duration;
     const pin = candidate.pinned;
     if (pin === true) pinned[i] = 1;
     else if (pin !== undefined && pin !== null && pin !== false) return null;
   }
-  return { ...items.finish(), serverScores, popularity, createdAt, pinned };
+  return { ...items.finish(), serverScores, popularity, createdAt, durationMs, pinned };
 }

@@ -18,6 +18,7 @@ fn candidate(id: &str, topics: &[&str], score: f32) -> Candidate {
         server_score: Some(score),
         popularity: Some(99.0),
         created_at: Some(0.0),
+        duration_ms: None,
         pinned: false,
     }
 }
