@@ -289,6 +289,7 @@ fn the_default_model_reacts_to_the_demo_visibly_and_proportionately() {
     // Posts that keep their relative order: `rank` of each, in server order, must rise.
     let in_order = |rank: &[usize], posts: &[usize]| posts.windows(2).all(|w| rank[w[0]] < rank[w[1]]);
     let (mut most_moved, mut farthest) = (0, 0);
+    let (mut touched, mut displacements, mut likes) = (0, Vec::new(), 0);
     for post in (0..items.len()).filter(|&i| !items[i].pinned) {
         let author = &items[post].item.author;
         let (rank, _) = after(EventKind::Hide, post);
@@ -327,10 +328,19 @@ fn the_default_model_reacts_to_the_demo_visibly_and_proportionately() {
         }
         most_moved = most_moved.max((0..items.len()).filter(|&i| rank[i] != i).count());
         farthest = farthest.max((0..items.len()).map(|i| rank[i].abs_diff(i)).max().unwrap_or(0));
+        touched += (0..items.len()).filter(|&k| scores[k] != server_prior(k)).count();
+        displacements.push((0..items.len()).map(|i| rank[i].abs_diff(i)).max().unwrap_or(0));
+        likes += 1;
     }
     println!(
-        "one like: at most {most_moved} of {} posts change position, none by more than {farthest} places",
-        items.len()
+        "one like: at most {most_moved} of {} posts change position, none by more than {farthest} places; \
+         on average {:.1} posts' scores move (the posts sharing a key with it); the median like's farthest move {} places",
+        items.len(),
+        touched as f64 / likes as f64,
+        {
+            displacements.sort_unstable();
+            displacements[displacements.len() / 2]
+        }
     );
 }
 

@@ -230,7 +230,8 @@ fn columns(candidates: &[Value]) -> JsValue {
     let (mut container_offsets, mut container_keys) = (vec![0u32], vec![]);
     let (mut topic_offsets, mut topic_keys) = (vec![0u32], vec![]);
     let mut embedding_offsets = vec![0u32];
-    let (mut scores, mut popularity, mut created, mut pinned) = (vec![], vec![], vec![], vec![]);
+    let (mut scores, mut popularity, mut created, mut durations, mut pinned) =
+        (vec![], vec![], vec![], vec![], vec![]);
     let number = |c: &Value, key: &str| c.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN);
     for c in candidates {
         strings.push(c["id"].as_str().unwrap().to_owned());
@@ -251,6 +252,7 @@ fn columns(candidates: &[Value]) -> JsValue {
         scores.push(number(c, "serverScore") as f32);
         popularity.push(number(c, "popularity") as f32);
         created.push(number(c, "createdAt"));
+        durations.push(number(c, "durationMs"));
         pinned.push(u8::from(c.get("pinned").and_then(Value::as_bool).unwrap_or(false)));
     }
     let lengths: Vec<u32> = strings.iter().map(|s| s.encode_utf16().count() as u32).collect();
@@ -273,6 +275,7 @@ fn columns(candidates: &[Value]) -> JsValue {
     set("serverScores", Float32Array::from(scores.as_slice()).into());
     set("popularity", Float32Array::from(popularity.as_slice()).into());
     set("createdAt", Float64Array::from(created.as_slice()).into());
+    set("durationMs", Float64Array::from(durations.as_slice()).into());
     set("pinned", Uint8Array::from(pinned.as_slice()).into());
     object.into()
 }
@@ -308,6 +311,27 @@ fn columns_rank_exactly_like_objects() {
     let order =
         get(&ranker.rerank_columns(columns(&fixture.candidates), settings(&fixture, "")).unwrap(), "order");
     assert_eq!(order.dyn_into::<Uint32Array>().unwrap().to_vec(), fixture.expected_order);
+
+    // Columns from a client that packs no `durationMs` rank like candidates without one.
+    let without: Vec<Value> = fixture
+        .candidates
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            c.as_object_mut().unwrap().remove("durationMs");
+            c
+        })
+        .collect();
+    let packed = columns(&without);
+    Reflect::delete_property(packed.unchecked_ref::<Object>(), &"durationMs".into()).unwrap();
+    let packed = ranker.rerank_columns(packed, settings(&fixture, "")).unwrap();
+    let request = serde_json::json!({ "candidates": without, "now": fixture.now, "utcOffsetMinutes": fixture.utc_offset_minutes });
+    let objects = ranker.rerank(js(&request.to_string())).unwrap();
+    assert!(get(&packed, "fallback").is_null());
+    assert_eq!(
+        JSON::stringify(&get(&packed, "scores")).unwrap(),
+        JSON::stringify(&get(&objects, "scores")).unwrap()
+    );
 }
 
 #[wasm_bindgen_test]
