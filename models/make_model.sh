@@ -40,10 +40,10 @@ if [[ -f $DATA/events.csv.gz && -f $DATA/items.csv ]]; then
 elif [[ -f $DATA/ratings.csv && -f $DATA/movies.csv ]]; then
   KIND=movielens OUT=models/movielens NAME=localrank-movielens-demo OTHER=models ENSEMBLE=6 SHAPE=()
   GOALS=(--goal-lift 28)
+  # (No topic affinities in this contract: models/movielens/ABOUT.md says why.)
   ABLATIONS=(
     "embedding similarities=similarity"
-    "topic affinities=^(affinity|share)[.]topic[.]"
-    "dismisses (negative affinities)=[.]neg[.]"
+    "recency of the same topic=^recency[.]"
   )
 else
   echo "make_model.sh: $DATA holds neither KuaiRand (events.csv.gz, items.csv) nor MovieLens (ratings.csv, movies.csv)" >&2
