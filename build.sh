@@ -104,10 +104,11 @@ build_packages() {
 }
 
 print_model_sizes() {
-  printf '\n%-32s %10s %10s %10s\n' "model file" raw gzip brotli
-  for f in models/ranker.onnx models/ranker.nnef.tar; do
+  printf '\n%-36s %10s %10s %10s\n' "model file" raw gzip brotli
+  # The default model (KuaiRand) and the second one (MovieLens), each in both formats.
+  for f in models/ranker.onnx models/ranker.nnef.tar models/movielens/ranker.onnx models/movielens/ranker.nnef.tar; do
     [[ -f $f ]] || continue
-    printf '%-32s %10d %10d %10d\n' "$f" "$(wc -c <"$f")" "$(gzip -9c "$f" | wc -c)" \
+    printf '%-36s %10d %10d %10d\n' "$f" "$(wc -c <"$f")" "$(gzip -9c "$f" | wc -c)" \
       "$(node -e 'const z=require("zlib");process.stdout.write(String(z.brotliCompressSync(require("fs").readFileSync(process.argv[1])).length))' "$f")"
   done
 }
