@@ -49,8 +49,8 @@ pub struct RankerOptions {
 /// grows the module's memory for good.
 pub const DEFAULT_MEMORY_BUDGET_BYTES: usize = 64 << 20;
 
-/// Hard ceiling on `max_candidates`: above it the displacement rule's quadratic placement and
-/// the feature matrix would no longer fit a frame.
+/// Hard ceiling on `max_candidates`: the list, its feature matrix and its placement must fit a
+/// frame's time and the module's memory.
 pub const MAX_CANDIDATES_LIMIT: usize = 100_000;
 
 impl Default for RankerOptions {
@@ -272,7 +272,7 @@ impl Ranker {
         clock: &dyn Clock,
     ) -> Result<Ranking> {
         let started = clock.now_ms();
-        validate_request(candidates, &settings.context, self.options.max_candidates)?;
+        validate_request(candidates, settings, self.options.max_candidates)?;
         let now = settings.context.now;
         if now - self.last_prune_at > PRUNE_INTERVAL_MS {
             self.store.prune(now);
@@ -299,7 +299,9 @@ impl Ranker {
             model_scores.iter().zip(server_scores).map(|(m, s)| m + blend * s).collect()
         };
         self.check_budget(started, clock)?;
-        let order = rerank::order(&scores, candidates, &settings.constraints);
+        let order = rerank::order(&scores, candidates, &settings.constraints, &mut || {
+            self.check_budget(started, clock)
+        })?;
         Ok(Ranking { order, scores, fallback: None, explanations })
     }
 
@@ -375,9 +377,10 @@ impl Ranker {
 
 fn validate_request(
     candidates: &CandidateColumns,
-    context: &RequestContextInput,
+    settings: &RerankSettings,
     max_candidates: usize,
 ) -> Result<()> {
+    let (context, constraints) = (&settings.context, &settings.constraints);
     if candidates.len() > max_candidates {
         return Err(Error::TooManyCandidates { count: candidates.len(), limit: max_candidates });
     }
@@ -387,7 +390,8 @@ fn validate_request(
     if !(context.utc_offset_minutes.is_finite() && context.utc_offset_minutes.abs() <= 24.0 * 60.0) {
         return Err(Error::InvalidRequest("utcOffsetMinutes must be within ±1440".into()));
     }
-    candidates.validate()
+    candidates.validate()?;
+    constraints.validate()
 }
 
 #[cfg(all(test, feature = "onnx"))]
