@@ -40,6 +40,10 @@ impl std::fmt::Debug for ModelRunner {
     }
 }
 
+/// The largest model file (or bundle) accepted: a reranking model is small (the shipped one is
+/// 50 KB), and tract's working copies of a model's tensors take a few times its size.
+pub const MAX_MODEL_BYTES: usize = 32 << 20;
+
 fn invalid(context: &str, error: impl std::fmt::Display) -> Error {
     Error::InvalidModel(format!("{context}: {error}"))
 }
@@ -49,6 +53,12 @@ impl ModelRunner {
     /// apart by their bytes). The input is declared `[N, F]` with a symbolic `N`, so one
     /// optimised plan serves every list length.
     pub fn load(file: &[u8], trusted: &[TrustedKey]) -> Result<Self> {
+        if file.len() > MAX_MODEL_BYTES {
+            return Err(Error::InvalidModel(format!(
+                "{} bytes, over the limit of {MAX_MODEL_BYTES}",
+                file.len()
+            )));
+        }
         let (bytes, provenance) = bundle::open(file, trusted)?;
         // tract panics on some malformed graphs (fuzzing found a Squeeze whose axis is out of
         // range); natively that is one more invalid model. In wasm it traps: see the README.

@@ -10,7 +10,7 @@ use crate::features::{FeatureBuilder, FeatureGroup, FeatureScratch, RequestConte
 use crate::item::{Candidate, Event};
 use crate::model::{ModelInfo, ModelRunner, TrustedKey};
 use crate::rerank::{self, Constraints};
-use crate::signals::{RecordSummary, SignalStore, StoreConfig};
+use crate::signals::{check_now, RecordSummary, SignalStore, StoreConfig};
 
 /// Where the time comes from: the core never reads a clock itself, so the same code runs in
 /// a browser, in Node and natively.
@@ -26,6 +26,11 @@ pub enum OnError {
     #[default]
     Fallback,
     Throw,
+}
+
+impl OnError {
+    /// The modes by their JS names, as serde spells them (tests/vocabulary.rs checks).
+    pub const NAMES: [&'static str; 2] = ["fallback", "throw"];
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +58,10 @@ pub const DEFAULT_MEMORY_BUDGET_BYTES: usize = 64 << 20;
 /// frame's time and the module's memory.
 pub const MAX_CANDIDATES_LIMIT: usize = 100_000;
 
+/// Hard ceiling on `memory_budget_bytes`: a wasm32 module has at most 4 GiB of memory, and a
+/// browser tab often less.
+pub const MAX_MEMORY_BUDGET_BYTES: usize = 1 << 30;
+
 impl Default for RankerOptions {
     fn default() -> Self {
         RankerOptions {
@@ -78,8 +87,10 @@ impl RankerOptions {
         if self.time_budget_ms.is_some_and(|b| !(b.is_finite() && b > 0.0)) {
             return Err(Error::InvalidOptions("timeBudgetMs must be a positive number".into()));
         }
-        if self.memory_budget_bytes == Some(0) {
-            return Err(Error::InvalidOptions("memoryBudgetBytes must be positive".into()));
+        if self.memory_budget_bytes.is_some_and(|b| b == 0 || b > MAX_MEMORY_BUDGET_BYTES) {
+            return Err(Error::InvalidOptions(format!(
+                "memoryBudgetBytes must be in 1..={MAX_MEMORY_BUDGET_BYTES}"
+            )));
         }
         Ok(())
     }
@@ -215,6 +226,7 @@ impl Ranker {
     /// Runs the model alone on a row-major `[rows, F]` feature matrix in contract order: no
     /// signals, no server blend, no reordering. For benchmarks and parity checks.
     pub fn score_features(&mut self, features: &[f32], rows: usize) -> Result<Vec<f32>> {
+        self.check_memory(rows, false)?;
         self.model.score(features, rows)
     }
 
@@ -274,9 +286,11 @@ impl Ranker {
         let started = clock.now_ms();
         validate_request(candidates, settings, self.options.max_candidates)?;
         let now = settings.context.now;
-        if now - self.last_prune_at > PRUNE_INTERVAL_MS {
+        // Retention at the store's horizon: a request's clock far ahead deletes nothing.
+        let horizon = self.store.horizon(now);
+        if horizon - self.last_prune_at > PRUNE_INTERVAL_MS {
             self.store.prune(now);
-            self.last_prune_at = now;
+            self.last_prune_at = horizon;
         }
         self.check_memory(candidates.len(), settings.explain)?;
         let context = RequestContext { now, utc_offset_minutes: settings.context.utc_offset_minutes };
@@ -332,7 +346,7 @@ impl Ranker {
     }
 
     /// The feature groups an explanation reports: those the model's contract uses.
-    fn explained_groups(&self) -> Vec<FeatureGroup> {
+    pub fn explained_groups(&self) -> Vec<FeatureGroup> {
         let features = self.builder.features();
         FeatureGroup::ALL.into_iter().filter(|g| features.iter().any(|f| f.group() == *g)).collect()
     }
@@ -384,9 +398,7 @@ fn validate_request(
     if candidates.len() > max_candidates {
         return Err(Error::TooManyCandidates { count: candidates.len(), limit: max_candidates });
     }
-    if !context.now.is_finite() || context.now < 0.0 {
-        return Err(Error::InvalidRequest(format!("now = {} is not a time", context.now)));
-    }
+    check_now(context.now, Error::InvalidRequest)?;
     if !(context.utc_offset_minutes.is_finite() && context.utc_offset_minutes.abs() <= 24.0 * 60.0) {
         return Err(Error::InvalidRequest("utcOffsetMinutes must be within ±1440".into()));
     }

@@ -250,7 +250,7 @@ test("a failed debounced write is retried by itself", async () => {
 
 describe("recovery from traps", () => {
   test("a trap in rerank gives the server order, then a fresh instance with the journal replayed", async () => {
-    const { initWasm, armed } = trappingLoader("rerankColumns", () => new WebAssembly.RuntimeError("unreachable"));
+    const { initWasm, armed } = trappingLoader("rerank", () => new WebAssembly.RuntimeError("unreachable"));
     const storage = memoryStorage();
     const warnings = [];
     const ranker = await createLocalRanker({
@@ -299,7 +299,7 @@ describe("recovery from traps", () => {
   });
 
   test("any other exception also falls back (SHIM_ERROR) and replaces the module", async () => {
-    const { initWasm, armed } = trappingLoader("rerankColumns", () => new Error("recursive use of an object detected"));
+    const { initWasm, armed } = trappingLoader("rerank", () => new Error("recursive use of an object detected"));
     const ranker = await createLocalRanker({ initWasm, modelBytes: model, now: () => NOW, flushDelayMs: Infinity });
     open.add(ranker);
     await ranker.record(liked(ranker));
@@ -322,7 +322,7 @@ describe("recovery from traps", () => {
     const keysBefore = ranker.keyCount;
     armed.on = true;
     const summary = await ranker.record([{ kind: "like", item: itemRef(items[50]), at: NOW - 1000 }]);
-    assert.deepEqual(summary, { recorded: 1, expired: 0 });
+    assert.deepEqual(summary, { recorded: 1, expired: 0, clamped: 0 });
     assert.equal(armed.calls, 1);
     assert.equal(ranker.status.instances, 2);
     assert.ok(ranker.keyCount > keysBefore, "both batches are in the new instance");
@@ -376,7 +376,7 @@ describe("recovery from traps", () => {
     const inner = wasmLoader();
     let failing = false;
     const warnings = [];
-    const { initWasm, armed } = trappingLoader("rerankColumns", () => new WebAssembly.RuntimeError("unreachable"));
+    const { initWasm, armed } = trappingLoader("rerank", () => new WebAssembly.RuntimeError("unreachable"));
     const ranker = await createLocalRanker({
       initWasm: (context) => (failing ? Promise.reject(new Error("offline")) : context.instance === 0 ? initWasm(context) : inner(context)),
       modelBytes: model, now: () => NOW, flushDelayMs: Infinity, onWarning: (w) => warnings.push(w),

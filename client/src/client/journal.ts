@@ -1,12 +1,11 @@
 // The journal: every batch recorded since the last persisted snapshot, in order, so that a
 // fresh module instance (after a trap) or the next persist can account for it. A batch is kept
-// as the packed columns it was recorded from (which nothing else holds), or, for a batch the
-// columns cannot carry, as a deep copy of its objects, so later mutation cannot change a replay.
+// as the packed columns it was recorded from (which nothing else holds), so later mutation of
+// the caller's objects cannot change a replay.
 
-import { LocalrankClientError, messageOf } from "../errors.js";
-import type { EventColumns, Ranker, SignalEvent } from "../wasm/types.js";
+import type { EventColumns, Ranker } from "../wasm/types.js";
 
-export type JournalBatch = { columns: EventColumns; events?: undefined; count: number } | { events: SignalEvent[]; columns?: undefined; count: number };
+export type JournalBatch = { columns: EventColumns; count: number };
 
 type JournalEntry = JournalBatch & { seq: number; now: number };
 
@@ -14,10 +13,9 @@ export class Journal {
   private entries: JournalEntry[] = [];
   private seq = 0;
 
-  /** The batch as the journal would keep it; throws `INVALID_ARGUMENT` if it cannot be copied. */
-  static batchOf(columns: EventColumns | null, events: unknown): JournalBatch {
-    if (columns) return { columns, count: columns.kinds.length };
-    return { events: copyEvents(events), count: Array.isArray(events) ? events.length : 0 };
+  /** The batch as the journal keeps it. */
+  static batchOf(columns: EventColumns): JournalBatch {
+    return { columns, count: columns.kinds.length };
   }
 
   /** Appends a batch the module accepted, recorded at `now`. */
@@ -55,8 +53,7 @@ export class Journal {
     const kept: JournalEntry[] = [];
     for (const entry of this.entries) {
       try {
-        if (entry.columns) ranker.recordColumns(entry.columns, entry.now);
-        else ranker.record(entry.events, entry.now);
+        ranker.recordColumns(entry.columns, entry.now);
         kept.push(entry);
         replayed += entry.count;
       } catch (error) {
@@ -65,17 +62,5 @@ export class Journal {
     }
     this.entries = kept;
     return replayed;
-  }
-}
-
-function copyEvents(events: unknown): SignalEvent[] {
-  try {
-    return structuredClone(events) as SignalEvent[];
-  } catch {
-    try {
-      return JSON.parse(JSON.stringify(events)) as SignalEvent[];
-    } catch (error) {
-      throw new LocalrankClientError("INVALID_ARGUMENT", `events must be plain data (structured-cloneable or JSON): ${messageOf(error)}`, error);
-    }
   }
 }

@@ -4,9 +4,13 @@
 // the background: a fresh one is restored from the last persisted snapshot and brought up to
 // date by replaying the journal.
 
-import { LocalrankClientError, isLocalrankError, messageOf, trapCode, type ClientWarningCode } from "../errors.js";
-import { packCandidates } from "../packers/candidates.js";
-import { packEvents } from "../packers/events.js";
+import { checkedClock, type Clock } from "../core/clock.js";
+import { codedError } from "../core/errors.js";
+import { inputMessage } from "../core/input.js";
+import { useClock } from "../core/ranker.js";
+import { serverOrder } from "../core/server-order.js";
+import { LocalrankClientError, isLocalrankError, messageOf, releaseFrames, trapCode, type ClientWarningCode } from "../errors.js";
+import { eventColumns } from "../packers/events.js";
 import { memoryStorage } from "../storage/memory.js";
 import type { LocalrankModule, WasmLoader } from "../wasm/loader.js";
 import type { ModelInfo, Ranker, RecordSummary, RerankRequest, SignalEvent, SignalExport } from "../wasm/types.js";
@@ -14,7 +18,6 @@ import { Instances } from "./instances.js";
 import { Journal } from "./journal.js";
 import { resolveOptions, type LocalRankerOptions, type ResolvedOptions } from "./options.js";
 import { monotonicNow, Persister } from "./persister.js";
-import { serverOrder } from "./server-order.js";
 import type { ClientRerankResult, ClientStatus, ClientWarning, RerankInput } from "./types.js";
 
 /** Warnings kept in `LocalRanker.warnings` (oldest dropped first). */
@@ -57,6 +60,8 @@ export class LocalRanker {
   readonly #instances: Instances;
   readonly #journal = new Journal();
   readonly #persister: Persister;
+  /** The `now` option, checked: a reading that is not a time is replaced by `Date.now()`. */
+  readonly #now: Clock;
   #modelInfo: ModelInfo | undefined;
   #ranker: Ranker | null = null;
   #recovery: Promise<void> | null = null;
@@ -76,6 +81,9 @@ export class LocalRanker {
     this.#options = options;
     this.#modelBytes = modelBytes;
     const warn = (code: ClientWarningCode, message: string, cause?: unknown) => this.#warn(code, message, cause);
+    this.#now = checkedClock(options.now, (reading) =>
+      warn("BAD_CLOCK", `options.now() gave ${messageOf(reading)}, not a time; Date.now() is used instead`, reading),
+    );
     this.#instances = new Instances(loader, warn);
     this.#persister = new Persister(options.storage ?? memoryStorage(), options.flushDelayMs, {
       pending: () => this.#journal.batches > 0 && (this.#ranker !== null || !this.#closed),
@@ -111,9 +119,9 @@ export class LocalRanker {
     let request: RerankRequest;
     try {
       request = (Array.isArray(input) ? { candidates: input } : input) as RerankRequest;
-      if (request && typeof request === "object" && request.now === undefined) request = { ...request, now: this.#options.now() };
     } catch (error) {
-      return serverOrder(input, "SHIM_ERROR", messageOf(error), started);
+      const invalid = codedError("INVALID_REQUEST", `request: ${inputMessage(error)}`);
+      return serverOrder(input, invalid.code, invalid.message, started);
     }
     if (this.#closed) return serverOrder(request, "SHIM_ERROR", "the ranker is closed", started);
     const ranker = this.#ranker;
@@ -125,16 +133,9 @@ export class LocalRanker {
       return serverOrder(request, this.#recovery ? "WASM_TRAP" : "SHIM_ERROR", message, started);
     }
     try {
-      // The fast path: candidates packed into typed arrays cross into wasm as a few copies.
-      // A list the columns cannot carry exactly (a wrong type, a NaN) takes the object path,
-      // whose error names the problem.
-      const candidates: unknown = typeof request === "object" && request !== null ? request.candidates : undefined;
-      const columns = packCandidates(candidates);
-      if (!columns) return ranker.rerank(request);
-      const result = ranker.rerankColumns(columns, request);
-      const list = candidates as RerankRequest["candidates"];
-      const ids = Array.from(result.order, (i) => (list[i] as { id: string }).id);
-      return { ids, ...result, elapsedMs: monotonicNow() - started };
+      // The module's Ranker reads the request defensively: only a trap (or the request's own
+      // `onError: "throw"`) throws here.
+      return ranker.rerank(request);
     } catch (error) {
       if (isLocalrankError(error)) return serverOrder(request, error.code, error.message, started);
       const reason = trapCode(error);
@@ -147,22 +148,20 @@ export class LocalRanker {
   /**
    * Records UI events. When the module is ready (the usual case) they are applied before this
    * method returns, so a `rerank` right after sees them; the promise gives the module's summary.
-   * Rejects with the module's `INVALID_EVENT` error (nothing stored) on a bad batch, and with
-   * `INVALID_ARGUMENT` (nothing stored) if a batch the columns cannot carry cannot be copied
-   * for the journal either. The batch is journaled until a snapshot containing it is persisted
-   * (debounced by `flushDelayMs`).
+   * Rejects with the module's `INVALID_EVENT` error (nothing stored) on a bad batch (or
+   * `MEMORY_BUDGET_EXCEEDED` for one too large to copy in). The batch is journaled until a
+   * snapshot containing it is persisted (debounced by `flushDelayMs`).
    * @param now the time to record at (default: the `now` option's clock)
    */
   async record(events: SignalEvent[], now?: number): Promise<RecordSummary> {
     this.#assertOpen();
-    const at = now ?? this.#options.now();
-    // The fast path: events packed into typed arrays cross into wasm as a few copies, and the
-    // packed columns (which nothing else holds) are also the journal's copy. A batch the
-    // columns cannot carry exactly takes the object path, whose error names the problem.
-    const columns = packEvents(events);
-    const batch = Journal.batchOf(columns, events);
+    const at = now ?? this.#now();
+    // The batch is read (defensively) and packed once: the packed columns are what the module
+    // records and the journal's copy, which nothing else holds.
+    const columns = eventColumns(events);
+    const batch = Journal.batchOf(columns);
     const summary = await this.#invoke((ranker) => {
-      const result = columns ? ranker.recordColumns(columns, at) : ranker.record(events, at);
+      const result = ranker.recordColumns(columns, at);
       // Only a batch the module accepted is journaled, in the same synchronous step that
       // applied it: a persist taking its snapshot in between would otherwise hold the batch
       // while leaving it journaled, and a recovery would replay it a second time.
@@ -199,7 +198,7 @@ export class LocalRanker {
   /** Everything this device knows, decayed to `now` (default: the `now` option's clock). */
   async exportSignals(now?: number): Promise<SignalExport> {
     this.#assertOpen();
-    const at = now ?? this.#options.now();
+    const at = now ?? this.#now();
     return this.#invoke((ranker) => ranker.exportSignals(at));
   }
 
@@ -267,7 +266,9 @@ export class LocalRanker {
   // ---- internals ------------------------------------------------------------------------
 
   #newRanker(module: LocalrankModule): Ranker {
-    return new module.Ranker(this.#modelBytes, this.#options.rankerOptions);
+    const ranker = new module.Ranker(this.#modelBytes, this.#options.rankerOptions);
+    useClock(ranker, this.#now);
+    return ranker;
   }
 
   /** Restores the newest persisted snapshot that the module accepts. */
@@ -282,7 +283,7 @@ export class LocalRanker {
     for (const snapshot of stored) {
       const ranker = this.#ranker as Ranker;
       try {
-        ranker.restore(snapshot.bytes, this.#options.now());
+        ranker.restore(snapshot.bytes, this.#now());
         this.#persisted = snapshot.bytes.slice();
         return;
       } catch (error) {
@@ -374,7 +375,7 @@ export class LocalRanker {
       const ranker = this.#newRanker(await this.#instances.create("recover"));
       if (this.#persisted) {
         try {
-          ranker.restore(this.#persisted, this.#options.now());
+          ranker.restore(this.#persisted, this.#now());
         } catch (error) {
           this.#warn("REPLAY_FAILED", `the last persisted snapshot did not restore: ${messageOf(error)}`, error);
         }
@@ -398,7 +399,10 @@ export class LocalRanker {
 
   #warn(code: ClientWarningCode, message: string, cause?: unknown): void {
     const warning: ClientWarning = { code, message, at: Date.now() };
-    if (cause !== undefined) warning.cause = cause;
+    if (cause !== undefined) {
+      releaseFrames(cause);
+      warning.cause = cause;
+    }
     this.#warnings.push(warning);
     if (this.#warnings.length > MAX_WARNINGS) this.#warnings.shift();
     try {

@@ -4,6 +4,7 @@
 // keeps a newer version's snapshot untouched. Timing uses a monotonic clock: a wall clock that
 // steps back must not postpone a persist.
 
+import { monotonicNow } from "../core/clock.js";
 import { LocalrankClientError, messageOf, type ClientWarningCode } from "../errors.js";
 import type { SnapshotStorage, StoredSnapshot } from "../storage/types.js";
 import type { PersistInfo } from "./types.js";
@@ -26,9 +27,7 @@ export interface PersistHooks {
   pendingBatches(): number;
 }
 
-export function monotonicNow(): number {
-  return typeof performance !== "undefined" ? performance.now() : Date.now();
-}
+export { monotonicNow };
 
 export class Persister {
   /** Storage operations run one at a time, in call order. */
