@@ -2,9 +2,18 @@
 """Train localrank's on-device reranker and export it as a small ONNX graph.
 
 Input is the NPZ written by the Rust replay CLI (one row per candidate, requests
-delimited by `offsets`) plus the feature-contract JSON it was built with.  The
-output is an ONNX model that tract-onnx loads in the browser: it takes *raw*
-feature rows `features[N, F]` and returns one score per row, `scores[N]`.
+delimited by `offsets`; its column names in the `.contract.json` beside it) and
+the contract of the model to train (which of those columns it reads, in order).
+The output is an ONNX model that tract-onnx loads in the browser: it takes *raw*
+feature rows `features[N, F]` and returns one *local term* per row, `scores[N]`.
+
+The ranker scores a candidate -ln(1 + server rank) + local term, and sets the
+local term to 0 where none of the row's signal features is non-zero (contract
+version 2, the do-no-harm form).  So the model learnt here is the local term
+alone: sum_k x_k * g_k(x) over the signal columns x_k (raw, so 0 stays 0), where
+g is an MLP over all columns.  It is exactly 0 without signals, and moves a
+candidate in proportion to them.  The replay writes each row's prior (`prior`)
+and which columns are signals (`signal_mask`), so neither rule is restated here.
 
 Everything here aims at byte-for-byte reproducible output for a given input and
 seed, so that a retrained model only changes when its data or code did.
@@ -34,6 +43,7 @@ NDCG_K = 10
 STD_FLOOR = 1e-6
 SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST = 0, 1, 2
 CONTRACT_KEY = "localrank.contract"
+CONTRACT_VERSION = 2
 SCORE_CHUNK_ROWS = 65536
 
 
@@ -43,12 +53,14 @@ class TrainError(Exception):
 
 @dataclass
 class Dataset:
-    """Candidate rows and the per-request structure from the replay NPZ."""
+    """Candidate rows (the model's columns only) and the per-request structure from the replay NPZ."""
 
     features: np.ndarray  # float32 [rows, F]
     labels: np.ndarray  # float32 [rows]
     offsets: np.ndarray  # int64 [R + 1]
     split: np.ndarray  # uint8 [R]
+    prior: np.ndarray  # float32 [rows]: the ranker's server prior of each row
+    signals: np.ndarray  # bool [F]: which columns are candidate signals (the multipliers)
 
     def requests_with_positive(self, split):
         """Indices of the requests in `split` that hold at least one positive.
@@ -76,18 +88,18 @@ class Dataset:
 def parse_args(argv):
     """CLI options; defaults are the production settings, the smoke test only shortens training."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="NPZ from the replay CLI")
-    parser.add_argument("--contract", required=True, help="feature contract JSON")
+    parser.add_argument("--data", required=True, help="NPZ from the replay CLI (its .contract.json beside it)")
+    parser.add_argument("--contract", required=True, help="the model's feature contract JSON (columns of the replay)")
     parser.add_argument("--out", required=True, help="path of the .onnx to write")
     parser.add_argument("--report", help="also write the training report JSON here")
     parser.add_argument("--name", default="localrank-ranker", help="model name in the contract metadata")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--patience", type=int, default=8, help="epochs without a validation gain before stopping")
-    parser.add_argument("--hidden", default="64,32", help="comma-separated hidden layer widths")
+    parser.add_argument("--hidden", default="32", help="comma-separated hidden layer widths of g")
     parser.add_argument("--batch-requests", type=int, default=32, help="requests per optimiser step")
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--weight-decay", type=float, default=1e-5)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--ensemble", type=int, default=1,
                         help="train this many models (seeds seed, seed+1, ...) and export the mean of their scores")
     args = parser.parse_args(argv)
@@ -113,34 +125,51 @@ def make_deterministic(seed):
 
 
 def load_contract(path):
-    """Read the feature contract and keep only what the model metadata carries."""
+    """Read a feature contract and keep only what the model metadata carries."""
     with open(path, encoding="utf-8") as f:
         contract = json.load(f)
     features = contract.get("features")
-    if not isinstance(contract.get("version"), int) or not isinstance(features, list):
-        raise TrainError(f"{path}: contract needs an integer 'version' and a 'features' list")
+    if contract.get("version") != CONTRACT_VERSION or not isinstance(features, list):
+        raise TrainError(f"{path}: contract needs 'version': {CONTRACT_VERSION} and a 'features' list")
     if not all(isinstance(name, str) for name in features) or len(set(features)) != len(features):
         raise TrainError(f"{path}: contract feature names must be unique strings")
     return {"version": contract["version"], "features": features}
 
 
-def load_dataset(path, feature_count):
-    """Load the replay NPZ and fail early on anything that would silently mis-train."""
+def replay_contract_path(data_path):
+    """The column names the replay wrote beside its NPZ (`x.npz` -> `x.contract.json`)."""
+    return os.path.splitext(data_path)[0] + ".contract.json"
+
+
+def load_dataset(path, features):
+    """Load the replay NPZ, keep the contract's columns, and fail early on anything that would silently mis-train."""
+    columns = load_contract(replay_contract_path(path))["features"]
+    missing = [name for name in features if name not in columns]
+    if missing:
+        raise TrainError(f"{path}: the replay has no column {missing}; replay with a contract that names them")
+    picked = [columns.index(name) for name in features]
     with np.load(path) as npz:
-        missing = {"features", "labels", "offsets", "split"} - set(npz.files)
+        missing = {"features", "labels", "offsets", "split", "prior", "signal_mask"} - set(npz.files)
         if missing:
             raise TrainError(f"{path}: missing arrays {sorted(missing)}")
+        matrix = npz["features"]
+        if matrix.ndim != 2 or matrix.shape[1] != len(columns):
+            raise TrainError(f"{path}: features is {matrix.shape}, its contract has {len(columns)} features")
+        mask = np.asarray(npz["signal_mask"], dtype=bool)
+        if mask.shape != (len(columns),):
+            raise TrainError(f"{path}: signal_mask is {mask.shape}, expected ({len(columns)},)")
         data = Dataset(
-            features=np.ascontiguousarray(npz["features"], dtype=np.float32),
+            features=np.ascontiguousarray(matrix[:, picked], dtype=np.float32),
             labels=np.asarray(npz["labels"], dtype=np.float32),
             offsets=np.asarray(npz["offsets"], dtype=np.int64),
             split=np.asarray(npz["split"], dtype=np.uint8),
+            prior=np.asarray(npz["prior"], dtype=np.float32),
+            signals=mask[picked],
         )
     rows = data.features.shape[0]
     checks = [
-        (data.features.ndim == 2 and data.features.shape[1] == feature_count,
-         f"features is {data.features.shape}, contract has {feature_count} features"),
         (data.labels.shape == (rows,), f"labels is {data.labels.shape}, expected ({rows},)"),
+        (data.prior.shape == (rows,), f"prior is {data.prior.shape}, expected ({rows},)"),
         (len(data.offsets) == len(data.split) + 1, "offsets must have one more entry than split"),
         (data.offsets[0] == 0 and data.offsets[-1] == rows, "offsets must run from 0 to the row count"),
         (bool(np.all(np.diff(data.offsets) >= 0)), "offsets must be non-decreasing"),
@@ -163,47 +192,98 @@ def train_statistics(data, train_ids):
     return x.mean(axis=0), np.maximum(x.std(axis=0), STD_FLOOR)
 
 
-class Ranker(nn.Module):
-    """Standardise raw features, then an MLP down to one score per row."""
+class LocalTerm(nn.Module):
+    """sum_k x_k * g_k(x): an MLP g over the standardised features, one output per multiplier.
 
-    def __init__(self, mean, std, hidden):
+    The multipliers are the raw signal columns scaled by their training std (not centred,
+    so a column without signal stays exactly 0): `features @ scale`, where `scale[F, K]`
+    holds 1 / std of multiplier k's column in its row.
+    """
+
+    def __init__(self, mean, std, hidden, scale):
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32))
         widths = [len(mean), *hidden]
         layers = []
         for width_in, width_out in zip(widths, widths[1:]):
             layers += [nn.Linear(width_in, width_out), nn.ReLU()]
-        layers.append(nn.Linear(widths[-1], 1))
+        layers.append(nn.Linear(widths[-1], scale.shape[1]))
         self.mlp = nn.Sequential(*layers)
 
     def forward(self, features):
-        return self.mlp((features - self.mean) / self.std).squeeze(-1)
+        return ((features @ self.scale) * self.mlp((features - self.mean) / self.std)).sum(-1)
 
 
-class ExportedEnsemble(nn.Module):
-    """The mean score of several folded rankers: one graph, averaged seeds."""
+class MeanOf(nn.Module):
+    """The mean local term of several trained members."""
 
     def __init__(self, members):
         super().__init__()
         self.members = nn.ModuleList(members)
 
     def forward(self, features):
-        total = self.members[0](features)
-        for member in self.members[1:]:
-            total = total + member(features)
-        return total / len(self.members)
+        return sum(member(features) for member in self.members) / len(self.members)
 
 
-class ExportedRanker(nn.Module):
-    """The MLP alone: standardisation already lives in its first layer."""
+class ExportedLocalTerm(nn.Module):
+    """What the ONNX graph computes: the members' mean local term, with the members stacked so
+    the graph holds a handful of tensors whatever their number (an NNEF archive pays ~1 KB of
+    tar and header per tensor), and larger matrix products for tract's kernels.
 
-    def __init__(self, mlp):
+    The members' first layers are one Linear side by side, their middle layers one batched
+    product, and their last layers one Linear over all of them that also takes their mean.
+    The multipliers are picked and scaled by the same `scale` matrix as in training, a plain
+    product: no index-based op (a Gather's constant indices, corrupted, panic tract when the
+    graph runs).
+    """
+
+    def __init__(self, mlps, scale):
         super().__init__()
-        self.mlp = mlp
+        count = len(mlps)
+        linears = [[layer for layer in mlp if isinstance(layer, nn.Linear)] for mlp in mlps]
+        first = [layers[0] for layers in linears]
+        self.first = nn.Linear(first[0].in_features, count * first[0].out_features)
+        self.middle_weights = nn.ParameterList()
+        self.middle_biases = nn.ParameterList()
+        last = [layers[-1] for layers in linears]
+        self.last = nn.Linear(count * last[0].in_features, last[0].out_features)
+        with torch.no_grad():
+            self.first.weight.copy_(torch.cat([layer.weight for layer in first]))
+            self.first.bias.copy_(torch.cat([layer.bias for layer in first]))
+            for depth in range(1, len(linears[0]) - 1):
+                layers = [member[depth] for member in linears]
+                # [members, in, out] and [members, out]: member m's layer applied to its slice.
+                self.middle_weights.append(nn.Parameter(torch.stack([l.weight.t() for l in layers])))
+                self.middle_biases.append(nn.Parameter(torch.stack([l.bias for l in layers])))
+            weight = torch.cat([layer.weight.double() for layer in last], dim=1) / count
+            bias = torch.stack([layer.bias.double() for layer in last]).mean(dim=0)
+            self.last.weight.copy_(weight.float())
+            self.last.bias.copy_(bias.float())
+        self.count = count
+        self.register_buffer("scale", scale)
 
     def forward(self, features):
-        return self.mlp(features).squeeze(-1)
+        hidden = torch.relu(self.first(features))
+        for weight, bias in zip(self.middle_weights, self.middle_biases):
+            per_member = hidden.reshape(-1, self.count, weight.shape[1])
+            hidden = torch.relu(torch.einsum("nmi,mio->nmo", per_member, weight) + bias)
+            hidden = hidden.reshape(-1, self.count * weight.shape[2])
+        return ((features @ self.scale) * self.last(hidden)).sum(-1)
+
+
+def multiplier_scale(data, std):
+    """The [F, K] matrix that picks and scales the multipliers: the signal columns that vary in training.
+
+    A constant one taught nothing, and 1 / (a floored std) would blow up any value it takes at serve time.
+    """
+    columns = np.flatnonzero(data.signals & (std > STD_FLOOR))
+    if len(columns) == 0:
+        raise TrainError("no signal feature varies in the training rows: there is no local term to learn")
+    scale = np.zeros((len(std), len(columns)))
+    scale[columns, np.arange(len(columns))] = 1.0 / std[columns]
+    return columns, scale
 
 
 def listnet_loss(scores, labels, mask):
@@ -219,14 +299,15 @@ def listnet_loss(scores, labels, mask):
 
 
 def padded_batch(data, request_ids):
-    """Rows of a batch of requests plus where each row sits in a [B, maxN] grid."""
+    """Rows of a batch of requests (and their priors) plus where each row sits in a [B, maxN] grid."""
     rows, slot, position, lengths = data.rows_of(request_ids)
     shape = (len(request_ids), int(lengths.max()))
     labels = torch.zeros(shape)
     labels[slot, position] = torch.from_numpy(data.labels[rows])
     mask = torch.zeros(shape, dtype=torch.bool)
     mask[slot, position] = True
-    return torch.from_numpy(data.features[rows]), (torch.from_numpy(slot), torch.from_numpy(position)), labels, mask
+    index = (torch.from_numpy(slot), torch.from_numpy(position))
+    return torch.from_numpy(data.features[rows]), torch.from_numpy(data.prior[rows]), index, labels, mask
 
 
 def train_epoch(model, optimiser, data, train_ids, batch_requests, rng):
@@ -236,8 +317,9 @@ def train_epoch(model, optimiser, data, train_ids, batch_requests, rng):
     total = 0.0
     for start in range(0, len(order), batch_requests):
         batch = order[start : start + batch_requests]
-        features, index, labels, mask = padded_batch(data, batch)
-        scores = torch.zeros(mask.shape).index_put(index, model(features))
+        features, prior, index, labels, mask = padded_batch(data, batch)
+        # What the ranker ranks by: the server prior plus the local term.
+        scores = torch.zeros(mask.shape).index_put(index, prior + model(features))
         loss = listnet_loss(scores, labels, mask)
         optimiser.zero_grad()
         loss.backward()
@@ -263,12 +345,12 @@ def ndcg_at_k(scores, labels, k=NDCG_K):
 
 
 def mean_ndcg(score_fn, data, request_ids):
-    """Average NDCG@10 over requests that each hold a positive; None when there are none."""
+    """Average NDCG@10 of prior + local term over requests that each hold a positive; None when there are none."""
     if len(request_ids) == 0:
         return None
     rows, _, _, lengths = data.rows_of(request_ids)
     bounds = np.cumsum(lengths)[:-1]
-    scores = np.split(score_rows(score_fn, data.features[rows]), bounds)
+    scores = np.split(data.prior[rows] + score_rows(score_fn, data.features[rows]), bounds)
     labels = np.split(data.labels[rows], bounds)
     return float(np.mean([ndcg_at_k(s, l) for s, l in zip(scores, labels)]))
 
@@ -294,7 +376,7 @@ def fit(model, data, train_ids, valid_ids, args):
 
 
 def fold_standardisation(model):
-    """An MLP that takes raw features: (x - mean) / std merged into the first Linear.
+    """g as an MLP that takes raw features: (x - mean) / std merged into the first Linear.
 
     W' = W / std and b' = b - W' @ mean, computed in float64.  Columns that were
     constant in training (std at the floor) are zeroed: they taught the model
@@ -310,7 +392,7 @@ def fold_standardisation(model):
     with torch.no_grad():
         first.weight.copy_(weight.float())
         first.bias.copy_(bias.float())
-    return ExportedRanker(mlp).eval()
+    return mlp.eval()
 
 
 def check_fold(model, exported, features):
@@ -319,7 +401,8 @@ def check_fold(model, exported, features):
     Folding is exact algebra, so a real gap means float32 cancellation on
     features with a huge mean/std ratio: better to fail than ship a drifted model.
     """
-    sample = features[: min(len(features), 4096)]
+    # Rows spread over the whole replay: its start may hold no signals at all.
+    sample = features[:: max(1, len(features) // 4096)]
     trained = score_rows(model, sample)
     folded = score_rows(exported, sample)
     gap = float(np.abs(trained - folded).max())
@@ -374,7 +457,7 @@ def main(argv=None):
     args = parse_args(argv)
     make_deterministic(args.seed)
     contract = load_contract(args.contract)
-    data = load_dataset(args.data, len(contract["features"]))
+    data = load_dataset(args.data, contract["features"])
 
     train_ids = data.requests_with_positive(SPLIT_TRAIN)
     valid_ids = data.requests_with_positive(SPLIT_VALID)
@@ -383,19 +466,20 @@ def main(argv=None):
         raise TrainError("need training and validation requests with at least one positive each")
 
     mean, std = train_statistics(data, train_ids)
-    members, histories, best_epochs, fold_gap = [], [], [], 0.0
+    multipliers, scale = multiplier_scale(data, std)
+    members, histories, best_epochs = [], [], []
     for member in range(args.ensemble):
         member_args = copy.copy(args)
         member_args.seed = args.seed + member
         make_deterministic(member_args.seed)
-        model = Ranker(mean, std, args.hidden)
+        model = LocalTerm(mean, std, args.hidden, scale)
         history, best_epoch = fit(model, data, train_ids, valid_ids, member_args)
-        folded = fold_standardisation(model)
-        fold_gap = max(fold_gap, check_fold(model, folded, data.features))
-        members.append(folded)
+        members.append(model)
         histories.append(history)
         best_epochs.append(best_epoch)
-    exported = members[0] if len(members) == 1 else ExportedEnsemble(members).eval()
+    trained = MeanOf(members).eval()
+    exported = ExportedLocalTerm([fold_standardisation(m) for m in members], members[0].scale).eval()
+    fold_gap = check_fold(trained, exported, data.features)
     history = histories[0] if len(histories) == 1 else histories
     best_epoch = best_epochs[0] if len(best_epochs) == 1 else best_epochs
     payload = export_onnx(exported, contract, args.name)
@@ -411,6 +495,7 @@ def main(argv=None):
         "valid_requests": len(valid_ids),
         "test_requests": len(test_ids),
         "constant_features": [f for f, s in zip(contract["features"], std) if s <= STD_FLOOR],
+        "multipliers": [contract["features"][c] for c in multipliers],
         "fold_max_abs_diff": fold_gap,
         "opset": OPSET,
         "model_bytes": len(payload),

@@ -250,9 +250,9 @@ export interface SignalExport {
 
 export interface ModelInfo {
   name: string;
+  /** 2: scores are the server order's prior plus the model's local term (see the README). */
   contractVersion: number;
   features: string[];
-  serverBlend: number;
   producer: string;
   opset: number;
   /** Size of what was loaded: the bundle, or the bare ONNX file. */

@@ -48,10 +48,10 @@ pub struct RankerOptions {
     pub trusted_keys: Vec<TrustedKey>,
 }
 
-/// Default `memory_budget_bytes`: the shipped model needs ~1.4 KB per candidate (its 26
-/// features and the intermediate values of its three MLPs), six times that with explanations,
-/// so 5 000 candidates with explanations fit (~42 MB), while a runaway list stops before it
-/// grows the module's memory for good.
+/// Default `memory_budget_bytes`: the shipped model needs ~1.3 KB per candidate (its 30
+/// features and the intermediate values of its six averaged MLPs), six times that with
+/// explanations, so 5 000 candidates with explanations fit (~38 MB), while a runaway list
+/// stops before it grows the module's memory for good.
 pub const DEFAULT_MEMORY_BUDGET_BYTES: usize = 64 << 20;
 
 /// Hard ceiling on `max_candidates`: the list, its feature matrix and its placement must fit a
@@ -147,9 +147,9 @@ pub struct Fallback {
     pub message: String,
 }
 
-/// How much each feature group moved one candidate's model score: the score minus the score
-/// with that group's features set to their neutral value (no local signal; the list's mean
-/// for server features).
+/// How much each feature group moved one candidate's local term (see `residual_scores`): the
+/// term minus the term with that group's features set to their neutral value (no local
+/// signal; the list's mean for server features).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Explanation {
     pub contributions: Vec<(FeatureGroup, f32)>,
@@ -224,7 +224,7 @@ impl Ranker {
     }
 
     /// Runs the model alone on a row-major `[rows, F]` feature matrix in contract order: no
-    /// signals, no server blend, no reordering. For benchmarks and parity checks.
+    /// signals, no server prior, no reordering. For benchmarks and parity checks.
     pub fn score_features(&mut self, features: &[f32], rows: usize) -> Result<Vec<f32>> {
         self.check_memory(rows, false)?;
         self.model.score(features, rows)
@@ -303,15 +303,9 @@ impl Ranker {
         );
         self.check_budget(started, clock)?;
         let rows = candidates.len();
-        let model_scores = self.model.score(&self.matrix, rows)?;
-        let explanations = if settings.explain { self.explain(&model_scores, rows)? } else { Vec::new() };
-        let blend = self.model.contract().server_blend;
-        let scores: Vec<f32> = if blend == 0.0 {
-            model_scores
-        } else {
-            let server_scores = (0..rows).map(|i| candidates.server_score(i).unwrap_or(0.0));
-            model_scores.iter().zip(server_scores).map(|(m, s)| m + blend * s).collect()
-        };
+        let mut scores = self.model.score(&self.matrix, rows)?;
+        let explanations = if settings.explain { self.explain(&scores, rows)? } else { Vec::new() };
+        residual_scores(&mut scores, &self.matrix, &self.builder);
         self.check_budget(started, clock)?;
         let order = rerank::order(&scores, candidates, &settings.constraints, &mut || {
             self.check_budget(started, clock)
@@ -352,8 +346,8 @@ impl Ranker {
     }
 
     /// Occlusion: one extra model run over `groups × rows` rows, each block with one group's
-    /// columns replaced by their neutral value. Contributions are to the model score (before
-    /// any server blend).
+    /// columns replaced by their neutral value. Contributions are to the local term (what the
+    /// candidate's score adds to the server prior), so a candidate without signals has none.
     fn explain(&mut self, model_scores: &[f32], rows: usize) -> Result<Vec<Explanation>> {
         let groups = self.explained_groups();
         let features = self.builder.features();
@@ -377,15 +371,50 @@ impl Ranker {
             }
         }
         let occluded_scores = self.model.score(&occluded, groups.len() * rows)?;
+        let signals = self.builder.signal_columns();
+        let local = |scores: &[f32], matrix: &[f32], r: usize| {
+            local_term(scores[r], &matrix[r * width..(r + 1) * width], signals)
+        };
         Ok((0..rows)
-            .map(|r| Explanation {
-                contributions: groups
-                    .iter()
-                    .enumerate()
-                    .map(|(g, &group)| (group, model_scores[r] - occluded_scores[g * rows + r]))
-                    .collect(),
+            .map(|r| {
+                let own = local(model_scores, &self.matrix, r);
+                let contributions = (0..groups.len())
+                    .map(|g| {
+                        let block = g * rows * width..(g + 1) * rows * width;
+                        let scores = &occluded_scores[g * rows..(g + 1) * rows];
+                        (groups[g], own - local(scores, &occluded[block], r))
+                    })
+                    .collect();
+                Explanation { contributions }
             })
             .collect())
+    }
+}
+
+/// The server's order as a score: strictly decreasing with the server rank, so that alone it
+/// keeps the server's order.
+pub fn server_prior(rank: usize) -> f32 {
+    -(rank as f64).ln_1p() as f32
+}
+
+/// The do-no-harm form of contract version 2: turns the model's outputs (`scores`, the local
+/// term of each candidate) into final scores, `server_prior(rank) + local term`, where the
+/// local term is exactly 0 for a candidate whose candidate signal features (`matrix`, built
+/// by `builder`; see `Feature::is_candidate_signal`) are all 0. So without local signals the
+/// order is the server's for any model, and a signal moves only the candidates it bears on.
+pub fn residual_scores(scores: &mut [f32], matrix: &[f32], builder: &FeatureBuilder) {
+    for (rank, (score, row)) in scores.iter_mut().zip(matrix.chunks_exact(builder.width())).enumerate() {
+        *score = server_prior(rank) + local_term(*score, row, builder.signal_columns());
+    }
+}
+
+/// What the model's output for one candidate (feature row `row`) counts for: itself if one of
+/// its candidate signal features is non-zero, exactly 0 if none is.
+fn local_term(output: f32, row: &[f32], signal_columns: &[usize]) -> f32 {
+    if signal_columns.iter().any(|&c| row[c] != 0.0) {
+        output
+    } else {
+        0.0
     }
 }
 

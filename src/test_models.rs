@@ -11,10 +11,9 @@ use crate::features::{Contract, CONTRACT_METADATA_KEY};
 
 pub fn contract(features: &[&str]) -> Contract {
     Contract {
-        version: 1,
+        version: 2,
         name: "linear-test".into(),
         features: features.iter().map(|f| f.to_string()).collect(),
-        server_blend: 0.0,
     }
 }
 
@@ -61,18 +60,8 @@ fn node(op: &str, inputs: &[&str], output: &str) -> NodeProto {
     }
 }
 
-/// `scores[N, outputs] = features[N, F] · weights + bias`, with `weights` given row-major
-/// `[F, outputs]`, and the contract (if any) in its metadata.
-pub fn linear_with(weights: &[f32], outputs: usize, bias: f32, contract: Option<&Contract>) -> Vec<u8> {
-    let width = (weights.len() / outputs) as i64;
-    let graph = GraphProto {
-        name: "linear".into(),
-        node: vec![node("MatMul", &["features", "w"], "product"), node("Add", &["product", "b"], "scores")],
-        initializer: vec![tensor("w", &[width, outputs as i64], weights), tensor("b", &[1], &[bias])],
-        input: vec![value_info("features", &[None, Some(width)])],
-        output: vec![value_info("scores", &[None, Some(outputs as i64)])],
-        ..GraphProto::default()
-    };
+/// A model file around `graph`, with the contract (if any) in its metadata.
+fn model_file(graph: GraphProto, contract: Option<&Contract>) -> Vec<u8> {
     let metadata_props = contract
         .map(|c| StringStringEntryProto { key: CONTRACT_METADATA_KEY.into(), value: c.to_json() })
         .into_iter()
@@ -88,8 +77,47 @@ pub fn linear_with(weights: &[f32], outputs: usize, bias: f32, contract: Option<
     .encode_to_vec()
 }
 
+/// `scores[N, outputs] = features[N, F] · weights + bias`, with `weights` given row-major
+/// `[F, outputs]`, and the contract (if any) in its metadata.
+pub fn linear_with(weights: &[f32], outputs: usize, bias: f32, contract: Option<&Contract>) -> Vec<u8> {
+    let width = (weights.len() / outputs) as i64;
+    let graph = GraphProto {
+        name: "linear".into(),
+        node: vec![node("MatMul", &["features", "w"], "product"), node("Add", &["product", "b"], "scores")],
+        initializer: vec![tensor("w", &[width, outputs as i64], weights), tensor("b", &[1], &[bias])],
+        input: vec![value_info("features", &[None, Some(width)])],
+        output: vec![value_info("scores", &[None, Some(outputs as i64)])],
+        ..GraphProto::default()
+    };
+    model_file(graph, contract)
+}
+
 /// A linear model scoring `weights · features` under the given feature names.
 pub fn linear(features: &[&str], weights: &[f32]) -> Vec<u8> {
     assert_eq!(features.len(), weights.len());
     linear_with(weights, 1, 0.0, Some(&contract(features)))
+}
+
+/// `linear` with more graph than it needs, for tests of tract's declutter passes: the product
+/// goes through an `Identity` and is scaled by a constant 1 before the bias.
+pub fn linear_twice(features: &[&str], weights: &[f32]) -> Vec<u8> {
+    let width = weights.len() as i64;
+    let graph = GraphProto {
+        name: "linear-twice".into(),
+        node: vec![
+            node("MatMul", &["features", "w"], "product"),
+            node("Identity", &["product"], "same"),
+            node("Mul", &["same", "one"], "scaled"),
+            node("Add", &["scaled", "b"], "scores"),
+        ],
+        initializer: vec![
+            tensor("w", &[width, 1], weights),
+            tensor("one", &[1], &[1.0]),
+            tensor("b", &[1], &[0.25]),
+        ],
+        input: vec![value_info("features", &[None, Some(width)])],
+        output: vec![value_info("scores", &[None, Some(1)])],
+        ..GraphProto::default()
+    };
+    model_file(graph, Some(&contract(features)))
 }

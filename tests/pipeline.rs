@@ -1,12 +1,156 @@
-//! The offline pipeline from the outside (native only): the committed parity fixture still
-//! matches the committed model, the committed NNEF model is its conversion and ranks
-//! identically, and the trainer's export loads in tract.
+//! The offline pipeline from the outside (native only): every shipped model keeps the server's
+//! order without local signals and ranks the same whatever the server's score scale, the
+//! committed parity fixture still matches the committed model, the committed NNEF model is
+//! its conversion and ranks identically, and the trainer's export loads in tract.
 #![cfg(all(not(target_arch = "wasm32"), feature = "onnx"))]
 
 use std::process::Command;
 
+use localrank::item::{Candidate, Event, EventKind, Item};
 use localrank::model::ModelRunner;
 use localrank::offline::parity;
+use localrank::ranker::{server_prior, Clock, Ranker, RankerOptions, RequestContextInput, RerankRequest};
+use proptest::prelude::*;
+
+/// Every model the package ships, in both formats.
+const SHIPPED_MODELS: [&str; 2] = ["models/ranker.onnx", "models/ranker.nnef.tar"];
+
+fn shipped_rankers() -> Vec<(&'static str, Ranker)> {
+    SHIPPED_MODELS
+        .iter()
+        .map(|&path| {
+            let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            (path, Ranker::new(&bytes, RankerOptions::default()).unwrap_or_else(|e| panic!("{path}: {e}")))
+        })
+        .collect()
+}
+
+struct Frozen;
+
+impl Clock for Frozen {
+    fn now_ms(&self) -> f64 {
+        0.0
+    }
+}
+
+const NOW: f64 = 1.7e12;
+const DAY_MS: f64 = 86_400_000.0;
+
+/// An item of a chat community like the demo's: an author, a guild and channel, a topic or
+/// two, an 8-number embedding; `key` picks them, so items share keys.
+fn item(id: String, key: u32, embedding: [f32; 8]) -> Item {
+    Item {
+        id,
+        author: Some(format!("author-{}", key % 15)),
+        containers: vec![format!("guild-{}", key % 8), format!("guild-{}/channel-{}", key % 8, key % 3)],
+        topics: (0..1 + key % 2).map(|t| format!("topic-{}", (key + 5 * t) % 12)).collect(),
+        embedding: Some(embedding.to_vec()),
+    }
+}
+
+fn embedding() -> impl Strategy<Value = [f32; 8]> {
+    proptest::array::uniform8(-1.0f32..1.0)
+}
+
+/// Candidates in the server's order, each with a server score, popularity and age. Scores
+/// are multiples of 1/8 and popularity whole, so that the warped copies below keep distinct
+/// values distinct in f32 (a map that merged two would change the order honestly).
+fn candidates() -> impl Strategy<Value = Vec<Candidate>> {
+    let fields = (0u32..200, embedding(), -8000i32..8000, 0u32..100_000, 0.0..90.0 * DAY_MS);
+    proptest::collection::vec(fields, 1..120).prop_map(|rows| {
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, (key, embedding, score, popularity, age))| Candidate {
+                item: item(format!("c{i}"), key, embedding),
+                server_score: Some(score as f32 / 8.0),
+                popularity: Some(popularity as f32),
+                created_at: Some(NOW - age),
+                pinned: false,
+            })
+            .collect()
+    })
+}
+
+/// Engagement on items that share keys with the candidates.
+fn events() -> impl Strategy<Value = Vec<Event>> {
+    let kinds = proptest::sample::select(EventKind::ALL.to_vec());
+    proptest::collection::vec((kinds, 0u32..200, embedding(), 0.0..30.0 * DAY_MS, 0.0..600_000.0), 1..80)
+        .prop_map(|rows| {
+            rows.into_iter()
+                .enumerate()
+                .map(|(i, (kind, key, embedding, ago, dwell))| Event {
+                    kind,
+                    item: item(format!("seen-{i}"), key, embedding),
+                    at: NOW - ago,
+                    dwell_ms: (kind == EventKind::Dwell).then_some(dwell),
+                })
+                .collect()
+        })
+}
+
+fn request(candidates: Vec<Candidate>) -> RerankRequest {
+    RerankRequest {
+        candidates,
+        context: RequestContextInput { now: NOW, utc_offset_minutes: 120.0 },
+        ..RerankRequest::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// With no local signals, every shipped model's order is the server's, and each
+    /// candidate's score is exactly its server prior: on a new store, and on one cleared
+    /// after it held signals.
+    #[test]
+    fn every_shipped_model_keeps_the_server_order_without_local_signals(
+        candidates in candidates(),
+        forgotten in events(),
+    ) {
+        for (path, mut ranker) in shipped_rankers() {
+            for cleared in [false, true] {
+                if cleared {
+                    ranker.record(&forgotten, NOW).unwrap();
+                    ranker.store_mut().clear();
+                }
+                let ranking = ranker.rerank(&request(candidates.clone()), &Frozen).unwrap();
+                prop_assert!(ranking.fallback.is_none(), "{}: {:?}", path, ranking.fallback);
+                prop_assert_eq!(&ranking.order, &(0..candidates.len() as u32).collect::<Vec<_>>(), "{}", path);
+                let priors: Vec<f32> = (0..candidates.len()).map(server_prior).collect();
+                prop_assert_eq!(&ranking.scores, &priors, "{}", path);
+            }
+        }
+    }
+
+    /// Whatever the server's score scale (x 0.01, 1, 100) or any increasing map of its scores
+    /// and popularity, every shipped model gives the same order and scores, with signals.
+    #[test]
+    fn every_shipped_model_ranks_the_same_whatever_the_server_scale(
+        candidates in candidates(),
+        events in events(),
+    ) {
+        let mapped = |score: &dyn Fn(f32) -> f32, popularity: &dyn Fn(f32) -> f32| {
+            let mut list = candidates.clone();
+            for c in &mut list {
+                c.server_score = c.server_score.map(score);
+                c.popularity = c.popularity.map(popularity);
+            }
+            request(list)
+        };
+        for (path, mut ranker) in shipped_rankers() {
+            ranker.record(&events, NOW).unwrap();
+            let plain = ranker.rerank(&request(candidates.clone()), &Frozen).unwrap();
+            prop_assert!(plain.fallback.is_none(), "{}: {:?}", path, plain.fallback);
+            for factor in [0.01f32, 1.0, 100.0] {
+                let scaled = ranker.rerank(&mapped(&|s| s * factor, &|p| p * factor), &Frozen).unwrap();
+                prop_assert_eq!(&scaled, &plain, "{} at x{}", path, factor);
+            }
+            // Increasing, and far from linear: cubes plus a square root.
+            let warped = mapped(&|s| s * s * s + s.signum() * s.abs().sqrt(), &|p| p * p + p.sqrt());
+            prop_assert_eq!(&ranker.rerank(&warped, &Frozen).unwrap(), &plain, "{} warped", path);
+        }
+    }
+}
 
 /// The committed parity fixture must be what the committed model gives natively today; the
 /// wasm tests then check the module in Node and Chromium against the same numbers.

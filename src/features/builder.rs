@@ -3,7 +3,7 @@
 //! training and serving features cannot differ.
 
 use super::contract::Contract;
-use super::feature::Feature;
+use super::feature::{Feature, ServerField};
 use crate::columns::CandidateColumns;
 use crate::error::Result;
 use crate::item::{Candidate, Family};
@@ -29,6 +29,10 @@ pub struct FeatureBuilder {
     families_used: [bool; 4],
     /// How many recent embeddings some feature reads (one dot product each per candidate).
     recent_used: usize,
+    /// Server fields whose within-list quantiles some feature reads.
+    quantiles_used: [bool; 3],
+    /// Columns of the candidate signal features (`Feature::is_candidate_signal`).
+    signal_columns: Vec<usize>,
 }
 
 /// One candidate's keys of one family, summarised in a single pass over the store.
@@ -75,6 +79,9 @@ pub struct FeatureScratch {
     recent: RecentMatrix,
     /// One candidate's cosines with them.
     cosines: Vec<f32>,
+    /// Per server field, each candidate's quantile in the list, and the sort order behind it.
+    quantiles: [Vec<f32>; 3],
+    order: Vec<u32>,
 }
 
 /// Per family and string of the request's table, the key's summary (decays need `exp2`, and a
@@ -184,7 +191,14 @@ impl FeatureBuilder {
             })
             .max()
             .unwrap_or(0);
-        Ok(FeatureBuilder { features, families_used, recent_used })
+        let mut quantiles_used = [false; 3];
+        for feature in &features {
+            if let Feature::ServerQuantile(field) = *feature {
+                quantiles_used[field.index()] = true;
+            }
+        }
+        let signal_columns = (0..features.len()).filter(|&c| features[c].is_candidate_signal()).collect();
+        Ok(FeatureBuilder { features, families_used, recent_used, quantiles_used, signal_columns })
     }
 
     pub fn width(&self) -> usize {
@@ -193,6 +207,12 @@ impl FeatureBuilder {
 
     pub fn features(&self) -> &[Feature] {
         &self.features
+    }
+
+    /// The columns of the candidate signal features: all 0 in a row means the store
+    /// knows nothing that bears on that candidate.
+    pub fn signal_columns(&self) -> &[usize] {
+        &self.signal_columns
     }
 
     /// Writes the `[candidates.len(), width]` matrix into `out` (cleared first, so a caller can
@@ -235,6 +255,22 @@ impl FeatureBuilder {
         let activity = total_positive.map(ln_1p);
         let user_vector = store.user_vector();
         let session_vector = store.session_vector();
+        for field in ServerField::ALL {
+            if self.quantiles_used[field.index()] {
+                let value = |i: usize| match field {
+                    ServerField::Score => candidates.server_score(i).map(f64::from),
+                    ServerField::Popularity => candidates.popularity(i).map(f64::from),
+                    // Older is higher, as age grows.
+                    ServerField::Age => candidates.created_at(i).map(|created| -created),
+                };
+                quantiles_into(
+                    candidates.len(),
+                    value,
+                    &mut scratch.order,
+                    &mut scratch.quantiles[field.index()],
+                );
+            }
+        }
 
         let mut summaries = [FamilySummary::default(); 4];
         let recent = &mut scratch.cosines;
@@ -252,14 +288,8 @@ impl FeatureBuilder {
             }
             for feature in &self.features {
                 let value = match *feature {
-                    Feature::ServerScore => f64::from(candidates.server_score(rank).unwrap_or(0.0)),
                     Feature::ServerRank => ln_1p(rank as f64),
-                    Feature::ServerPopularity => {
-                        ln_1p(f64::from(candidates.popularity(rank).unwrap_or(0.0).max(0.0)))
-                    }
-                    Feature::ServerAge => candidates
-                        .created_at(rank)
-                        .map_or(0.0, |created| ln_1p((now - created).max(0.0) / HOUR_MS)),
+                    Feature::ServerQuantile(field) => f64::from(scratch.quantiles[field.index()][rank]),
                     Feature::Affinity { family, positive, half_life } => {
                         let summary = &summaries[family.index()];
                         let value = if positive { summary.positive } else { summary.negative };
@@ -288,6 +318,35 @@ impl FeatureBuilder {
                 out.push(value as f32);
             }
         }
+    }
+}
+
+/// Each of `count` candidates' mid-rank quantile of `value` among those that have one:
+/// (values below + half the equal ones + ½) / how many have one, in (0, 1); 0 without a value.
+/// Only the order of the values matters, so any increasing map of them gives the same output.
+fn quantiles_into(
+    count: usize,
+    value: impl Fn(usize) -> Option<f64>,
+    order: &mut Vec<u32>,
+    out: &mut Vec<f32>,
+) {
+    out.clear();
+    out.resize(count, 0.0);
+    order.clear();
+    order.extend((0..count as u32).filter(|&i| value(i as usize).is_some()));
+    let of = |i: u32| value(i as usize).unwrap_or(0.0);
+    order.sort_unstable_by(|&a, &b| of(a).total_cmp(&of(b)));
+    let present = order.len();
+    let mut start = 0;
+    while start < present {
+        // `==`, not the sort's total order, decides ties: -0 and +0 are one value.
+        let first = of(order[start]);
+        let end = start + order[start..].iter().take_while(|&&i| of(i) == first).count();
+        let quantile = (start + end) as f64 / (2 * present) as f64;
+        for &i in &order[start..end] {
+            out[i as usize] = quantile as f32;
+        }
+        start = end;
     }
 }
 

@@ -1,5 +1,11 @@
 //! The feature contract: which features a model reads, in which column order. It travels inside
 //! the .onnx file (metadata key `localrank.contract`), so a model and its features cannot drift.
+//!
+//! Version 2 is the do-no-harm form: the model's output is a *local term* added to the
+//! server's order, `score = -ln(1 + server rank) + local term`, and the ranker sets the local
+//! term to exactly 0 for a candidate none of whose candidate signal features
+//! (`Feature::is_candidate_signal`) is non-zero (`ranker::residual_scores`). Without local signals the order is the server's, whatever the
+//! model. Version 1 models (raw model scores plus a blend of the raw server score) are refused.
 
 use serde::{Deserialize, Serialize};
 
@@ -8,7 +14,7 @@ use crate::error::{Error, Result};
 /// The ONNX `metadata_props` key that holds the contract JSON.
 pub const CONTRACT_METADATA_KEY: &str = "localrank.contract";
 /// The contract format this build reads.
-pub const CONTRACT_VERSION: u32 = 1;
+pub const CONTRACT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -18,9 +24,6 @@ pub struct Contract {
     pub name: String,
     /// Feature names, one per model input column.
     pub features: Vec<String>,
-    /// Final score = model score + `server_blend` × server score.
-    #[serde(default)]
-    pub server_blend: f32,
 }
 
 fn default_name() -> String {
@@ -33,15 +36,13 @@ impl Contract {
             .map_err(|e| Error::ContractMismatch(format!("unreadable contract JSON: {e}")))?;
         if contract.version != CONTRACT_VERSION {
             return Err(Error::ContractMismatch(format!(
-                "contract version {} is not the supported version {CONTRACT_VERSION}",
+                "contract version {} is not the supported version {CONTRACT_VERSION} (the do-no-harm \
+                 form: retrain the model with this pipeline)",
                 contract.version
             )));
         }
         if contract.features.is_empty() {
             return Err(Error::ContractMismatch("the contract names no features".into()));
-        }
-        if !contract.server_blend.is_finite() {
-            return Err(Error::ContractMismatch("serverBlend is not finite".into()));
         }
         Ok(contract)
     }

@@ -2,10 +2,8 @@
 //!
 //! | name | value |
 //! |---|---|
-//! | `server.score` | the server's score |
 //! | `server.rank` | ln(1 + position in the server's list) |
-//! | `server.popularity` | ln(1 + popularity) |
-//! | `server.age` | ln(1 + hours since creation) |
+//! | `server.<score\|popularity\|age>.quantile` | the candidate's mid-rank quantile in (0, 1) among the list's candidates that have the field (highest score / popularity, oldest: nearest 1), 0 without it |
 //! | `affinity.<family>.<pos\|neg>.<half-life>` | ln(1 + mean decayed engagement over the candidate's keys) |
 //! | `share.<family>.<half-life>` | mean share of the user's positive engagement on those keys |
 //! | `recency.<family>` | 1 / (1 + days since the last positive engagement with one of the keys), 0 if never |
@@ -18,6 +16,12 @@
 //! | `context.hour_sin`, `context.hour_cos` | local time of day on the unit circle |
 //!
 //! Families: `item`, `author`, `container`, `topic`; half-lives: `1h`, `1d`, `7d`, `30d`.
+//!
+//! Server fields enter only through the list's own order (rank and quantiles), never as raw
+//! magnitudes: a server that rescales its scores, or ships a model whose scores are any
+//! increasing function of the old ones, gets the same features, so the same ranking. (A raw
+//! `server.score` once made a model trained on one log reverse the server's order on a log
+//! whose scores were 8x larger.)
 
 use crate::error::{Error, Result};
 use crate::item::Family;
@@ -28,12 +32,35 @@ use crate::signals::RECENT_CAPACITY;
 /// largest is the store's whole ring.
 pub const RECENT_COUNTS: [usize; 3] = [4, 16, RECENT_CAPACITY];
 
+/// A numeric field the server sends with each candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerField {
+    Score,
+    Popularity,
+    /// Time since `createdAt`: the oldest candidate has the highest quantile.
+    Age,
+}
+
+impl ServerField {
+    pub const ALL: [ServerField; 3] = [ServerField::Score, ServerField::Popularity, ServerField::Age];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerField::Score => "score",
+            ServerField::Popularity => "popularity",
+            ServerField::Age => "age",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Feature {
-    ServerScore,
     ServerRank,
-    ServerPopularity,
-    ServerAge,
+    ServerQuantile(ServerField),
     Affinity {
         family: Family,
         positive: bool,
@@ -104,10 +131,10 @@ impl Feature {
         let half_life = |s: &str| half_life_index(s).ok_or_else(unknown);
         let parts: Vec<&str> = name.split('.').collect();
         Ok(match parts.as_slice() {
-            ["server", "score"] => Feature::ServerScore,
             ["server", "rank"] => Feature::ServerRank,
-            ["server", "popularity"] => Feature::ServerPopularity,
-            ["server", "age"] => Feature::ServerAge,
+            ["server", field, "quantile"] => Feature::ServerQuantile(
+                ServerField::ALL.into_iter().find(|f| f.name() == *field).ok_or_else(unknown)?,
+            ),
             ["affinity", f, polarity @ ("pos" | "neg"), h] => Feature::Affinity {
                 family: family(f)?,
                 positive: *polarity == "pos",
@@ -132,9 +159,7 @@ impl Feature {
 
     pub fn group(self) -> FeatureGroup {
         match self {
-            Feature::ServerScore | Feature::ServerRank | Feature::ServerPopularity | Feature::ServerAge => {
-                FeatureGroup::Server
-            }
+            Feature::ServerRank | Feature::ServerQuantile(_) => FeatureGroup::Server,
             Feature::Affinity { .. } | Feature::Share { .. } => FeatureGroup::Affinity,
             Feature::Recency { .. } => FeatureGroup::Recency,
             Feature::Fatigue { .. } => FeatureGroup::Fatigue,
@@ -146,11 +171,28 @@ impl Feature {
         }
     }
 
+    /// Whether the feature is a local signal about the candidate itself: what the store knows
+    /// of its keys, or how its embedding compares with what the user engaged with. Each is
+    /// exactly 0 for a candidate the store knows nothing about, and such a candidate keeps its
+    /// server prior (see `ranker::residual_scores`). The others describe the request: the
+    /// server's fields, the time of day, and the user's overall activity (the same for every
+    /// candidate, so one like does not move candidates it says nothing about).
+    pub fn is_candidate_signal(self) -> bool {
+        !matches!(
+            self,
+            Feature::ServerRank
+                | Feature::ServerQuantile(_)
+                | Feature::UserActivity { .. }
+                | Feature::HourSin
+                | Feature::HourCos
+        )
+    }
+
     /// Every feature this build knows, by name: the default contract for training.
     pub fn all_names() -> Vec<String> {
         const HALF_LIVES: [&str; 4] = ["1h", "1d", "7d", "30d"];
-        let mut names: Vec<String> =
-            ["server.score", "server.rank", "server.popularity", "server.age"].map(String::from).into();
+        let mut names = vec!["server.rank".to_owned()];
+        names.extend(ServerField::ALL.map(|f| format!("server.{}.quantile", f.name())));
         for family in Family::ALL {
             let f = family.name();
             for h in HALF_LIVES {
@@ -186,6 +228,9 @@ mod tests {
     fn unknown_names_are_named_in_the_error() {
         for name in [
             "server.magic",
+            "server.score",
+            "server.score.quantile.x",
+            "server.vibes.quantile",
             "affinity.topic.pos.2d",
             "affinity.planet.pos.1d",
             "recent.similarity.max.5",

@@ -7,12 +7,14 @@ use std::collections::BTreeMap;
 use super::protocol::{SPLIT_TEST, SPLIT_VALIDATION};
 use super::random::SplitMix64;
 use super::replay::Dataset;
+use crate::features::FeatureBuilder;
 use crate::model::ModelRunner;
+use crate::ranker::{residual_scores, server_prior};
 
 pub const CUTOFF: usize = 10;
 const BOOTSTRAP_SAMPLES: usize = 1000;
 /// Users with this many events or more before a request fall in the bucket.
-pub const HISTORY_BUCKETS: [(i64, &str); 4] = [(0, "0–9"), (10, "10–49"), (50, "50–199"), (200, "200+")];
+pub const HISTORY_BUCKETS: [(i64, &str); 4] = [(0, "0–4"), (5, "5–19"), (20, "20–99"), (100, "100+")];
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RequestMetrics {
@@ -58,8 +60,11 @@ pub struct MethodResult {
     pub mrr: Estimate,
     /// Relative NDCG@10 change over the server order.
     pub lift: Estimate,
-    /// Mean NDCG@10 per history bucket.
+    /// Mean NDCG@10 per history bucket (NaN for a bucket without requests).
     pub ndcg_by_bucket: Vec<f64>,
+    /// Relative NDCG@10 change over the server order per history bucket, paired (the same
+    /// resampled users for both).
+    pub lift_by_bucket: Vec<Estimate>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -83,14 +88,13 @@ enum Method<'a> {
 impl Method<'_> {
     fn scores(&self, data: &Dataset, request: usize) -> Vec<f32> {
         let rows = data.rows_of(request);
-        let server_rank = |k: usize| -((k as f32) + 1.0).ln();
         match self {
-            Method::Server => (0..rows.len()).map(server_rank).collect(),
+            Method::Server => (0..rows.len()).map(server_prior).collect(),
             Method::Heuristic(w) => {
-                rows.enumerate().map(|(k, row)| server_rank(k) + w * data.topic_affinity[row]).collect()
+                rows.enumerate().map(|(k, row)| server_prior(k) + w * data.topic_affinity[row]).collect()
             }
             Method::FullHistory(w) => {
-                rows.enumerate().map(|(k, row)| server_rank(k) + w * data.co_like[row]).collect()
+                rows.enumerate().map(|(k, row)| server_prior(k) + w * data.co_like[row]).collect()
             }
             Method::Model(scores) => scores[request].clone(),
         }
@@ -135,22 +139,42 @@ fn model_inputs(data: &Dataset, model: &ModelRunner, request: usize) -> Result<V
     Ok(inputs)
 }
 
-/// Model scores for every request of the dataset (empty for requests not asked for).
+/// The final scores the device gives each request asked for (empty for the others): the
+/// model's local terms turned into scores by the ranker's own `residual_scores`.
 pub fn model_scores(
     data: &Dataset,
     model: &mut ModelRunner,
     requests: &[usize],
 ) -> Result<Vec<Vec<f32>>, String> {
+    let builder = FeatureBuilder::new(model.contract()).map_err(|e| e.to_string())?;
     let mut scores = vec![Vec::new(); data.requests()];
     for &r in requests {
         let inputs = model_inputs(data, model, r)?;
-        scores[r] = model.score(&inputs, data.rows_of(r).len()).map_err(|e| e.to_string())?;
+        let mut request_scores = model.score(&inputs, data.rows_of(r).len()).map_err(|e| e.to_string())?;
+        residual_scores(&mut request_scores, &inputs, &builder);
+        scores[r] = request_scores;
     }
     Ok(scores)
 }
 
 fn bucket_of(history_length: i64) -> usize {
     HISTORY_BUCKETS.iter().rposition(|&(from, _)| history_length >= from).unwrap_or(0)
+}
+
+/// One user's test requests, summed per method (and per history bucket), so that a bootstrap
+/// resample of users is a sum of these.
+#[derive(Debug, Clone)]
+struct UserSums {
+    requests: usize,
+    /// Per method.
+    metrics: Vec<RequestMetrics>,
+    /// Per method and bucket: summed NDCG@10.
+    bucket_ndcg: Vec<[f64; HISTORY_BUCKETS.len()]>,
+}
+
+/// Summed metrics over a sample of users (indices into `users`, repeats allowed).
+fn pooled(users: &[UserSums], sample: &[usize], pick: impl Fn(&UserSums) -> f64) -> f64 {
+    sample.iter().map(|&u| pick(&users[u])).sum()
 }
 
 pub fn evaluate(data: &Dataset, model: &mut ModelRunner, seed: u64) -> Result<Evaluation, String> {
@@ -170,59 +194,65 @@ pub fn evaluate(data: &Dataset, model: &mut ModelRunner, seed: u64) -> Result<Ev
         ("full-history server (reference)", Method::FullHistory(reference_weight)),
     ];
 
-    // Per user, per method: summed metrics, so a bootstrap resample of users is a weighted sum.
-    let mut users: BTreeMap<i64, (usize, Vec<RequestMetrics>)> = BTreeMap::new();
-    let mut bucket_sums = vec![vec![0.0; HISTORY_BUCKETS.len()]; methods.len()];
+    let mut by_user: BTreeMap<i64, UserSums> = BTreeMap::new();
     let mut requests_by_bucket = vec![0; HISTORY_BUCKETS.len()];
     for &r in &test {
         let bucket = bucket_of(data.history_lengths[r]);
         requests_by_bucket[bucket] += 1;
-        let entry = users
-            .entry(data.user_ids[r])
-            .or_insert_with(|| (0, vec![RequestMetrics::default(); methods.len()]));
-        entry.0 += 1;
+        let sums = by_user.entry(data.user_ids[r]).or_insert_with(|| UserSums {
+            requests: 0,
+            metrics: vec![RequestMetrics::default(); methods.len()],
+            bucket_ndcg: vec![[0.0; HISTORY_BUCKETS.len()]; methods.len()],
+        });
+        sums.requests += 1;
         for (m, (_, method)) in methods.iter().enumerate() {
             let metrics = request_metrics(&method.scores(data, r), &data.labels[data.rows_of(r)]);
-            entry.1[m].ndcg += metrics.ndcg;
-            entry.1[m].recall += metrics.recall;
-            entry.1[m].mrr += metrics.mrr;
-            bucket_sums[m][bucket] += metrics.ndcg;
+            sums.metrics[m].ndcg += metrics.ndcg;
+            sums.metrics[m].recall += metrics.recall;
+            sums.metrics[m].mrr += metrics.mrr;
+            sums.bucket_ndcg[m][bucket] += metrics.ndcg;
         }
     }
-    let users: Vec<&(usize, Vec<RequestMetrics>)> = users.values().collect();
+    let users: &[UserSums] = &by_user.into_values().collect::<Vec<_>>();
+    let everyone: Vec<usize> = (0..users.len()).collect();
     let mut rng = SplitMix64::new(seed);
     let resamples: Vec<Vec<usize>> =
         (0..BOOTSTRAP_SAMPLES).map(|_| (0..users.len()).map(|_| rng.below(users.len())).collect()).collect();
-    let mean_of = |sample: &mut dyn Iterator<Item = usize>, m: usize, pick: fn(&RequestMetrics) -> f64| {
-        let (total, count) = sample.fold((0.0, 0), |(t, c), u| (t + pick(&users[u].1[m]), c + users[u].0));
-        total / count as f64
+    // A statistic's value on all users, with its interval over the resamples (those where it
+    // is defined: a resample may hold no request of a bucket).
+    let estimate = |statistic: &dyn Fn(&[usize]) -> f64| {
+        let samples = resamples.iter().map(|s| statistic(s)).filter(|v| v.is_finite()).collect();
+        interval(statistic(&everyone), samples)
     };
-    let estimate = |m: usize, pick: fn(&RequestMetrics) -> f64| {
-        let mean = mean_of(&mut (0..users.len()), m, pick);
-        let samples: Vec<f64> = resamples.iter().map(|s| mean_of(&mut s.iter().copied(), m, pick)).collect();
-        interval(mean, samples)
-    };
-    let ndcg = |x: &RequestMetrics| x.ndcg;
     let results = methods
         .iter()
         .enumerate()
         .map(|(m, (name, _))| {
-            let lift_of = |sample: &mut dyn Iterator<Item = usize>| {
-                let ids: Vec<usize> = sample.collect();
-                mean_of(&mut ids.iter().copied(), m, ndcg) / mean_of(&mut ids.iter().copied(), 0, ndcg) - 1.0
+            let mean = |pick: fn(&RequestMetrics) -> f64| {
+                move |s: &[usize]| {
+                    pooled(users, s, |u| pick(&u.metrics[m])) / pooled(users, s, |u| u.requests as f64)
+                }
             };
-            let lift_samples = resamples.iter().map(|s| lift_of(&mut s.iter().copied())).collect();
+            // Paired: the method and the server order on the same resampled users.
+            let lift = |s: &[usize]| {
+                pooled(users, s, |u| u.metrics[m].ndcg) / pooled(users, s, |u| u.metrics[0].ndcg) - 1.0
+            };
+            let bucket_lift = |b: usize| {
+                estimate(&|s: &[usize]| {
+                    pooled(users, s, |u| u.bucket_ndcg[m][b]) / pooled(users, s, |u| u.bucket_ndcg[0][b])
+                        - 1.0
+                })
+            };
             MethodResult {
                 name,
-                ndcg: estimate(m, ndcg),
-                recall: estimate(m, |x| x.recall),
-                mrr: estimate(m, |x| x.mrr),
-                lift: interval(lift_of(&mut (0..users.len())), lift_samples),
-                ndcg_by_bucket: bucket_sums[m]
-                    .iter()
-                    .zip(&requests_by_bucket)
-                    .map(|(sum, &n)| if n > 0 { sum / n as f64 } else { f64::NAN })
+                ndcg: estimate(&mean(|x| x.ndcg)),
+                recall: estimate(&mean(|x| x.recall)),
+                mrr: estimate(&mean(|x| x.mrr)),
+                lift: estimate(&lift),
+                ndcg_by_bucket: (0..HISTORY_BUCKETS.len())
+                    .map(|b| pooled(users, &everyone, |u| u.bucket_ndcg[m][b]) / requests_by_bucket[b] as f64)
                     .collect(),
+                lift_by_bucket: (0..HISTORY_BUCKETS.len()).map(bucket_lift).collect(),
             }
         })
         .collect();
@@ -236,9 +266,16 @@ pub fn evaluate(data: &Dataset, model: &mut ModelRunner, seed: u64) -> Result<Ev
     })
 }
 
+/// `mean` with the 2.5 % and 97.5 % quantiles of `samples` (NaN when there are none).
 fn interval(mean: f64, mut samples: Vec<f64>) -> Estimate {
     samples.sort_by(f64::total_cmp);
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    let at = |q: f64| {
+        if samples.is_empty() {
+            f64::NAN
+        } else {
+            samples[((samples.len() - 1) as f64 * q).round() as usize]
+        }
+    };
     Estimate { mean, low: at(0.025), high: at(0.975) }
 }
 
@@ -264,8 +301,10 @@ mod tests {
     #[test]
     fn buckets_cover_all_history_lengths() {
         assert_eq!(bucket_of(0), 0);
-        assert_eq!(bucket_of(49), 1);
-        assert_eq!(bucket_of(50), 2);
+        assert_eq!(bucket_of(4), 0);
+        assert_eq!(bucket_of(5), 1);
+        assert_eq!(bucket_of(99), 2);
+        assert_eq!(bucket_of(100), 3);
         assert_eq!(bucket_of(10_000), 3);
     }
 }

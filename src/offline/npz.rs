@@ -1,5 +1,6 @@
 //! Datasets as NPZ (a zip of .npy arrays), which Python reads with `numpy.load`; the feature
-//! names go in a JSON contract file beside it.
+//! names go in a JSON contract file beside it, and where the rows came from (data set and
+//! protocol) in a JSON source file.
 
 use std::io;
 use std::path::Path;
@@ -9,8 +10,9 @@ use npyz::WriterBuilder;
 use zip::write::FileOptions;
 use zip::CompressionMethod;
 
-use super::replay::Dataset;
-use crate::features::{Contract, CONTRACT_VERSION};
+use super::replay::{Dataset, ReplaySource};
+use crate::features::{Contract, Feature, CONTRACT_VERSION};
+use crate::ranker::server_prior;
 
 fn write_array<T: npyz::AutoSerialize + Copy>(
     npz: &mut NpzWriter<io::BufWriter<std::fs::File>>,
@@ -30,6 +32,15 @@ pub fn contract_path(path: &Path) -> std::path::PathBuf {
     path.with_extension("contract.json")
 }
 
+/// The source file written beside `path` (`x.npz` → `x.source.json`).
+fn source_path(path: &Path) -> std::path::PathBuf {
+    path.with_extension("source.json")
+}
+
+fn invalid_data(message: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message.to_string())
+}
+
 pub fn write(path: &Path, data: &Dataset) -> io::Result<()> {
     let rows = data.labels.len() as u64;
     let width = data.feature_names.len() as u64;
@@ -45,14 +56,27 @@ pub fn write(path: &Path, data: &Dataset) -> io::Result<()> {
     write_array(&mut npz, "timestamps", &[requests], &data.timestamps)?;
     write_array(&mut npz, "split", &[requests], &data.split)?;
     write_array(&mut npz, "history_lengths", &[requests], &data.history_lengths)?;
+    // For the trainer, which learns the local term of the ranker's do-no-harm form: each row's
+    // server prior, and which columns are candidate signals (a row with none gets no local term).
+    let prior: Vec<f32> =
+        (0..data.requests()).flat_map(|r| (0..data.rows_of(r).len()).map(server_prior)).collect();
+    write_array(&mut npz, "prior", &[rows], &prior)?;
+    let signal_mask = data
+        .feature_names
+        .iter()
+        .map(|name| Feature::parse(name).map(|f| u8::from(f.is_candidate_signal())))
+        .collect::<crate::Result<Vec<u8>>>()
+        .map_err(invalid_data)?;
+    write_array(&mut npz, "signal_mask", &[width], &signal_mask)?;
     drop(npz);
     let contract = Contract {
         version: CONTRACT_VERSION,
         name: "localrank-replay".into(),
         features: data.feature_names.clone(),
-        server_blend: 0.0,
     };
-    std::fs::write(contract_path(path), contract.to_json() + "\n")
+    std::fs::write(contract_path(path), contract.to_json() + "\n")?;
+    let source = serde_json::to_string_pretty(&data.source).expect("plain data serialises");
+    std::fs::write(source_path(path), source + "\n")
 }
 
 fn read_array<T: npyz::Deserialize>(
@@ -66,10 +90,12 @@ fn read_array<T: npyz::Deserialize>(
 
 pub fn read(path: &Path) -> io::Result<Dataset> {
     let contract_json = std::fs::read_to_string(contract_path(path))?;
-    let contract = Contract::from_json(&contract_json)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    let contract = Contract::from_json(&contract_json).map_err(invalid_data)?;
+    let source: ReplaySource = serde_json::from_str(&std::fs::read_to_string(source_path(path))?)
+        .map_err(|e| invalid_data(format!("{}: {e}", source_path(path).display())))?;
     let mut npz = NpzArchive::open(path)?;
     let data = Dataset {
+        source,
         feature_names: contract.features,
         features: read_array(&mut npz, "features")?,
         labels: read_array(&mut npz, "labels")?,
@@ -88,7 +114,7 @@ pub fn read(path: &Path) -> io::Result<Dataset> {
         && data.offsets.last().is_some_and(|&end| end as usize == rows)
         && data.offsets.windows(2).all(|w| w[0] <= w[1]);
     if !consistent {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "array shapes do not agree"));
+        return Err(invalid_data("array shapes do not agree"));
     }
     Ok(data)
 }
@@ -100,6 +126,10 @@ pub fn merge(parts: Vec<Dataset>) -> Result<Dataset, String> {
     if parts.iter().any(|p| p.feature_names != names) {
         return Err("shards were built with different features".into());
     }
+    let source = parts.first().map(|p| p.source.clone()).unwrap_or_default();
+    if parts.iter().any(|p| p.source != source) {
+        return Err("shards were replayed from different data sets or protocols".into());
+    }
     let mut order: Vec<(usize, usize)> =
         parts.iter().enumerate().flat_map(|(p, d)| (0..d.requests()).map(move |r| (p, r))).collect();
     order.sort_by(|&(pa, ra), &(pb, rb)| {
@@ -108,7 +138,7 @@ pub fn merge(parts: Vec<Dataset>) -> Result<Dataset, String> {
             .then(parts[pa].request_ids[ra].cmp(&parts[pb].request_ids[rb]))
     });
     let width = names.len();
-    let mut merged = Dataset { feature_names: names, offsets: vec![0], ..Dataset::default() };
+    let mut merged = Dataset { source, feature_names: names, offsets: vec![0], ..Dataset::default() };
     for (p, r) in order {
         let part = &parts[p];
         let rows = part.rows_of(r);

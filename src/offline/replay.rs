@@ -5,6 +5,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use serde::{Deserialize, Serialize};
+
 use super::log::Log;
 use super::protocol::*;
 use super::server::{Server, REFERENCE_HISTORY};
@@ -39,9 +41,19 @@ impl Shard {
     }
 }
 
+/// Where a replay's rows came from: the data set and the protocol, as the model card states them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplaySource {
+    /// The data set's name (by default its folder's).
+    pub dataset: String,
+    pub protocol: Protocol,
+}
+
 /// The replay's output: every emitted request's candidates as rows.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Dataset {
+    pub source: ReplaySource,
     pub feature_names: Vec<String>,
     /// Row-major `[rows, feature_names.len()]`.
     pub features: Vec<f32>,
@@ -79,14 +91,14 @@ struct RequestPoint {
     session_end: usize,
 }
 
-/// Request points of one user's time-sorted ratings: each session start, then every `every`
-/// ratings within the session.
-fn request_points(times: &[f64], every: usize) -> Vec<RequestPoint> {
+/// Request points of one user's time-sorted ratings: each session start (after a gap over
+/// `session_gap_ms`), then every `every` ratings within the session.
+fn request_points(times: &[f64], session_gap_ms: f64, every: usize) -> Vec<RequestPoint> {
     let mut points = Vec::new();
     let mut start = 0;
     while start < times.len() {
         let mut end = start + 1;
-        while end < times.len() && times[end] - times[end - 1] <= SESSION_GAP_MS {
+        while end < times.len() && times[end] - times[end - 1] <= session_gap_ms {
             end += 1;
         }
         points
@@ -113,31 +125,29 @@ struct UserState {
     events: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReplayOptions {
     pub shard: Shard,
-    /// Request spacing in the training period (the protocol's `REQUEST_EVERY` elsewhere).
-    pub train_every: usize,
+    pub dataset: String,
+    pub protocol: Protocol,
 }
 
 impl Default for ReplayOptions {
     fn default() -> Self {
-        ReplayOptions { shard: Shard::ALL, train_every: REQUEST_EVERY }
+        ReplayOptions { shard: Shard::ALL, dataset: String::new(), protocol: Protocol::default() }
     }
 }
 
 /// Replays `log` for the users of `options.shard`, building `contract.features` at each request.
 pub fn replay(log: &Log, contract: &Contract, options: ReplayOptions) -> Result<Dataset, String> {
-    let shard = options.shard;
-    if options.train_every == 0 {
-        return Err("train_every must be at least 1".into());
-    }
+    let ReplayOptions { shard, dataset, protocol } = options;
+    protocol.validate()?;
     let builder = FeatureBuilder::new(contract).map_err(|e| e.to_string())?;
     let affinity_builder =
         FeatureBuilder::new(&Contract { features: vec!["share.topic.30d".into()], ..contract.clone() })
             .map_err(|e| e.to_string())?;
-    let test_from = log.time_quantile(TEST_QUANTILE);
-    let validation_from = log.time_quantile(VALIDATION_QUANTILE);
+    let test_from = log.time_quantile(protocol.test_from);
+    let validation_from = log.time_quantile(protocol.validation_from);
 
     let mut users: HashMap<u32, UserState> = HashMap::new();
     for (index, rating) in log.ratings.iter().enumerate() {
@@ -164,26 +174,31 @@ pub fn replay(log: &Log, contract: &Contract, options: ReplayOptions) -> Result<
         }
         // Training requests may be denser than the protocol's: more (overlapping) lists to
         // learn from, while validation and test keep the fixed protocol.
-        let dense = request_points(&times, options.train_every)
+        let gap = protocol.session_gap_ms;
+        let dense = request_points(&times, gap, protocol.train_every)
             .into_iter()
             .filter(|p| times[p.position] < validation_from);
-        let protocol = request_points(&times, REQUEST_EVERY)
+        let evaluated = request_points(&times, gap, protocol.request_every)
             .into_iter()
             .filter(|p| times[p.position] >= validation_from);
-        for point in dense.chain(protocol) {
+        for point in dense.chain(evaluated) {
             timeline.push((times[point.position], user, 2 * point.position, Step::Request { user, point }));
         }
     }
     timeline.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
 
-    let mut server = Server::new(log);
-    let mut data =
-        Dataset { feature_names: contract.features.clone(), offsets: vec![0], ..Dataset::default() };
-    let mut candidates: Vec<Candidate> = Vec::with_capacity(CANDIDATES);
+    let mut server = Server::new(log, &protocol);
+    let mut data = Dataset {
+        source: ReplaySource { dataset, protocol },
+        feature_names: contract.features.clone(),
+        offsets: vec![0],
+        ..Dataset::default()
+    };
+    let mut candidates: Vec<Candidate> = Vec::with_capacity(protocol.candidates);
     let mut matrix = Vec::new();
     let mut affinity = Vec::new();
     for (at, _, _, step) in timeline {
-        server.advance_to(at - SERVER_LAG_MS);
+        server.advance_to(at - protocol.server_lag_ms);
         match step {
             Step::Rating { user, position } => {
                 let state = users.get_mut(&user).expect("user of the shard");
@@ -204,14 +219,14 @@ pub fn replay(log: &Log, contract: &Contract, options: ReplayOptions) -> Result<
             }
             Step::Request { user, point } => {
                 let state = &users[&user];
-                let window_end = (point.position + LABEL_WINDOW).min(point.session_end);
+                let window_end = (point.position + protocol.label_window).min(point.session_end);
                 let positives: HashSet<u32> = state.ratings[point.position..window_end]
                     .iter()
                     .map(|&i| log.ratings[i])
                     .filter(|r| is_positive(r.rating))
                     .map(|r| r.item)
                     .collect();
-                let served = server.top(CANDIDATES, at - SERVER_LAG_MS, &state.rated);
+                let served = server.top(protocol.candidates, at - protocol.server_lag_ms, &state.rated);
                 if !served.iter().any(|s| positives.contains(&s.item)) {
                     continue;
                 }

@@ -3,15 +3,27 @@
 use std::fmt::Write;
 
 use super::evaluate::{Estimate, Evaluation, HISTORY_BUCKETS};
-use super::protocol::*;
+use super::replay::ReplaySource;
+use crate::features::Feature;
 use crate::model::ModelInfo;
+
+/// The most a shipped model may weigh (it is downloaded with the page).
+pub const MAX_MODEL_BYTES: usize = 64 * 1024;
 
 /// What the card says about where the numbers came from, besides the evaluation itself.
 pub struct Provenance<'a> {
+    /// The command that made the card, as run.
     pub command: &'a str,
-    pub dataset: &'a str,
+    /// The model file as the card names it.
+    pub model_path: &'a str,
+    /// Its NNEF conversion for the slim build, and that file's size.
+    pub nnef: Option<(&'a str, usize)>,
+    /// Where the replay's rows came from.
+    pub source: &'a ReplaySource,
     pub train_requests: usize,
     pub validation_requests: usize,
+    /// The lift over the server order this model must reach, if the data set has a goal.
+    pub goal_lift: Option<f64>,
     /// The trainer's JSON report, quoted as is.
     pub train_report: Option<&'a str>,
 }
@@ -24,42 +36,78 @@ fn percent(e: &Estimate) -> String {
     format!("{:+.1} % [{:+.1}, {:+.1}]", e.mean * 100.0, e.low * 100.0, e.high * 100.0)
 }
 
+fn met(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "**missed**"
+    }
+}
+
+/// A bucket's lift interval "includes or exceeds 0": its upper end is not below 0.
+pub fn bucket_not_harmed(lift: &Estimate) -> bool {
+    lift.high >= 0.0
+}
+
 pub fn model_card(eval: &Evaluation, model: &ModelInfo, provenance: &Provenance) -> String {
     let mut card = String::new();
     let w = &mut card;
+    let server = &eval.methods[0];
     let model_result = &eval.methods[2];
+    let features = &model.contract.features;
     let _ = writeln!(w, "# Model card: `{}`\n", model.contract.name);
     let _ = writeln!(
         w,
-        "**A demonstration model.** It was trained on MovieLens ml-latest-small, whose licence allows \
+        "**A demonstration model.** It was trained on MovieLens ({}), whose licence allows \
          research use only (no commercial or revenue-bearing use without GroupLens' permission). It shows \
          that the pipeline works and what local signals can add; a product retrains it on its own logs \
-         with `./build.sh model`.\n"
+         with `./build.sh model`.\n",
+        provenance.source.dataset
     );
     let _ = writeln!(w, "This file is written by `localrank-pipeline evaluate`; do not edit it by hand.\n");
     let _ = writeln!(w, "## Model\n");
     let _ = writeln!(
         w,
-        "- File: `models/ranker.onnx`, {} bytes, ONNX opset {}, producer {}.",
-        model.byte_size, model.opset, model.producer
+        "- File: `{}`, {} bytes, ONNX opset {}, producer {}.{}",
+        provenance.model_path,
+        model.byte_size,
+        model.opset,
+        model.producer,
+        provenance.nnef.map_or(String::new(), |(path, bytes)| format!(
+            " Its NNEF conversion for the slim build: `{path}`, {bytes} bytes."
+        ))
     );
     let _ = writeln!(
         w,
-        "- Input `[N, {}]` (one row per candidate), output one score per row; higher ranks first.",
-        model.contract.features.len()
+        "- Input `[N, {}]` (one row per candidate), output one *local term* per row. The ranker's score is \
+         −ln(1 + server rank) + local term, and the local term is exactly 0 for a candidate none of whose \
+         candidate signal features is non-zero (contract version {}): with no local signals the order is the server's. \
+         Server fields enter only as the list's rank and within-list quantiles, so rescaling the server's \
+         scores (or any increasing map of them) changes nothing.",
+        features.len(),
+        model.contract.version
     );
     let _ = writeln!(
         w,
         "- Feature contract (stored in the file's `localrank.contract` metadata), in column order:\n"
     );
-    let _ = writeln!(w, "  `{}`\n", model.contract.features.join("`, `"));
-    let _ = writeln!(w, "- Trained by `models/train.py`: MLPs with a listwise softmax cross-entropy loss, early stopping on validation NDCG@10, fixed seeds; `--ensemble k` averages k seeds' MLPs in one graph (the trainer report below lists each one's epochs).\n");
+    let _ = writeln!(w, "  `{}`\n", features.join("`, `"));
+    let signals = model
+        .contract
+        .features
+        .iter()
+        .filter(|f| Feature::parse(f).is_ok_and(Feature::is_candidate_signal))
+        .count();
+    let _ = writeln!(w, "- Trained by `models/train.py`: the local term is Σ_k x_k · g_k(x) over the {signals} candidate signal features x_k (what the store knows of the candidate's keys, and its embedding's similarities), where g is an MLP over all {} features (so the term is 0 where the signals are, and moves a candidate in proportion to them), learnt with a listwise softmax cross-entropy loss on −ln(1 + rank) + local term, early stopping on validation NDCG@10, fixed seeds; `--ensemble k` averages k seeds' g in one graph (the trainer report below lists each one's epochs).\n", features.len());
     let _ = writeln!(w, "## Data and protocol\n");
-    let _ = writeln!(w, "- Data: {} (path given on the command line; never committed).", provenance.dataset);
-    let _ = writeln!(w, "- Every rating is an engagement at its timestamp: ≥ 4 is a like, ≤ 2 a dismiss, else a click. Movie genres are the item's topics.");
-    let _ = writeln!(w, "- Sessions break at gaps over {} min; a request at each session start and every {REQUEST_EVERY} ratings within a session. Labels: positives (≥ 4) among the user's next {LABEL_WINDOW} ratings in the session.", SESSION_GAP_MS / 60_000.0);
-    let _ = writeln!(w, "- The simulated server sends the top {CANDIDATES} items by popularity decayed with a {}-day half-life, computed from all users' ratings strictly before request time − {} h, excluding items the user already rated. Each candidate carries its server score, rank, rating count, first-seen time and a {EMBEDDING_DIM}-dimensional co-occurrence embedding (random indexing over users' likes, same lag). The server never sees the user's local signals.", POPULARITY_HALF_LIFE_MS / 86_400_000.0, SERVER_LAG_MS / 3_600_000.0);
-    let _ = writeln!(w, "- Split by global time: requests at or after the {TEST_QUANTILE} timestamp quantile are test; [{VALIDATION_QUANTILE}, {TEST_QUANTILE}) validation; earlier ones train. Only requests with at least one positive among the candidates are kept.");
+    let _ = writeln!(
+        w,
+        "- Data: `{}`, read by the MovieLens adapter (`ratings.csv`, `movies.csv`; path given on the command line, never committed).",
+        provenance.source.dataset
+    );
+    for line in provenance.source.protocol.describe() {
+        let _ = writeln!(w, "- {line}");
+    }
     let _ = writeln!(w, "- Features are computed by replaying each user's ratings through the same Rust `SignalStore` and `FeatureBuilder` that run in the browser (`localrank-pipeline replay`), so training and serving features cannot differ.");
     let _ = writeln!(
         w,
@@ -67,11 +115,11 @@ pub fn model_card(eval: &Evaluation, model: &ModelInfo, provenance: &Provenance)
         provenance.train_requests, provenance.validation_requests, eval.requests, eval.users
     );
     let _ = writeln!(w, "## Results on the test period\n");
-    let _ = writeln!(w, "Means with 95 % bootstrap intervals (1000 resamples of users). Lift is the relative NDCG@10 change over the server order, with its own bootstrap interval.\n");
+    let _ = writeln!(w, "Means with 95 % bootstrap intervals (1000 resamples of users). Lift is the relative NDCG@10 change over the server order, paired (the same resampled users for both), with its own interval.\n");
     let _ = writeln!(w, "| method | NDCG@10 | Recall@10 | MRR | NDCG@10 lift vs server |");
     let _ = writeln!(w, "|---|---|---|---|---|");
     for m in &eval.methods {
-        let lift = if m.name == eval.methods[0].name { "—".to_owned() } else { percent(&m.lift) };
+        let lift = if m.name == server.name { "—".to_owned() } else { percent(&m.lift) };
         let _ = writeln!(
             w,
             "| {} | {} | {} | {} | {} |",
@@ -83,7 +131,9 @@ pub fn model_card(eval: &Evaluation, model: &ModelInfo, provenance: &Provenance)
         );
     }
     let _ = writeln!(w, "\nThe heuristic is −ln(1 + server rank) + {} × `share.topic.30d`; the full-history reference is −ln(1 + server rank) + {} × (summed co-like cosine with the user's last 50 liked items, no lag on the user's own history). Both weights were tuned on the validation period.\n", eval.heuristic_weight, eval.reference_weight);
-    let _ = writeln!(w, "### NDCG@10 by the user's history length (events before the request)\n");
+    let _ = writeln!(w, "### By the user's history length (events before the request)\n");
+    let _ =
+        writeln!(w, "NDCG@10, and below each method its paired lift over the server order in that bucket.\n");
     let _ = write!(w, "| method |");
     for ((_, label), n) in HISTORY_BUCKETS.iter().zip(&eval.requests_by_bucket) {
         let _ = write!(w, " {label} ({n} req.) |");
@@ -95,8 +145,51 @@ pub fn model_card(eval: &Evaluation, model: &ModelInfo, provenance: &Provenance)
             let _ = write!(w, " {v:.4} |");
         }
         let _ = writeln!(w);
+        if m.name != server.name {
+            let _ = write!(w, "| lift |");
+            for lift in &m.lift_by_bucket {
+                let _ = write!(w, " {} |", percent(lift));
+            }
+            let _ = writeln!(w);
+        }
     }
     let _ = writeln!(w, "\n![NDCG@10 per method and history bucket](ndcg.svg)\n");
+    let _ = writeln!(w, "## Goals\n");
+    if let Some(goal) = provenance.goal_lift {
+        let _ = writeln!(
+            w,
+            "- Lift over the server order ≥ {:+.0} %: {} ({}).",
+            goal * 100.0,
+            met(model_result.lift.mean >= goal),
+            percent(&model_result.lift)
+        );
+    }
+    let harmed: Vec<&str> = HISTORY_BUCKETS
+        .iter()
+        .zip(&model_result.lift_by_bucket)
+        .filter(|(_, lift)| !bucket_not_harmed(lift))
+        .map(|((_, label), _)| *label)
+        .collect();
+    let _ = writeln!(
+        w,
+        "- Every history bucket's lift interval includes or exceeds 0: {}{}.",
+        met(harmed.is_empty()),
+        if harmed.is_empty() { String::new() } else { format!(" (below 0: {})", harmed.join(", ")) }
+    );
+    let _ = writeln!(
+        w,
+        "- With no local signals the order is the server's: by construction (contract version {}), and tested for this model over random requests (`tests/pipeline.rs`).",
+        model.contract.version
+    );
+    let nnef_bytes = provenance.nnef.map_or(0, |(_, bytes)| bytes);
+    let _ = writeln!(
+        w,
+        "- Size ≤ {} KB: {} ({} bytes{}).\n",
+        MAX_MODEL_BYTES / 1024,
+        met(model.byte_size.max(nnef_bytes) <= MAX_MODEL_BYTES),
+        model.byte_size,
+        provenance.nnef.map_or(String::new(), |(_, bytes)| format!("; NNEF {bytes} bytes"))
+    );
     let _ = writeln!(w, "## Verdict\n");
     let _ = writeln!(
         w,
@@ -105,13 +198,14 @@ pub fn model_card(eval: &Evaluation, model: &ModelInfo, provenance: &Provenance)
         percent(&eval.methods[3].lift)
     );
     let _ = writeln!(w, "## Limits\n");
-    let _ = writeln!(w, "- MovieLens ratings are not a feed: there are no impressions, dwell, authors or containers, so this contract uses none of the fatigue, author, container or item-level features (they would be constant). In the demo the model reacts through topics and embeddings only. A product adds those features to `models/features.json` and retrains on its own logs.");
+    let _ = writeln!(w, "- MovieLens ratings are not a feed: there are no impressions, dwell, authors or containers, so this contract uses none of the fatigue, author, container or item-level features (they would be constant). In the demo the model reacts through topics and embeddings only.");
     let _ = writeln!(w, "- The server is simulated (popularity + co-occurrence); a real server's order is stronger, and the lift over it will be smaller.");
     let _ = writeln!(w, "- Only {} users have test requests: the intervals are wide, and the buckets with few requests are noisy.", eval.users);
     for (b, (_, name)) in HISTORY_BUCKETS.iter().enumerate() {
-        let (model, server) = (model_result.ndcg_by_bucket[b], eval.methods[0].ndcg_by_bucket[b]);
-        if model < server {
-            let _ = writeln!(w, "- For users with {name} events of history ({} test requests) the trained model ranks below the server order ({model:.4} vs {server:.4}): with little local history the server's popularity order is hard to beat, and the model does not fall back to it.", eval.requests_by_bucket[b]);
+        let lift = &model_result.lift_by_bucket[b];
+        if lift.mean < 0.0 {
+            let how = if bucket_not_harmed(lift) { "its interval includes 0" } else { "beyond noise" };
+            let _ = writeln!(w, "- For users with {name} events of history ({} test requests) the trained model is below the server order on average ({}; {how}).", eval.requests_by_bucket[b], percent(lift));
         }
     }
     let _ = writeln!(w, "- Citation: F. Maxwell Harper and Joseph A. Konstan. 2015. The MovieLens Datasets: History and Context. ACM TiiS 5(4).\n");

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::log::{Log, Rating};
-use super::protocol::{is_positive, EMBEDDING_DIM, POPULARITY_HALF_LIFE_MS};
+use super::protocol::{is_positive, Protocol};
 use super::random::SplitMix64;
 
 /// How many of the user's latest positives the full-history reference compares against.
@@ -29,8 +29,11 @@ pub struct Server<'a> {
     origin: f64,
     counts: Vec<u32>,
     first_seen: Vec<f64>,
-    embeddings: Vec<[f32; EMBEDDING_DIM]>,
-    user_vectors: HashMap<u32, [f32; EMBEDDING_DIM]>,
+    half_life_ms: f64,
+    dimension: usize,
+    /// Row-major `[items, dimension]`.
+    embeddings: Vec<f32>,
+    user_vectors: HashMap<u32, Vec<f32>>,
     /// Items each user liked, as absorbed so far (for co-occurrence).
     liked: HashMap<u32, Vec<usize>>,
     /// Co-like counts of item pairs (smaller index first), as absorbed so far.
@@ -48,7 +51,7 @@ pub struct ServedItem {
 }
 
 impl<'a> Server<'a> {
-    pub fn new(log: &'a Log) -> Server<'a> {
+    pub fn new(log: &'a Log, protocol: &Protocol) -> Server<'a> {
         let mut item_index = HashMap::new();
         let mut item_ids = Vec::new();
         for rating in &log.ratings {
@@ -67,7 +70,9 @@ impl<'a> Server<'a> {
             origin: log.ratings.first().map_or(0.0, |r| r.at),
             counts: vec![0; n],
             first_seen: vec![f64::NAN; n],
-            embeddings: vec![[0.0; EMBEDDING_DIM]; n],
+            half_life_ms: protocol.popularity_half_life_ms,
+            dimension: protocol.embedding_dim,
+            embeddings: vec![0.0; n * protocol.embedding_dim],
             user_vectors: HashMap::new(),
             liked: HashMap::new(),
             co_likes: HashMap::new(),
@@ -88,7 +93,7 @@ impl<'a> Server<'a> {
 
     fn absorb(&mut self, rating: Rating) {
         let i = self.item_index[&rating.item];
-        self.popularity[i] += ((rating.at - self.origin) / POPULARITY_HALF_LIFE_MS).exp2();
+        self.popularity[i] += ((rating.at - self.origin) / self.half_life_ms).exp2();
         self.counts[i] += 1;
         if self.first_seen[i].is_nan() {
             self.first_seen[i] = rating.at;
@@ -96,11 +101,13 @@ impl<'a> Server<'a> {
         if !is_positive(rating.rating) {
             return;
         }
-        let user_vector = *self.user_vectors.entry(rating.user).or_insert_with(|| random_vector(rating.user));
+        let dimension = self.dimension;
+        let user_vector =
+            self.user_vectors.entry(rating.user).or_insert_with(|| random_vector(rating.user, dimension));
         // Each like counts 1 / sqrt(the user's likes so far), so heavy raters do not dominate.
         let liked_so_far = self.liked.get(&rating.user).map_or(0, Vec::len);
         let weight = 1.0 / ((liked_so_far + 1) as f32).sqrt();
-        for (e, u) in self.embeddings[i].iter_mut().zip(user_vector) {
+        for (e, u) in self.embeddings[i * dimension..(i + 1) * dimension].iter_mut().zip(user_vector.iter()) {
             *e += weight * u;
         }
         self.like_counts[i] += 1;
@@ -127,7 +134,7 @@ impl<'a> Server<'a> {
             ranked.truncate(count);
         }
         ranked.sort_unstable_by(by_popularity);
-        let scale = (-(now - self.origin) / POPULARITY_HALF_LIFE_MS).exp2();
+        let scale = (-(now - self.origin) / self.half_life_ms).exp2();
         ranked
             .into_iter()
             .map(|i| ServedItem {
@@ -141,13 +148,13 @@ impl<'a> Server<'a> {
 
     /// The item's embedding as served now: unit length, or zeros if nobody liked it yet.
     pub fn embedding(&self, item: u32) -> Vec<f32> {
-        let Some(&i) = self.item_index.get(&item) else { return vec![0.0; EMBEDDING_DIM] };
-        let vector = &self.embeddings[i];
+        let Some(&i) = self.item_index.get(&item) else { return vec![0.0; self.dimension] };
+        let vector = &self.embeddings[i * self.dimension..(i + 1) * self.dimension];
         let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
         if norm > 0.0 {
             vector.iter().map(|v| v / norm).collect()
         } else {
-            vec![0.0; EMBEDDING_DIM]
+            vec![0.0; self.dimension]
         }
     }
 
@@ -172,7 +179,7 @@ impl<'a> Server<'a> {
 }
 
 /// A user's fixed random direction, seeded by the user id.
-fn random_vector(user: u32) -> [f32; EMBEDDING_DIM] {
+fn random_vector(user: u32, dimension: usize) -> Vec<f32> {
     let mut rng = SplitMix64::new(0x5EED_0000 ^ u64::from(user));
-    std::array::from_fn(|_| rng.normal() as f32)
+    (0..dimension).map(|_| rng.normal() as f32).collect()
 }

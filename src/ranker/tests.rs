@@ -67,7 +67,67 @@ fn without_signals_the_server_order_stands() {
     let ranking = ranker().rerank(&request(five()), &frozen()).unwrap();
     assert_eq!(ranking.order, vec![0, 1, 2, 3, 4]);
     assert!(ranking.fallback.is_none());
-    assert_eq!(ranking.scores.len(), 5);
+    let priors: Vec<f32> = (0..5).map(server_prior).collect();
+    assert_eq!(ranking.scores, priors, "the local term is exactly 0");
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+proptest::proptest! {
+    /// The do-no-harm form for any model: with no local signals (an empty store) every
+    /// candidate scores exactly its server prior, so the order is the server's; and with
+    /// signals that bear on no candidate (another topic, no embeddings) the same holds.
+    #[test]
+    fn no_local_signal_means_the_server_order_for_any_model(
+        weights in proptest::collection::vec(-1.0e3f32..1.0e3, 3),
+        bias in -1.0e3f32..1.0e3,
+        scores in proptest::collection::vec(proptest::option::of(-1.0e6f32..1.0e6), 1..60),
+        unrelated_likes in 0usize..3,
+    ) {
+        let model = linear_with(&weights, 1, bias, Some(&contract(&FEATURES)));
+        let mut ranker = Ranker::new(&model, RankerOptions::default()).unwrap();
+        let likes: Vec<Event> = (0..unrelated_likes).map(|_| like("elsewhere")).collect();
+        ranker.record(&likes, NOW).unwrap();
+        let candidates = scores
+            .iter()
+            .enumerate()
+            .map(|(i, &score)| Candidate {
+                item: Item { id: format!("c{i}"), topics: vec![format!("t{}", i % 4)], ..Item::default() },
+                server_score: score,
+                ..Candidate::default()
+            })
+            .collect();
+        let ranking = ranker.rerank(&request(candidates), &frozen()).unwrap();
+        proptest::prop_assert!(ranking.fallback.is_none());
+        proptest::prop_assert_eq!(ranking.order, (0..scores.len() as u32).collect::<Vec<_>>());
+        let priors: Vec<f32> = (0..scores.len()).map(server_prior).collect();
+        proptest::prop_assert_eq!(ranking.scores, priors);
+    }
+}
+
+#[test]
+fn a_signal_moves_only_the_candidates_it_bears_on() {
+    // A model that would reverse the server's order wherever it may (-10 × rank).
+    let mut ranker = Ranker::new(&linear(&FEATURES, &[-10.0, 1.0, 0.0]), RankerOptions::default()).unwrap();
+    ranker.record(&[like("rust")], NOW).unwrap();
+    let ranking = ranker.rerank(&request(five()), &frozen()).unwrap();
+    // Only "d" (topic rust, index 3) has a signal; the rest keep their order and their prior.
+    for i in [0, 1, 2, 4] {
+        assert_eq!(ranking.scores[i], server_prior(i));
+    }
+    assert_ne!(ranking.scores[3], server_prior(3));
+    let others: Vec<u32> = ranking.order.iter().copied().filter(|&i| i != 3).collect();
+    assert_eq!(others, vec![0, 1, 2, 4]);
+}
+
+#[test]
+fn version_1_contracts_are_refused() {
+    let mut old = contract(&FEATURES);
+    old.version = 1;
+    let error = Ranker::new(&linear_with(&[1.0; 3], 1, 0.0, Some(&old)), RankerOptions::default())
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(error.code(), "CONTRACT_MISMATCH");
+    assert!(error.to_string().contains("do-no-harm"), "{error}");
 }
 
 #[test]
@@ -104,13 +164,18 @@ fn explanations_attribute_a_linear_score_exactly() {
     req.explain = true;
     let ranking = ranker.rerank(&req, &frozen()).unwrap();
     let rust = &ranking.explanations[3];
-    let affinity = rust.contributions.iter().find(|(g, _)| *g == FeatureGroup::Affinity).unwrap().1;
-    // Weight 2 × ln(1 + like weight 2 decayed by one second at a 7-day half-life).
-    let expected = 2.0 * (2.0f32 * (-1000.0 / (7.0 * 86_400_000.0f32)).exp2()).ln_1p();
-    assert!((affinity - expected).abs() < 1e-5, "{affinity} vs {expected}");
-    let server = rust.contributions.iter().find(|(g, _)| *g == FeatureGroup::Server).unwrap().1;
+    let contribution = |group| rust.contributions.iter().find(|(g, _)| *g == group).unwrap().1;
+    // Without its affinity the candidate has no signal, so no local term at all: the affinity
+    // moved it by the whole term, -ln 4 (its rank, weight -1) + 2 × ln(1 + like weight 2
+    // decayed by one second at a 7-day half-life).
+    let affinity = 2.0 * (2.0f32 * (-1000.0 / (7.0 * 86_400_000.0f32)).exp2()).ln_1p();
+    let local = -(4f32.ln()) + affinity;
+    assert!((contribution(FeatureGroup::Affinity) - local).abs() < 1e-5, "{rust:?} vs {local}");
+    assert!((ranking.scores[3] - (server_prior(3) + local)).abs() < 1e-5);
     let mean_rank_feature = (1..=5).map(|r| (r as f32).ln()).sum::<f32>() / 5.0;
-    assert!((server - (-(4f32.ln()) + mean_rank_feature)).abs() < 1e-5);
+    assert!((contribution(FeatureGroup::Server) - (-(4f32.ln()) + mean_rank_feature)).abs() < 1e-5);
+    // A candidate without signals has no local term, so nothing to attribute.
+    assert!(ranking.explanations[0].contributions.iter().all(|&(_, c)| c == 0.0));
 }
 
 fn fallback_reason(ranker: &mut Ranker, request: &RerankRequest) -> &'static str {
@@ -255,10 +320,14 @@ fn bad_models_are_refused_at_load_with_a_code() {
     assert_eq!(load(b"definitely not onnx"), "INVALID_MODEL");
     assert_eq!(load(&good[..good.len() / 2]), "INVALID_MODEL");
     assert_eq!(load(&linear_with(&[1.0; 3], 1, 0.0, None)), "CONTRACT_MISMATCH");
-    let four_names = contract(&["server.rank", "server.score", "user.similarity", "server.age"]);
+    let four_names =
+        contract(&["server.rank", "server.score.quantile", "user.similarity", "server.age.quantile"]);
     assert_eq!(load(&linear_with(&[1.0; 3], 1, 0.0, Some(&four_names))), "CONTRACT_MISMATCH");
     let unknown = contract(&["server.rank", "server.vibes", "user.similarity"]);
     assert_eq!(load(&linear_with(&[1.0; 3], 1, 0.0, Some(&unknown))), "UNKNOWN_FEATURE");
+    // A raw server score is not a feature: it is not scale-free.
+    let raw = contract(&["server.rank", "server.score", "user.similarity"]);
+    assert_eq!(load(&linear_with(&[1.0; 3], 1, 0.0, Some(&raw))), "UNKNOWN_FEATURE");
 }
 
 #[test]
@@ -304,12 +373,17 @@ fn with_trusted_keys_only_models_signed_by_them_load() {
     assert_eq!(load(&tampered, &[]), "MODEL_TAMPERED", "a bundle's digest is checked without keys too");
 }
 
-/// Found by `cargo fuzz run model`: tract-hir 0.23.9 panics on this graph's Squeeze (an axis
-/// out of range) while loading it.
+/// Found by `cargo fuzz run model`: tract-hir 0.23.9 panics on the first graph's Squeeze (an
+/// axis out of range) while loading it, and tract-core on the second's Gather (a constant
+/// index out of range) only when it runs, which the load's one run catches.
 #[test]
-fn a_model_that_panics_tract_at_load_is_refused_natively() {
-    let bytes = include_bytes!("../../tests/fixtures/fuzz/model-squeeze-axis-panic.onnx");
-    let error = Ranker::new(bytes, RankerOptions::default()).map(|_| ()).unwrap_err();
-    assert_eq!(error.code(), "INVALID_MODEL");
-    assert!(error.to_string().contains("tract panicked while loading it"), "{error}");
+fn a_model_that_panics_tract_at_load_or_at_its_first_run_is_refused_natively() {
+    for bytes in [
+        include_bytes!("../../tests/fixtures/fuzz/model-squeeze-axis-panic.onnx").as_slice(),
+        include_bytes!("../../tests/fixtures/fuzz/model-gather-index-panic.onnx"),
+    ] {
+        let error = Ranker::new(bytes, RankerOptions::default()).map(|_| ()).unwrap_err();
+        assert_eq!(error.code(), "INVALID_MODEL");
+        assert!(error.to_string().contains("tract panicked while loading it"), "{error}");
+    }
 }

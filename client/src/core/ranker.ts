@@ -170,7 +170,7 @@ export class Ranker {
 
   /**
    * Runs the model alone on a row-major `[rows, F]` matrix whose columns are
-   * `modelInfo().features`, and returns its raw scores (no signals, no blend, no reordering).
+   * `modelInfo().features`, and returns its raw scores (no signals, no server prior, no reordering).
    * For benchmarks and parity checks. Throws `INVALID_REQUEST` if `features.length !== rows *
    * F`, `MEMORY_BUDGET_EXCEEDED`, `INFERENCE_FAILED` or `INVALID_MODEL_OUTPUT`.
    */

@@ -1,15 +1,23 @@
-//! The offline pipeline's commands (usage in `main.rs`).
+//! The offline pipeline's commands. Each declares its options (with their defaults) once, and
+//! that one table is what `--help` prints and what the parser accepts.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::str::FromStr;
 
 use localrank::features::{Contract, Feature, CONTRACT_VERSION};
 use localrank::model::bundle::{self, decode_hex, encode_hex};
 use localrank::model::ModelRunner;
-use localrank::offline::protocol::{REQUEST_EVERY, SPLIT_TRAIN, SPLIT_VALIDATION};
+use localrank::offline::protocol::{Protocol, SPLIT_TRAIN, SPLIT_VALIDATION};
 use localrank::offline::replay::{self, ReplayOptions, Shard};
 use localrank::offline::{evaluate, movielens, npz, parity, report};
+use localrank::signals::decay::DAY_MS;
+
+const MINUTE_MS: f64 = 60_000.0;
+const HOUR_MS: f64 = 60.0 * MINUTE_MS;
+/// The bootstrap's seed: fixed, so a card is reproducible bit for bit.
+const BOOTSTRAP_SEED: u64 = 20_261_127;
 
 pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,45 +30,459 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// `--name value` options and the remaining positional arguments.
+/// Whether an option must be given, and what it is worth when it is not.
+enum Need {
+    Required,
+    Optional,
+    Default(String),
+}
+
+struct Opt {
+    name: &'static str,
+    /// The value's placeholder in `--help` (`FILE`, `N`…).
+    value: &'static str,
+    help: &'static str,
+    need: Need,
+}
+
+fn required(name: &'static str, value: &'static str, help: &'static str) -> Opt {
+    Opt { name, value, help, need: Need::Required }
+}
+
+fn optional(name: &'static str, value: &'static str, help: &'static str) -> Opt {
+    Opt { name, value, help, need: Need::Optional }
+}
+
+fn with_default(name: &'static str, value: &'static str, help: &'static str, default: impl ToString) -> Opt {
+    Opt { name, value, help, need: Need::Default(default.to_string()) }
+}
+
+struct Command {
+    name: &'static str,
+    summary: &'static str,
+    options: fn() -> Vec<Opt>,
+    /// The positional arguments' placeholder, for commands that take some.
+    positional: Option<&'static str>,
+    run: fn(&Args) -> Result<(), String>,
+}
+
+const COMMANDS: [Command; 8] = [
+    Command {
+        name: "features",
+        summary: "print the contract naming every feature this build knows",
+        options: Vec::new,
+        positional: None,
+        run: features,
+    },
+    Command {
+        name: "replay",
+        summary:
+            "replay a MovieLens log through the device's signal store and feature builder into training rows",
+        options: replay_options,
+        positional: None,
+        run: replay,
+    },
+    Command {
+        name: "merge",
+        summary: "merge replay shards into one replay (the same whatever the sharding)",
+        options: || vec![required("out", "OUT.npz", "the merged replay")],
+        positional: Some("SHARD.npz..."),
+        run: merge,
+    },
+    Command {
+        name: "evaluate",
+        summary: "evaluate a model on a replay's test period and write its model card and chart",
+        options: evaluate_options,
+        positional: None,
+        run: evaluate,
+    },
+    Command {
+        name: "parity-fixture",
+        summary: "write the request and scores the wasm tests check the module against",
+        options: || {
+            vec![required("model", "MODEL", "the model (ONNX or NNEF)"), required("out", "FIXTURE.json", "")]
+        },
+        positional: None,
+        run: parity_fixture,
+    },
+    Command {
+        name: "to-nnef",
+        summary: "convert an ONNX model to the NNEF archive the slim (NNEF-only) build loads",
+        options: || vec![required("model", "M.onnx", ""), required("out", "M.nnef.tar", "")],
+        positional: None,
+        run: to_nnef,
+    },
+    Command {
+        name: "keygen",
+        summary: "make an Ed25519 key pair for signing model bundles (hex; the secret key file is mode 600)",
+        options: || {
+            vec![
+                required("secret-key", "K.key", "written; must not exist yet"),
+                required("public-key", "K.pub", "written"),
+            ]
+        },
+        positional: None,
+        run: keygen,
+    },
+    Command {
+        name: "bundle",
+        summary: "seal a model with its SHA-256 (and a signature) for `trustedKeys`",
+        options: || {
+            vec![
+                required("model", "M.onnx", "the model to seal (it must load)"),
+                required("out", "M.lrmodel", ""),
+                optional("sign-key", "K.key", "sign with this secret key (from keygen)"),
+            ]
+        },
+        positional: None,
+        run: bundle_model,
+    },
+];
+
+fn replay_options() -> Vec<Opt> {
+    let p = Protocol::default();
+    vec![
+        required("data", "DIR", "the MovieLens folder (ratings.csv, movies.csv)"),
+        required("features", "CONTRACT.json", "the features to compute (a contract; `features` prints all)"),
+        required("out", "OUT.npz", "the replay (plus OUT.contract.json and OUT.source.json beside it)"),
+        with_default("shard", "I/N", "replay only the users with id % N == I", "0/1"),
+        optional("dataset", "NAME", "the data set's name in the model card (default: the folder's name)"),
+        with_default(
+            "session-gap-min",
+            "MINUTES",
+            "a longer gap between ratings starts a session",
+            p.session_gap_ms / MINUTE_MS,
+        ),
+        with_default(
+            "request-every",
+            "N",
+            "a request at each session start and every N ratings",
+            p.request_every,
+        ),
+        with_default("train-every", "N", "the same in the training period only", p.train_every),
+        with_default(
+            "label-window",
+            "N",
+            "labels: the liked items among the next N ratings of the session",
+            p.label_window,
+        ),
+        with_default("candidates", "N", "candidates the simulated server sends per request", p.candidates),
+        with_default(
+            "server-lag-hours",
+            "HOURS",
+            "the server sees other users' ratings this late",
+            p.server_lag_ms / HOUR_MS,
+        ),
+        with_default(
+            "popularity-half-life-days",
+            "DAYS",
+            "half-life of the server's popularity score",
+            p.popularity_half_life_ms / DAY_MS,
+        ),
+        with_default(
+            "embedding-dim",
+            "N",
+            "dimension of the server's co-occurrence embedding",
+            p.embedding_dim,
+        ),
+        with_default(
+            "validation-from",
+            "Q",
+            "requests from this quantile of the ratings' times are validation",
+            p.validation_from,
+        ),
+        with_default("test-from", "Q", "... and from this one test", p.test_from),
+    ]
+}
+
+fn evaluate_options() -> Vec<Opt> {
+    vec![
+        required("replay", "R.npz", "the replay (from replay or merge)"),
+        required("model", "M.onnx", "the model to evaluate; the card names it by this path"),
+        required("card", "CARD.md", "the model card to write"),
+        required("chart", "CHART.svg", "the chart to write"),
+        optional("nnef", "M.nnef.tar", "the model's NNEF conversion, whose size the card states"),
+        optional("train-report", "R.json", "the trainer's report, quoted in the card"),
+        with_default(
+            "command",
+            "TEXT",
+            "the command that made this card, printed under Reproduce",
+            "./build.sh model DATA_DIR",
+        ),
+        optional(
+            "goal-lift",
+            "PERCENT",
+            "the lift over the server order the model must reach, checked in the card",
+        ),
+    ]
+}
+
+/// A command's parsed arguments: option values by name, and the positional ones.
 struct Args {
     options: HashMap<String, String>,
     positional: Vec<String>,
+    /// Every option the command declares, for defaults.
+    declared: Vec<Opt>,
 }
 
 impl Args {
-    fn parse(args: &[String]) -> Result<Args, String> {
+    /// Parses `--name value` pairs against the command's table: unknown or repeated options,
+    /// missing values or required options, and unexpected positional arguments are errors.
+    fn parse(command: &Command, args: &[String]) -> Result<Args, String> {
+        let declared = (command.options)();
+        let hint = format!("(see localrank-pipeline {} --help)", command.name);
         let mut options = HashMap::new();
         let mut positional = Vec::new();
         let mut iter = args.iter();
         while let Some(arg) = iter.next() {
-            match arg.strip_prefix("--") {
-                Some(name) => {
-                    let value = iter.next().ok_or(format!("--{name} needs a value"))?;
-                    options.insert(name.to_owned(), value.clone());
+            let Some(name) = arg.strip_prefix("--") else {
+                if command.positional.is_none() {
+                    return Err(format!("unexpected argument `{arg}` {hint}"));
                 }
-                None => positional.push(arg.clone()),
+                positional.push(arg.clone());
+                continue;
+            };
+            if !declared.iter().any(|o| o.name == name) {
+                return Err(format!("unknown option --{name} for {} {hint}", command.name));
+            }
+            let value = iter.next().ok_or(format!("--{name} needs a value {hint}"))?;
+            if options.insert(name.to_owned(), value.clone()).is_some() {
+                return Err(format!("--{name} given twice"));
             }
         }
-        Ok(Args { options, positional })
+        if let Some(missing) =
+            declared.iter().find(|o| matches!(o.need, Need::Required) && !options.contains_key(o.name))
+        {
+            return Err(format!("missing --{} {hint}", missing.name));
+        }
+        if let Some(placeholder) = command.positional.filter(|_| positional.is_empty()) {
+            return Err(format!("missing {placeholder} {hint}"));
+        }
+        Ok(Args { options, positional, declared })
     }
 
-    fn optional(&self, name: &str) -> Option<&str> {
-        self.options.get(name).map(String::as_str)
+    /// The option's value as given, or its default.
+    fn text(&self, name: &str) -> Option<&str> {
+        self.options.get(name).map(String::as_str).or_else(|| {
+            self.declared.iter().find(|o| o.name == name).and_then(|o| match &o.need {
+                Need::Default(value) => Some(value.as_str()),
+                _ => None,
+            })
+        })
     }
 
-    fn required(&self, name: &str) -> Result<&str, String> {
-        self.optional(name).ok_or(format!("missing --{name}"))
+    /// A required option's value, or an option with a default (never absent then).
+    fn value(&self, name: &str) -> &str {
+        self.text(name).unwrap_or_else(|| panic!("--{name} is declared required or with a default"))
     }
 
-    fn path(&self, name: &str) -> Result<PathBuf, String> {
-        self.required(name).map(PathBuf::from)
+    fn path(&self, name: &str) -> PathBuf {
+        PathBuf::from(self.value(name))
+    }
+
+    fn parsed<T: FromStr>(&self, name: &str) -> Result<T, String> {
+        let text = self.value(name);
+        text.parse().map_err(|_| format!("--{name}: cannot read `{text}`"))
     }
 }
 
+fn usage() -> String {
+    let mut text = String::from(
+        "usage: localrank-pipeline COMMAND [OPTIONS]   (localrank-pipeline COMMAND --help for its options)\n\ncommands:\n",
+    );
+    for command in &COMMANDS {
+        text.push_str(&format!("  {:16} {}\n", command.name, command.summary));
+    }
+    text
+}
+
+fn help(command: &Command) -> String {
+    let mut text = format!(
+        "localrank-pipeline {}: {}\n\nusage: localrank-pipeline {}",
+        command.name, command.summary, command.name
+    );
+    let options = (command.options)();
+    if !options.is_empty() {
+        text.push_str(" [OPTIONS]");
+    }
+    if let Some(positional) = command.positional {
+        text.push_str(&format!(" {positional}"));
+    }
+    text.push('\n');
+    if !options.is_empty() {
+        text.push_str("\noptions:\n");
+    }
+    for o in &options {
+        let flag = format!("--{} {}", o.name, o.value);
+        let need = match &o.need {
+            Need::Required => " (required)".to_owned(),
+            Need::Optional => String::new(),
+            Need::Default(value) => format!(" (default {value})"),
+        };
+        text.push_str(&format!("  {flag:34} {}{need}\n", o.help));
+    }
+    text
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let Some((name, rest)) = args.split_first() else { return Err(usage()) };
+    if matches!(name.as_str(), "--help" | "-h" | "help") {
+        match rest.first().and_then(|n| COMMANDS.iter().find(|c| c.name == n)) {
+            Some(command) => print!("{}", help(command)),
+            None => print!("{}", usage()),
+        }
+        return Ok(());
+    }
+    let command = COMMANDS
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| format!("unknown command `{name}`\n{}", usage()))?;
+    if rest.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{}", help(command));
+        return Ok(());
+    }
+    (command.run)(&Args::parse(command, rest)?)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn write(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), String> {
+    std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 fn read_model(path: &Path) -> Result<ModelRunner, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    ModelRunner::load(&bytes, &[]).map_err(|e| format!("{}: {e}", path.display()))
+    ModelRunner::load(&read(path)?, &[]).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn features(_: &Args) -> Result<(), String> {
+    let contract =
+        Contract { version: CONTRACT_VERSION, name: "all-features".into(), features: Feature::all_names() };
+    println!("{}", contract.to_json());
+    Ok(())
+}
+
+fn replay(args: &Args) -> Result<(), String> {
+    let data_dir = args.path("data");
+    let contract_path = args.path("features");
+    let contract_json =
+        std::fs::read_to_string(&contract_path).map_err(|e| format!("{}: {e}", contract_path.display()))?;
+    let contract =
+        Contract::from_json(&contract_json).map_err(|e| format!("{}: {e}", contract_path.display()))?;
+    let protocol = Protocol {
+        session_gap_ms: args.parsed::<f64>("session-gap-min")? * MINUTE_MS,
+        request_every: args.parsed("request-every")?,
+        train_every: args.parsed("train-every")?,
+        label_window: args.parsed("label-window")?,
+        candidates: args.parsed("candidates")?,
+        server_lag_ms: args.parsed::<f64>("server-lag-hours")? * HOUR_MS,
+        popularity_half_life_ms: args.parsed::<f64>("popularity-half-life-days")? * DAY_MS,
+        embedding_dim: args.parsed("embedding-dim")?,
+        validation_from: args.parsed("validation-from")?,
+        test_from: args.parsed("test-from")?,
+    };
+    protocol.validate()?;
+    let dataset = match args.text("dataset") {
+        Some(name) => name.to_owned(),
+        None => folder_name(&data_dir)?,
+    };
+    let shard = Shard::parse(args.value("shard"))?;
+    let log = movielens::load(&data_dir)?;
+    let data = replay::replay(&log, &contract, ReplayOptions { shard, dataset, protocol })?;
+    let out = args.path("out");
+    npz::write(&out, &data).map_err(|e| format!("{}: {e}", out.display()))?;
+    eprintln!("replay: {} requests, {} rows → {}", data.requests(), data.labels.len(), out.display());
+    Ok(())
+}
+
+/// The last component of `dir` (after resolving `.` and `..`), as a data set's default name.
+fn folder_name(dir: &Path) -> Result<String, String> {
+    let resolved = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(resolved
+        .file_name()
+        .map_or_else(|| resolved.display().to_string(), |n| n.to_string_lossy().into_owned()))
+}
+
+fn merge(args: &Args) -> Result<(), String> {
+    let parts = args
+        .positional
+        .iter()
+        .map(|p| npz::read(Path::new(p)).map_err(|e| format!("{p}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let merged = npz::merge(parts)?;
+    let out = args.path("out");
+    npz::write(&out, &merged).map_err(|e| format!("{}: {e}", out.display()))?;
+    eprintln!("merge: {} requests → {}", merged.requests(), out.display());
+    Ok(())
+}
+
+fn evaluate(args: &Args) -> Result<(), String> {
+    let replay_path = args.path("replay");
+    let data = npz::read(&replay_path).map_err(|e| format!("{}: {e}", replay_path.display()))?;
+    let model_path = args.value("model");
+    let mut model = read_model(Path::new(model_path))?;
+    let evaluation = evaluate::evaluate(&data, &mut model, BOOTSTRAP_SEED)?;
+    let train_report = args
+        .text("train-report")
+        .map(|p| std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}")))
+        .transpose()?;
+    let goal_lift = args
+        .text("goal-lift")
+        .map(|v| {
+            v.parse::<f64>()
+                .map(|percent| percent / 100.0)
+                .map_err(|_| format!("--goal-lift: cannot read `{v}`"))
+        })
+        .transpose()?;
+    let nnef = args
+        .text("nnef")
+        .map(|path| {
+            std::fs::metadata(path).map(|m| (path, m.len() as usize)).map_err(|e| format!("{path}: {e}"))
+        })
+        .transpose()?;
+    let count = |split| data.split.iter().filter(|&&s| s == split).count();
+    let provenance = report::Provenance {
+        command: args.value("command"),
+        model_path,
+        nnef,
+        source: &data.source,
+        train_requests: count(SPLIT_TRAIN),
+        validation_requests: count(SPLIT_VALIDATION),
+        goal_lift,
+        train_report: train_report.as_deref(),
+    };
+    write(&args.path("card"), report::model_card(&evaluation, model.info(), &provenance))?;
+    write(&args.path("chart"), report::chart(&evaluation))?;
+    for m in &evaluation.methods {
+        println!(
+            "{:40} NDCG@10 {:.4} [{:.4}, {:.4}]  lift {:+.1} % [{:+.1}, {:+.1}]",
+            m.name,
+            m.ndcg.mean,
+            m.ndcg.low,
+            m.ndcg.high,
+            m.lift.mean * 100.0,
+            m.lift.low * 100.0,
+            m.lift.high * 100.0
+        );
+    }
+    Ok(())
+}
+
+fn parity_fixture(args: &Args) -> Result<(), String> {
+    let fixture = parity::fixture(&read(&args.path("model"))?).map_err(|e| e.to_string())?;
+    write(&args.path("out"), fixture)
+}
+
+fn to_nnef(args: &Args) -> Result<(), String> {
+    let (input, output) = (args.path("model"), args.path("out"));
+    let bytes = read(&input)?;
+    let nnef = localrank::model::onnx_to_nnef(&bytes).map_err(|e| format!("{}: {e}", input.display()))?;
+    // The archive must load as the slim build loads it, contract included.
+    ModelRunner::load(&nnef, &[]).map_err(|e| format!("the converted model does not load: {e}"))?;
+    write(&output, &nnef)?;
+    eprintln!("wrote {} ({} bytes, from {} bytes of ONNX)", output.display(), nnef.len(), bytes.len());
+    Ok(())
 }
 
 fn read_signing_key(path: &str) -> Result<bundle::SigningKey, String> {
@@ -80,142 +502,30 @@ fn write_secret(path: &Path, text: &str) -> Result<(), String> {
     writeln!(file, "{text}").map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn run(args: &[String]) -> Result<(), String> {
-    let (command, rest) = args.split_first().ok_or(
-        "usage: localrank-pipeline features|replay|merge|evaluate|parity-fixture|to-nnef|keygen|bundle …",
-    )?;
-    let args = Args::parse(rest)?;
-    match command.as_str() {
-        "to-nnef" => {
-            let (input, output) = (args.path("model")?, args.path("out")?);
-            let bytes = std::fs::read(&input).map_err(|e| format!("{}: {e}", input.display()))?;
-            let nnef =
-                localrank::model::onnx_to_nnef(&bytes).map_err(|e| format!("{}: {e}", input.display()))?;
-            // The archive must load as the slim build loads it, contract included.
-            ModelRunner::load(&nnef, &[]).map_err(|e| format!("the converted model does not load: {e}"))?;
-            std::fs::write(&output, &nnef).map_err(|e| format!("{}: {e}", output.display()))?;
-            eprintln!(
-                "wrote {} ({} bytes, from {} bytes of ONNX)",
-                output.display(),
-                nnef.len(),
-                bytes.len()
-            );
-            Ok(())
-        }
-        "features" => {
-            let contract = Contract {
-                version: CONTRACT_VERSION,
-                name: "all-features".into(),
-                features: Feature::all_names(),
-                server_blend: 0.0,
-            };
-            println!("{}", contract.to_json());
-            Ok(())
-        }
-        "replay" => {
-            let data_dir = args.path("data")?;
-            let contract_path = args.path("features")?;
-            let contract_json = std::fs::read_to_string(&contract_path)
-                .map_err(|e| format!("{}: {e}", contract_path.display()))?;
-            let contract = Contract::from_json(&contract_json).map_err(|e| e.to_string())?;
-            let shard = args.optional("shard").map_or(Ok(Shard::ALL), Shard::parse)?;
-            let train_every = args
-                .optional("train-every")
-                .map_or(Ok(REQUEST_EVERY), |v| v.parse().map_err(|_| format!("bad --train-every {v}")))?;
-            let log = movielens::load(&data_dir)?;
-            let data = replay::replay(&log, &contract, ReplayOptions { shard, train_every })?;
-            let out = args.path("out")?;
-            npz::write(&out, &data).map_err(|e| format!("{}: {e}", out.display()))?;
-            eprintln!("replay: {} requests, {} rows → {}", data.requests(), data.labels.len(), out.display());
-            Ok(())
-        }
-        "merge" => {
-            let parts = args
-                .positional
-                .iter()
-                .map(|p| npz::read(Path::new(p)).map_err(|e| format!("{p}: {e}")))
-                .collect::<Result<Vec<_>, _>>()?;
-            let merged = npz::merge(parts)?;
-            let out = args.path("out")?;
-            npz::write(&out, &merged).map_err(|e| format!("{}: {e}", out.display()))?;
-            eprintln!("merge: {} requests → {}", merged.requests(), out.display());
-            Ok(())
-        }
-        "evaluate" => {
-            let replay_path = args.path("replay")?;
-            let data = npz::read(&replay_path).map_err(|e| format!("{}: {e}", replay_path.display()))?;
-            let mut model = read_model(&args.path("model")?)?;
-            let evaluation = evaluate::evaluate(&data, &mut model, 20_261_127)?;
-            let train_report = args
-                .optional("train-report")
-                .map(std::fs::read_to_string)
-                .transpose()
-                .map_err(|e| e.to_string())?;
-            let count = |split| data.split.iter().filter(|&&s| s == split).count();
-            let provenance = report::Provenance {
-                command: args.optional("command").unwrap_or("./build.sh model DATA_DIR"),
-                dataset: args.optional("dataset").unwrap_or("MovieLens ml-latest-small"),
-                train_requests: count(SPLIT_TRAIN),
-                validation_requests: count(SPLIT_VALIDATION),
-                train_report: train_report.as_deref(),
-            };
-            let card = report::model_card(&evaluation, model.info(), &provenance);
-            for (path, text) in
-                [(args.path("card")?, card), (args.path("chart")?, report::chart(&evaluation))]
-            {
-                std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-            }
-            for m in &evaluation.methods {
-                println!(
-                    "{:40} NDCG@10 {:.4} [{:.4}, {:.4}]  lift {:+.1} % [{:+.1}, {:+.1}]",
-                    m.name,
-                    m.ndcg.mean,
-                    m.ndcg.low,
-                    m.ndcg.high,
-                    m.lift.mean * 100.0,
-                    m.lift.low * 100.0,
-                    m.lift.high * 100.0
-                );
-            }
-            Ok(())
-        }
-        "parity-fixture" => {
-            let model_path = args.path("model")?;
-            let bytes = std::fs::read(&model_path).map_err(|e| format!("{}: {e}", model_path.display()))?;
-            let fixture = parity::fixture(&bytes).map_err(|e| e.to_string())?;
-            let out = args.path("out")?;
-            std::fs::write(&out, fixture).map_err(|e| format!("{}: {e}", out.display()))
-        }
-        "keygen" => {
-            let mut secret = [0u8; 32];
-            getrandom::fill(&mut secret).map_err(|e| format!("no randomness from the OS: {e}"))?;
-            let signing_key = bundle::SigningKey::from_bytes(&secret);
-            let public = encode_hex(signing_key.verifying_key().as_bytes());
-            let secret_path = args.path("secret-key")?;
-            write_secret(&secret_path, &encode_hex(&secret))?;
-            let public_path = args.path("public-key")?;
-            std::fs::write(&public_path, format!("{public}\n"))
-                .map_err(|e| format!("{}: {e}", public_path.display()))?;
-            println!("{public}");
-            Ok(())
-        }
-        "bundle" => {
-            let model_path = args.path("model")?;
-            let model = std::fs::read(&model_path).map_err(|e| format!("{}: {e}", model_path.display()))?;
-            // Refuse to seal what the ranker would not load.
-            ModelRunner::load(&model, &[]).map_err(|e| format!("{}: {e}", model_path.display()))?;
-            let signing_key = args.optional("sign-key").map(read_signing_key).transpose()?;
-            let sealed = bundle::seal(&model, signing_key.as_ref()).map_err(|e| e.to_string())?;
-            let (_, provenance) = bundle::open(&sealed, &[]).map_err(|e| e.to_string())?;
-            let out = args.path("out")?;
-            std::fs::write(&out, sealed).map_err(|e| format!("{}: {e}", out.display()))?;
-            println!(
-                "sha256 {}  signed by {}",
-                provenance.sha256,
-                provenance.signed_by.as_deref().unwrap_or("nobody")
-            );
-            Ok(())
-        }
-        other => Err(format!("unknown command `{other}`")),
-    }
+fn keygen(args: &Args) -> Result<(), String> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| format!("no randomness from the OS: {e}"))?;
+    let signing_key = bundle::SigningKey::from_bytes(&secret);
+    let public = encode_hex(signing_key.verifying_key().as_bytes());
+    write_secret(&args.path("secret-key"), &encode_hex(&secret))?;
+    write(&args.path("public-key"), format!("{public}\n"))?;
+    println!("{public}");
+    Ok(())
+}
+
+fn bundle_model(args: &Args) -> Result<(), String> {
+    let model_path = args.path("model");
+    let model = read(&model_path)?;
+    // Refuse to seal what the ranker would not load.
+    ModelRunner::load(&model, &[]).map_err(|e| format!("{}: {e}", model_path.display()))?;
+    let signing_key = args.text("sign-key").map(read_signing_key).transpose()?;
+    let sealed = bundle::seal(&model, signing_key.as_ref()).map_err(|e| e.to_string())?;
+    let (_, provenance) = bundle::open(&sealed, &[]).map_err(|e| e.to_string())?;
+    write(&args.path("out"), sealed)?;
+    println!(
+        "sha256 {}  signed by {}",
+        provenance.sha256,
+        provenance.signed_by.as_deref().unwrap_or("nobody")
+    );
+    Ok(())
 }

@@ -3,12 +3,7 @@ use crate::item::{Event, EventKind, Item};
 use crate::signals::StoreConfig;
 
 fn contract(features: &[&str]) -> Contract {
-    Contract {
-        version: 1,
-        name: "test".into(),
-        features: features.iter().map(|f| f.to_string()).collect(),
-        server_blend: 0.0,
-    }
+    Contract { version: 2, name: "test".into(), features: features.iter().map(|f| f.to_string()).collect() }
 }
 
 fn candidate(id: &str, topics: &[&str], score: f32) -> Candidate {
@@ -38,13 +33,55 @@ fn build(features: &[&str], candidates: &[Candidate], store: &SignalStore, now: 
 #[test]
 fn server_features_follow_their_formulas() {
     let store = SignalStore::new(StoreConfig::default()).unwrap();
-    let candidates = [candidate("a", &[], 0.25), candidate("b", &[], 0.5)];
     let now = 10.0 * HOUR_MS;
-    let m =
-        build(&["server.score", "server.rank", "server.popularity", "server.age"], &candidates, &store, now);
-    let expected = [0.25, 0.0, 100f64.ln(), 11f64.ln(), 0.5, 2f64.ln(), 100f64.ln(), 11f64.ln()];
-    for (got, want) in m.iter().zip(expected) {
+    let mut candidates: Vec<Candidate> =
+        [0.25, 0.5, 0.5, 0.1].iter().map(|&score| candidate("x", &[], score)).collect();
+    for (i, c) in candidates.iter_mut().enumerate() {
+        c.item.id = format!("c{i}");
+        c.popularity = [Some(5.0), None, Some(1.0), Some(9.0)][i];
+        c.created_at = Some([3.0, 1.0, 2.0, 0.0][i] * HOUR_MS);
+    }
+    let features =
+        ["server.rank", "server.score.quantile", "server.popularity.quantile", "server.age.quantile"];
+    let m = build(&features, &candidates, &store, now);
+    // Mid-rank quantiles: (values below + half the equal ones + 1/2) / how many have one.
+    let expected = [
+        [0.0, 3.0 / 8.0, 3.0 / 6.0, 1.0 / 8.0],
+        [2f64.ln(), 6.0 / 8.0, 0.0, 5.0 / 8.0],
+        [3f64.ln(), 6.0 / 8.0, 1.0 / 6.0, 3.0 / 8.0],
+        [4f64.ln(), 1.0 / 8.0, 5.0 / 6.0, 7.0 / 8.0],
+    ];
+    for (got, want) in m.iter().zip(expected.iter().flatten()) {
         assert!((f64::from(*got) - want).abs() < 1e-6, "{m:?}");
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+proptest::proptest! {
+    /// Only the order of the server's numbers reaches the model: scaling them, or any
+    /// increasing map of them, gives the same features bit for bit.
+    #[test]
+    fn server_features_are_scale_free(
+        scores in proptest::collection::vec(proptest::option::of(-1.0e3f32..1.0e3), 1..40),
+        factor in proptest::sample::select(vec![0.01f32, 1.0, 100.0]),
+    ) {
+        let store = SignalStore::new(StoreConfig::default()).unwrap();
+        let list = |map: &dyn Fn(f32) -> f32| -> Vec<Candidate> {
+            scores
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Candidate {
+                    item: Item { id: format!("c{i}"), ..Item::default() },
+                    server_score: s.map(map),
+                    popularity: s.map(|s| map(s.abs())),
+                    ..Candidate::default()
+                })
+                .collect()
+        };
+        let features = ["server.rank", "server.score.quantile", "server.popularity.quantile"];
+        let plain = build(&features, &list(&|s| s), &store, 0.0);
+        proptest::prop_assert_eq!(&build(&features, &list(&|s| s * factor), &store, 0.0), &plain);
+        proptest::prop_assert_eq!(&build(&features, &list(&|s| s.signum() * s.abs().sqrt() + s * s * s), &store, 0.0), &plain);
     }
 }
 
@@ -104,7 +141,7 @@ fn time_of_day_uses_the_utc_offset() {
 
 #[test]
 fn unknown_feature_fails_at_compile_with_its_name() {
-    let error = FeatureBuilder::new(&contract(&["server.score", "server.horoscope"])).unwrap_err();
+    let error = FeatureBuilder::new(&contract(&["server.rank", "server.horoscope"])).unwrap_err();
     assert_eq!(error.code(), "UNKNOWN_FEATURE");
     assert!(error.to_string().contains("server.horoscope"));
 }

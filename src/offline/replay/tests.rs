@@ -12,7 +12,6 @@ fn contract(features: &[&str]) -> Contract {
         version: CONTRACT_VERSION,
         name: "replay-test".into(),
         features: features.iter().map(|f| f.to_string()).collect(),
-        server_blend: 0.0,
     }
 }
 
@@ -51,7 +50,10 @@ fn request_points_start_sessions_and_repeat_every_ten() {
     let times: Vec<f64> =
         (0..25).map(|k| f64::from(k) * 60_000.0).chain([10.0 * HOUR, 10.0 * HOUR + 1.0]).collect();
     let points: Vec<(usize, usize)> =
-        request_points(&times, REQUEST_EVERY).iter().map(|p| (p.position, p.session_end)).collect();
+        request_points(&times, Protocol::default().session_gap_ms, Protocol::default().request_every)
+            .iter()
+            .map(|p| (p.position, p.session_end))
+            .collect();
     assert_eq!(points, vec![(0, 25), (10, 25), (20, 25), (25, 27)]);
 }
 
