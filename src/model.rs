@@ -11,6 +11,7 @@ use crate::error::{catch_panic, Error, Result};
 use crate::features::Contract;
 
 pub mod bundle;
+mod screen;
 
 pub use bundle::{Provenance, TrustedKey};
 
@@ -243,9 +244,10 @@ fn nnef_reader() -> tract_nnef::framework::Nnef {
 }
 
 fn load_nnef(bytes: &[u8]) -> Result<Loaded> {
-    let model = NNEF
-        .with(|nnef| nnef.model_for_read(&mut &*bytes))
-        .map_err(|e| invalid("not an NNEF archive this build can read", e))?;
+    let model = NNEF.with(|nnef| {
+        screen::archive(bytes, &nnef.registries)?;
+        nnef.model_for_read(&mut &*bytes).map_err(|e| invalid("not an NNEF archive this build can read", e))
+    })?;
     let string = |key: &str| -> Option<String> {
         model.properties.get(key)?.as_plain_ram()?.to_scalar::<String>().ok().cloned()
     };
@@ -328,10 +330,9 @@ mod onnx {
     pub(super) fn load(bytes: &[u8]) -> Result<Loaded> {
         let onnx = tract_onnx::onnx();
         let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(|e| invalid("not an ONNX model", e))?;
-        // Empty or truncated-to-nothing bytes still decode (protobuf fields are optional).
-        if proto.graph.is_none() {
-            return Err(Error::InvalidModel("not an ONNX model: no graph".into()));
-        }
+        // Empty or truncated-to-nothing bytes still decode (protobuf fields are optional);
+        // the screen refuses those too, and graphs tract would panic on.
+        super::screen::onnx(&proto)?;
         let contract = read_contract(&proto)?;
         let width = contract.features.len();
         let mut model = onnx.model_for_proto_model(&proto).map_err(|e| invalid("unsupported graph", e))?;
