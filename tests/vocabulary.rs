@@ -5,8 +5,6 @@
 //! hand-written declarations in src/bindings.d.ts name exactly the same members (and that the
 //! fuzzers' JSON dictionary knows every kind and key).
 
-use std::path::Path;
-
 use localrank::error::Error;
 use localrank::features::FeatureGroup;
 use localrank::item::{EventKind, MAX_EMBEDDING_LEN, MAX_KEYS_PER_FAMILY, MAX_STRING_LEN};
@@ -15,7 +13,11 @@ use localrank::ranker::{OnError, MAX_CANDIDATES_LIMIT};
 use localrank::signals::{MAX_EVENTS_PER_BATCH, MAX_SNAPSHOT_BYTES};
 use localrank::vocabulary::{CONSTRAINT_KEYS, DIVERSITY_KEYS, OPTION_KEYS, REQUEST_KEYS};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+/// The project's folder, read when the test runs: a test binary reused from a build in another
+/// checkout (one shared target directory) must still read this checkout's files.
+fn root() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR").into()
+}
 
 fn event_kinds() -> Vec<&'static str> {
     EventKind::ALL.iter().map(|k| k.name()).collect()
@@ -93,7 +95,7 @@ fn the_on_error_names_are_serdes() {
 
 #[test]
 fn the_clients_vocabulary_is_generated_from_the_core() {
-    let path = Path::new(ROOT).join("client/src/vocabulary.ts");
+    let path = root().join("client/src/vocabulary.ts");
     let expected = render_typescript();
     if std::env::var_os("LOCALRANK_BLESS").is_some() {
         std::fs::write(&path, &expected).unwrap();
@@ -131,7 +133,7 @@ fn interface_keys(source: &str, name: &str) -> Vec<String> {
 
 #[test]
 fn the_declarations_name_the_cores_members() {
-    let source = std::fs::read_to_string(Path::new(ROOT).join("src/bindings.d.ts")).unwrap();
+    let source = std::fs::read_to_string(root().join("src/bindings.d.ts")).unwrap();
     assert_eq!(union_members(&source, "ErrorCode"), Error::CODES);
     assert_eq!(union_members(&source, "EventKind"), event_kinds());
     assert_eq!(union_members(&source, "FeatureGroup"), feature_groups());
@@ -173,7 +175,7 @@ fn every_error_has_a_listed_code() {
 
 #[test]
 fn the_fuzzers_dictionary_knows_every_kind_and_key() {
-    let dictionary = std::fs::read_to_string(Path::new(ROOT).join("fuzz/json.dict")).unwrap();
+    let dictionary = std::fs::read_to_string(root().join("fuzz/json.dict")).unwrap();
     let tokens: Vec<&str> = dictionary.lines().filter(|l| !l.starts_with('#')).collect();
     let words =
         event_kinds().into_iter().chain(REQUEST_KEYS.iter().copied()).chain(CONSTRAINT_KEYS.iter().copied());

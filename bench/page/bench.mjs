@@ -1,6 +1,6 @@
 // The Chromium half of the benchmark: ?mode=full runs the model-only and end-to-end cases;
 // ?mode=cold-localrank / cold-localrank-slim / cold-ort measures one cold start. Results go to window.__bench.
-import { endToEnd, memory, modelOnly } from "../lib/cases.mjs";
+import { endToEnd, memory, modelOnly, workerMode } from "../lib/cases.mjs";
 
 const params = new URLSearchParams(location.search);
 const mode = params.get("mode") ?? "full";
@@ -73,6 +73,14 @@ async function full() {
   const width = ranker.modelInfo().features.length;
   const budgetMs = Number(params.get("budget") ?? 800);
   const result = { userAgent: navigator.userAgent, crossOriginIsolated };
+  // First, on a fresh page: the main thread's share is small enough for leftovers of the other
+  // cases (a bigger heap, more collections) to show in it.
+  const { createLocalRanker: createWorkerRanker } = await import("localrank/worker");
+  result.worker = await workerMode({
+    makeWorkerClient: () => createWorkerRanker({ modelBytes: model, flushDelayMs: Infinity }),
+    makeClient: () => client.createLocalRanker({ modelBytes: model, flushDelayMs: Infinity }),
+    log,
+  });
   result.modelOnly = await modelOnly({ ranker, ort, session, width, budgetMs, log });
   result.endToEnd = await endToEnd({ makeClient, makeRanker, packCandidates: client.packCandidates, ort, session, budgetMs, log });
   result.memory = await memory({ makeClient, memoryBytes: () => exports.memory.buffer.byteLength, n: 50, reranks: Number(params.get("reranks") ?? 2000), log });

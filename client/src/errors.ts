@@ -18,6 +18,8 @@ export const CLIENT_WARNING_CODES = [
   "CORRUPT_SNAPSHOT",
   /** A stored snapshot is from a newer format; it is kept untouched and nothing is persisted until `clear()`. */
   "SNAPSHOT_VERSION",
+  /** The storage had lost its data (the browser deleted the database) and restored it from its own copy. */
+  "STORE_RECOVERED",
   /** Reading, writing or deleting the persisted snapshot failed. */
   "STORAGE_FAILED",
   /** The module trapped (`WebAssembly.RuntimeError`). */
@@ -34,6 +36,10 @@ export const CLIENT_WARNING_CODES = [
   "STALE_INSTANCE",
   /** The `now` option gave something that is not a time (NaN, a throw…); `Date.now()` was used (reported once). */
   "BAD_CLOCK",
+  /** The model could not be fetched; the last good model kept on this device serves instead. */
+  "MODEL_FROM_STORAGE",
+  /** Another context's model update did not load here; the serving model stays. */
+  "MODEL_REFUSED",
 ] as const;
 export type ClientWarningCode = (typeof CLIENT_WARNING_CODES)[number];
 

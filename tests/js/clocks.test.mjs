@@ -14,6 +14,20 @@ const items = catalogue();
 const model = modelBytes();
 const likes = (at) => items.slice(10, 20).map((item) => ({ kind: "like", item: itemRef(item), at }));
 
+/** A fresh Ranker holding what `storage` persisted: its newest checkpoint, then the log after it. */
+async function persisted(storage, now) {
+  const state = await storage.load();
+  const ranker = new Ranker(model);
+  const checkpoint = state.snapshots[0];
+  if (checkpoint) ranker.restore(checkpoint.bytes, now);
+  for (const { key, batch } of state.log) {
+    if (key <= (checkpoint?.upTo ?? 0)) continue;
+    if (batch.columns) ranker.recordColumns(batch.columns, batch.now);
+    else ranker.record(batch.events, batch.now);
+  }
+  return { ranker, checkpoints: state.snapshots.length };
+}
+
 test("one rerank with `now` 100 days ahead deletes nothing, and the next persist holds every signal", async () => {
   const storage = memoryStorage();
   const client = await createLocalRanker({ modelBytes: model, storage, now: () => NOW, flushDelayMs: Infinity });
@@ -23,10 +37,14 @@ test("one rerank with `now` 100 days ahead deletes nothing, and the next persist
   const ahead = client.rerank({ candidates: items, now: NOW + 100 * DAY_MS });
   assert.equal(ahead.fallback, null, "it reranks (everything decayed to that time)");
   assert.equal(client.keyCount, keys, "retention deletes nothing on one request's word");
+  // Enough batches for the leader to fold the log into a checkpoint: a snapshot of the store
+  // as it is after that rerank.
+  for (let i = 0; i < 200; i++) await client.record([{ kind: "impression", item: { id: `later-${i}` }, at: NOW }]);
   await client.flush();
-  const restored = new Ranker(model);
-  restored.restore((await storage.load())[0].bytes, NOW);
-  assert.equal(restored.keyCount, keys, "the persisted store is whole");
+  const { ranker: restored, checkpoints } = await persisted(storage, NOW);
+  assert.ok(checkpoints > 0, "a checkpoint was written");
+  assert.equal(restored.keyCount, client.keyCount, "the persisted store is whole");
+  assert.equal(restored.keyCount, keys + 200);
   restored.free();
   await client.close();
 });
@@ -88,8 +106,7 @@ test("a client whose clock returns NaN uses Date.now(), says so once, restores a
   assert.match(warnings[0].message, /options\.now\(\) gave NaN, not a time; Date\.now\(\) is used instead/);
   await broken.close();
 
-  const check = new Ranker(model);
-  check.restore((await storage.load())[0].bytes);
+  const { ranker: check } = await persisted(storage, Date.now());
   assert.ok(check.keyCount > keys, "the old signals and the new one");
   check.free();
 });

@@ -3,7 +3,8 @@
 // tarball. Each app runs only what the README shows (tests/packaging/examples/, which the
 // README quotes word for word: tests/js/readme.test.mjs):
 //   vite, webpack      bundled with the real bundler, served under the demo's strict CSP, run
-//                      in headless Chromium: rerank, record, persist in IndexedDB, reload
+//                      in headless Chromium: rerank, record, persist in IndexedDB, reload (the
+//                      webpack app runs the ranker in a Web Worker, `localrank/worker`)
 //   node-esm, node-cjs the Node / Electron-main example, run twice on one signal file
 //   typescript         a strict consumer of the published types, with rejected misuse
 
@@ -61,7 +62,7 @@ function installFixture(name, { example, examplePath, assets = "." } = {}) {
 function builtFiles(dist) {
   const files = readdirSync(dist, { recursive: true }).map(String);
   const js = files.filter((f) => f.endsWith(".js")).map((f) => readFileSync(join(dist, f), "utf8")).join("\n");
-  return { wasm: files.filter((f) => f.endsWith(".wasm")), nodeBuiltins: /["']node:[a-z/]+["']/.test(js) };
+  return { wasm: files.filter((f) => f.endsWith(".wasm")), chunks: files.filter((f) => f.endsWith(".js")).length, nodeBuiltins: /["']node:[a-z/]+["']/.test(js) };
 }
 
 /** How many of the client's IndexedDB slots hold a snapshot (0 before the first persist). */
@@ -140,12 +141,13 @@ describe("bundled web apps", () => {
     await checkInBrowser([join(dir, "dist")]);
   });
 
-  test("webpack 5: the .wasm emitted as an asset, the app works in Chromium under a strict CSP", async () => {
-    const dir = installFixture("webpack", { example: "browser.js", examplePath: "src/main.js", assets: "public" });
+  test("webpack 5, with the ranker in a worker: the worker bundled, the .wasm emitted as an asset, the app works in Chromium under a strict CSP", async () => {
+    const dir = installFixture("webpack", { example: "browser-worker.js", examplePath: "src/main.js", assets: "public" });
     run(join(dir, "node_modules/.bin/webpack"), ["--no-stats"], dir);
     const built = builtFiles(join(dir, "dist"));
     assert.equal(built.wasm.length, 1, `one .wasm in dist: ${built.wasm}`);
     assert.match(built.wasm[0], /^[0-9a-f]{16,}\.wasm$/, "fingerprinted by webpack");
+    assert.ok(built.chunks > 1, `the worker is a chunk of its own (${built.chunks} .js files)`);
     assert.equal(built.nodeBuiltins, false, "no Node built-in in the browser bundle");
     await checkInBrowser([join(dir, "dist"), join(dir, "public")]);
   });

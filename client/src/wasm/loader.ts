@@ -14,8 +14,8 @@ export interface LocalrankModule {
 export interface LoaderContext {
   /** How many instances this LocalRanker created before: 0 at start, 1 at the first recovery… */
   instance: number;
-  /** "start" for the first call; "recover" after a trap or an unexpected exception. */
-  reason: "start" | "recover";
+  /** "start" for the first call; "recover" after a trap or an unexpected exception; "model" to load a model update beside the serving one. */
+  reason: "start" | "recover" | "model";
 }
 
 /**

@@ -216,7 +216,8 @@ export async function clientProperties(fc, { pkg, model, codes, tally }) {
   const arb = arbitraries(fc);
   const known = new Set(codes);
   const storage = pkg.memoryStorage();
-  const client = await pkg.createLocalRanker({ modelBytes: model, storage, initWasm: pkg.initWasm, flushDelayMs: Infinity, now: () => NOW, rankerOptions: { keyCap: 2000 } });
+  const options = { modelBytes: model, storage, initWasm: pkg.initWasm, flushDelayMs: Infinity, now: () => NOW, rankerOptions: { keyCap: 2000 } };
+  const client = await pkg.createLocalRanker(options);
   const context = { ranker: client };
   const fail = (message) => {
     throw new Error(message);
@@ -262,19 +263,18 @@ export async function clientProperties(fc, { pkg, model, codes, tally }) {
     }),
   };
   /**
-   * After the run: it made no new instance, and nothing it acknowledged is lost — what it
-   * persisted, restored without retention (so nothing is pruned), holds every key it holds.
+   * After the run: it made no new instance, and nothing it acknowledged is lost — a client
+   * started on its storage afterwards (checkpoint + log) holds exactly what it held.
    */
   const finish = async () => {
     await client.flush();
     if (client.status.instances !== 1) fail(`the client replaced its module ${client.status.instances - 1} times`);
     if (client.status.pendingEvents !== 0) fail("events left unpersisted after a flush");
-    const restored = new pkg.Ranker(model, { keyCap: 2000, retentionDays: 1e9 });
-    const stored = await storage.load();
-    if (stored.length) restored.restore(stored[0].bytes, NOW);
-    const [held, persisted] = [await client.exportSignals(NOW), restored.exportSignals(NOW)];
-    restored.free();
+    const held = await client.exportSignals(NOW);
     await client.close();
+    const reopened = await pkg.createLocalRanker(options);
+    const persisted = await reopened.exportSignals(NOW);
+    await reopened.close();
     const same = (a, b) => JSON.stringify([a.keys, a.totals, a.userVector, a.recent]) === JSON.stringify([b.keys, b.totals, b.userVector, b.recent]);
     if (!same(held, persisted)) fail("the persisted store differs from the client's");
   };
