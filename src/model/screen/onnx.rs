@@ -83,8 +83,10 @@ fn check_graph(graph: &GraphProto, outer: &HashSet<&str>, depth: usize) -> Resul
     }
     known.extend(produced);
     let constants = constant_types(graph);
+    let integers = constant_integers(graph);
     for node in &graph.node {
         check_node(node, &known, &constants, depth)?;
+        check_split_sizes(node, &integers)?;
     }
     if graph.output.is_empty() {
         return Err(refuse("the graph has no output"));
@@ -111,6 +113,50 @@ fn constant_types(graph: &GraphProto) -> std::collections::HashMap<&str, i32> {
         Some((n.output.first()?.as_str(), value.data_type))
     });
     initializers.chain(nodes).collect()
+}
+
+/// The integers each integer constant (an initializer or a `Constant` node) holds.
+fn constant_integers(graph: &GraphProto) -> std::collections::HashMap<&str, Vec<i64>> {
+    let initializers = graph.initializer.iter().map(|t| (t.name.as_str(), t));
+    let nodes = graph.node.iter().filter(|n| n.op_type == "Constant").filter_map(|n| {
+        let value = n.attribute.iter().find_map(|a| a.t.as_ref())?;
+        Some((n.output.first()?.as_str(), value))
+    });
+    initializers.chain(nodes).filter_map(|(name, tensor)| Some((name, integers_of(tensor)?))).collect()
+}
+
+/// An Int64 or Int32 tensor's values (from `raw_data`, little-endian, or the typed field).
+fn integers_of(tensor: &TensorProto) -> Option<Vec<i64>> {
+    let (size, typed): (usize, Vec<i64>) = match DataType::try_from(tensor.data_type).ok()? {
+        DataType::Int64 => (8, tensor.int64_data.clone()),
+        DataType::Int32 => (4, tensor.int32_data.iter().map(|&v| i64::from(v)).collect()),
+        _ => return None,
+    };
+    if tensor.raw_data.is_empty() {
+        return Some(typed);
+    }
+    let chunks = tensor.raw_data.chunks_exact(size);
+    Some(if size == 8 {
+        chunks.map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default())).collect()
+    } else {
+        chunks.map(|c| i64::from(i32::from_le_bytes(c.try_into().unwrap_or_default()))).collect()
+    })
+}
+
+/// A `Split`'s constant sizes (its second input, or the older `split` attribute): none
+/// negative — tract asserts that while wiring the slices, which panicked.
+fn check_split_sizes(node: &NodeProto, integers: &std::collections::HashMap<&str, Vec<i64>>) -> Result<()> {
+    if node.op_type != "Split" {
+        return Ok(());
+    }
+    let from_input = node.input.get(1).and_then(|input| integers.get(input.as_str())).map(Vec::as_slice);
+    let from_attribute = node.attribute.iter().find(|a| a.name == "split").map(|a| a.ints.as_slice());
+    for sizes in from_input.into_iter().chain(from_attribute) {
+        if let Some(size) = sizes.iter().find(|&&size| size < 0) {
+            return Err(refuse(format!("{} splits into a part of size {size}", describe(node))));
+        }
+    }
+    Ok(())
 }
 
 fn check_node(
