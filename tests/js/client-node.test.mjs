@@ -465,6 +465,38 @@ describe("loading", () => {
     await assert.rejects(createLocalRanker(), (error) => error.code === "INVALID_ARGUMENT");
   });
 
+  test("a model whose load traps the module is INVALID_MODEL, at the first load and at an update (issue 13, item 2)", async () => {
+    // Loading `poison` traps the instance that loads it (as a tract panic does in wasm): a
+    // loader whose Ranker raises the engine's RuntimeError for those bytes.
+    const poison = model.slice();
+    poison[poison.length - 1] ^= 1;
+    const trapping = async (context) => {
+      const { Ranker } = await loader(context);
+      class PoisonedRanker extends Ranker {
+        constructor(bytes, options) {
+          if (bytes.length === poison.length && bytes.every((b, i) => b === poison[i])) throw new WebAssembly.RuntimeError("unreachable");
+          super(bytes, options);
+        }
+      }
+      return { Ranker: PoisonedRanker };
+    };
+    await assert.rejects(createLocalRanker({ initWasm: trapping, modelBytes: poison }), (error) => {
+      assert.equal(error.name, "LocalrankError");
+      assert.equal(error.code, "INVALID_MODEL");
+      assert.match(error.message, /loading the model broke the module \(RuntimeError: unreachable\); it was refused/);
+      return true;
+    });
+    const ranker = await createLocalRanker({ initWasm: trapping, modelBytes: model, now: () => NOW });
+    open.add(ranker);
+    const before = ranker.modelInfo().sha256;
+    await assert.rejects(ranker.updateModel(poison), (error) => error.code === "INVALID_MODEL");
+    assert.equal(ranker.modelInfo().sha256, before, "the old model keeps serving");
+    assert.equal(ranker.rerank(items).fallback, null);
+    assert.equal(ranker.status.state, "ready");
+    await ranker.close();
+    open.delete(ranker);
+  });
+
   test("a closed ranker returns the server order and refuses writes", async () => {
     const { ranker } = await start("closed.bin");
     await ranker.close();

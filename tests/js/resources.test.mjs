@@ -10,7 +10,7 @@ import { before, describe, test } from "node:test";
 import v8 from "node:v8";
 import vm from "node:vm";
 
-import { createLocalRanker, memoryStorage, wasmLoader } from "localrank";
+import { createLocalRanker, memoryStorage, packCandidates, wasmLoader } from "localrank";
 import { NOW, catalogue, expectLocalrankError, idsOf, instrumentedCore, modelBytes } from "./helpers.mjs";
 
 const MiB = 2 ** 20;
@@ -99,6 +99,69 @@ describe("100 000 candidates", () => {
     console.log(`100 000 candidates reranked in ${ms.toFixed(0)} ms (linear memory now ${memoryMiB().toFixed(1)} MiB)`);
     assert.ok(ms < 10_000, `${ms} ms`);
     assert.equal(ranker.rerank({ candidates: many(100_001), now: NOW }).fallback?.reason, "TOO_MANY_CANDIDATES");
+    ranker.free();
+  });
+});
+
+describe("sizes are decided before anything is converted or allocated (issue 13, item 4)", () => {
+  /** `fn`'s milliseconds and how much the module's linear memory grew meanwhile (MiB). */
+  const measure = (fn) => {
+    const [started, memoryBefore] = [performance.now(), memoryMiB()];
+    const value = fn();
+    return { value, ms: performance.now() - started, grew: memoryMiB() - memoryBefore };
+  };
+
+  test("10⁶ candidate objects: TOO_MANY_CANDIDATES at once, nothing converted", () => {
+    const ranker = new pkg.Ranker(model);
+    const candidates = new Array(1_000_000).fill(items[0]);
+    const { value, ms, grew } = measure(() => ranker.rerank({ candidates, now: NOW }));
+    console.log(`10^6 candidate objects refused in ${ms.toFixed(0)} ms, linear memory +${grew.toFixed(1)} MiB`);
+    assert.equal(value.fallback?.reason, "TOO_MANY_CANDIDATES");
+    assert.equal(value.ids.length, 1_000_000, "the server order, whole");
+    assert.ok(ms < 2000, `${ms} ms`);
+    assert.equal(grew, 0, "no linear memory for a list that is refused");
+    ranker.free();
+  });
+
+  test("10⁷ strings in candidate columns and 10⁶ events: refused by count before a copy", () => {
+    const ranker = new pkg.Ranker(model);
+    const n = 10_000_000;
+    const columns = { ...packCandidates(items.slice(0, 1)), lengths: new Uint32Array(n), ids: new Uint32Array(n), text: "" };
+    const ranked = measure(() => ranker.rerankColumns(columns, { now: NOW }));
+    console.log(`10^7 column strings refused in ${ranked.ms.toFixed(0)} ms, linear memory +${ranked.grew.toFixed(1)} MiB`);
+    assert.equal(ranked.value.fallback?.reason, "TOO_MANY_CANDIDATES");
+    assert.equal(ranked.grew, 0);
+    const events = new Array(1_000_000).fill({ kind: "click", item: { id: "x" }, at: NOW });
+    const recorded = measure(() => {
+      try {
+        ranker.record(events, NOW);
+      } catch (error) {
+        return error;
+      }
+    });
+    console.log(`10^6 events refused in ${recorded.ms.toFixed(0)} ms, linear memory +${recorded.grew.toFixed(1)} MiB`);
+    assert.equal(recorded.value?.code, "INVALID_EVENT");
+    assert.match(recorded.value.message, /record it in parts/);
+    assert.ok(recorded.ms < 2000 && recorded.grew === 0, `${recorded.ms} ms, +${recorded.grew} MiB`);
+    assert.equal(ranker.rerank({ candidates: items, now: NOW }).fallback, null, "the ranker still works");
+    ranker.free();
+  });
+
+  test("a 4 GiB model or snapshot: a coded error, no allocation in the module", () => {
+    // A 4 GiB zeroed buffer is only address space until it is written.
+    let huge;
+    try {
+      huge = new Uint8Array(2 ** 32);
+    } catch {
+      return; // a runtime that cannot even make the buffer has nothing to hand the module
+    }
+    const memoryBefore = memoryMiB();
+    expectLocalrankError(assert, () => new pkg.Ranker(huge), "INVALID_MODEL");
+    const ranker = new pkg.Ranker(model);
+    expectLocalrankError(assert, () => ranker.restore(huge, NOW), "CORRUPT_SNAPSHOT");
+    expectLocalrankError(assert, () => ranker.restore(new Uint8Array(huge.buffer, 0, 2 ** 31), NOW), "CORRUPT_SNAPSHOT");
+    assert.equal(memoryMiB(), memoryBefore, "nothing was copied in");
+    assert.equal(ranker.rerank({ candidates: items, now: NOW }).fallback, null);
     ranker.free();
   });
 });
