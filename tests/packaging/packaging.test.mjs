@@ -65,19 +65,19 @@ function builtFiles(dist) {
   return { wasm: files.filter((f) => f.endsWith(".wasm")), chunks: files.filter((f) => f.endsWith(".js")).length, nodeBuiltins: /["']node:[a-z/]+["']/.test(js) };
 }
 
-/** How many of the client's IndexedDB slots hold a snapshot (0 before the first persist). */
-function persistedSlots(page) {
+/** How many batches the client's IndexedDB log holds (0 before the first append). */
+function persistedBatches(page) {
   return page.evaluate(
     () =>
       new Promise((resolve) => {
         const open = indexedDB.open("localrank");
         open.onsuccess = () => {
           const db = open.result;
-          if (!db.objectStoreNames.contains("signals")) {
+          if (!db.objectStoreNames.contains("signals-log")) {
             db.close();
             return resolve(0);
           }
-          const request = db.transaction("signals").objectStore("signals").count();
+          const request = db.transaction("signals-log").objectStore("signals-log").count();
           request.onsuccess = () => {
             db.close();
             resolve(request.result);
@@ -117,7 +117,7 @@ async function checkInBrowser(roots) {
 
     // Persisted within the flush window (1 s debounce), then restored after a reload.
     const deadline = Date.now() + 10_000;
-    while ((await persistedSlots(page)) === 0) {
+    while ((await persistedBatches(page)) === 0) {
       assert.ok(Date.now() < deadline, "the like was persisted to IndexedDB within 10 s");
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
@@ -163,7 +163,8 @@ describe("Node and Electron's main process", () => {
       const first = run(process.execPath, [main], dir).trim().split("\n");
       assert.deepEqual(first[0], "0 signal keys on this device");
       assert.match(first[1], /^reranked /);
-      assert.ok(existsSync(join(dir, "signals.bin")), "the signal file was written");
+      // The first run's batches are in the log beside the (not yet written) checkpoint file.
+      assert.ok(existsSync(join(dir, "signals.bin.log")), "the signal log was written");
       const second = run(process.execPath, [main], dir).trim().split("\n");
       const [, keys] = second[0].match(/^(\d+) signal keys on this device$/) ?? [];
       assert.ok(Number(keys) > 0, `the second run restored the first one's signals: ${second[0]}`);

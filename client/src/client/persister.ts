@@ -86,11 +86,12 @@ export class Persister {
 
   private async persist(): Promise<void> {
     if (this.suspended) return;
-    let appendedEvents = 0;
-    let byteLength = 0;
     // Until none is left: batches recorded while earlier ones were being appended go too, so a
-    // checkpoint can follow in the same step, with no own batch outside the log.
+    // checkpoint can follow in the same step, with no own batch outside the log. Each pass is
+    // reported as soon as it is written: while events keep coming, the passes may not end soon.
     for (let pending = this.hooks.unappended(); pending.length > 0; pending = this.hooks.unappended()) {
+      let appendedEvents = 0;
+      let byteLength = 0;
       for (const entry of pending) {
         let written;
         try {
@@ -105,9 +106,7 @@ export class Persister {
         appendedEvents += entry.batch.count;
         byteLength += written.byteLength;
       }
-    }
-    this.retryDelayMs = 0;
-    if (appendedEvents > 0) {
+      this.retryDelayMs = 0;
       this.lastPersistedAt = Date.now();
       this.report({ kind: "append", byteLength, events: appendedEvents, pendingBatches: this.hooks.pendingBatches(), storage: true });
     }
