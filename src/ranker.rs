@@ -10,7 +10,7 @@ use crate::features::{FeatureBuilder, FeatureGroup, FeatureScratch, RequestConte
 use crate::item::{Candidate, Event};
 use crate::model::{ModelInfo, ModelRunner, TrustedKey};
 use crate::rerank::{self, Constraints};
-use crate::signals::{check_now, RecordSummary, SignalStore, StoreConfig};
+use crate::signals::{check_now, RecordSummary, SignalExport, SignalStore, StoreConfig};
 
 /// Where the time comes from: the core never reads a clock itself, so the same code runs in
 /// a browser, in Node and natively.
@@ -221,6 +221,15 @@ impl Ranker {
 
     pub fn store_mut(&mut self) -> &mut SignalStore {
         &mut self.store
+    }
+
+    /// What the store holds as of `now` (see `SignalStore::export`), retention applied first
+    /// at the store's horizon: exactly what a restart at `now` would restore. (Between the
+    /// throttled prunes of `rerank`, keys past retention may still be held.)
+    pub fn export_signals(&mut self, now: f64) -> Result<SignalExport> {
+        check_now(now, Error::InvalidRequest)?;
+        self.store.prune(now);
+        self.store.export(now)
     }
 
     /// Runs the model alone on a row-major `[rows, F]` feature matrix in contract order: no

@@ -32,9 +32,13 @@ pub const MAX_EVENTS_PER_BATCH: usize = 100_000;
 /// event on the key would then be added decayed to nothing, and the key would never expire.
 pub const FUTURE_SLACK_MS: f64 = HOUR_MS;
 
-/// Checks that a caller's `now` is a time (finite, not before the epoch).
+/// The latest time a JavaScript `Date` can hold (year 275760).
+pub const LATEST_TIME_MS: f64 = 8.64e15;
+
+/// Checks that a caller's `now` is a time (finite, from the epoch to `LATEST_TIME_MS`): a
+/// batch recorded at 10²⁴¹ would reference its keys' counters to it for good.
 pub fn check_now(now: f64, error: fn(String) -> Error) -> Result<()> {
-    if now.is_finite() && now >= 0.0 {
+    if (0.0..=LATEST_TIME_MS).contains(&now) {
         Ok(())
     } else {
         Err(error(format!("now = {now} is not a time")))

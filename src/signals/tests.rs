@@ -284,7 +284,7 @@ fn times_that_are_not_times_are_coded_errors_and_change_nothing() {
     let mut store = populated_store();
     let before = store.clone();
     let fresh = event(EventKind::Click, item("x", &[]), 10_000.0);
-    for now in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1.0] {
+    for now in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1.0, LATEST_TIME_MS * 1.001, f64::MAX] {
         let error = store.record(std::slice::from_ref(&fresh), now).unwrap_err();
         assert_eq!(error.code(), "INVALID_EVENT", "{now}: {error}");
         assert_eq!(store.restore(&before.snapshot(), now).unwrap_err().code(), "INVALID_REQUEST");
@@ -296,7 +296,7 @@ fn times_that_are_not_times_are_coded_errors_and_change_nothing() {
 #[test]
 fn the_key_cap_holds_at_any_clock() {
     let mut store = SignalStore::new(StoreConfig { key_cap: 100, ..StoreConfig::default() }).unwrap();
-    for (batch, now) in [1.0, 1.0e15, 5.0, f64::MAX].into_iter().enumerate() {
+    for (batch, now) in [1.0, 1.0e15, 5.0, LATEST_TIME_MS].into_iter().enumerate() {
         let flood: Vec<Event> = impressions_at_one_time((0..500).map(|i| format!("k{batch}-{i}")))
             .into_iter()
             .map(|e| Event { at: now.min(1.0e15), ..e })
