@@ -65,14 +65,17 @@ async function nodeCases() {
   const wasmDir = ROOT + "pkg/localrank/dist/wasm/full/";
   const glue = (await import(pathToFileURL(wasmDir + "bindings.js"))).createBindings();
   const exports = await glue.init({ module_or_path: await WebAssembly.compile(readFileSync(wasmDir + "localrank_bg.wasm")) });
+  // The package's Ranker over this one instance (what `wasmLoader()` hands the client).
+  const { rankerClass } = await import(pathToFileURL(ROOT + "pkg/localrank/dist/core/ranker.js"));
+  const instance = { Ranker: rankerClass(glue.WasmRanker) };
   const ort = await import("onnxruntime-web");
   ort.env.wasm.numThreads = 1;
   const model = readFileSync(ROOT + "models/ranker.onnx");
   const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
-  const makeRanker = (options) => new glue.Ranker(model, options);
+  const makeRanker = (options) => new instance.Ranker(model, options);
   // The client on this same instance, so its memory is the one measured.
   const client = await import("localrank");
-  const makeClient = (rankerOptions) => client.createLocalRanker({ initWasm: () => glue, modelBytes: model, rankerOptions, flushDelayMs: Infinity });
+  const makeClient = (rankerOptions) => client.createLocalRanker({ initWasm: () => instance, modelBytes: model, rankerOptions, flushDelayMs: Infinity });
   const ranker = makeRanker();
   const width = ranker.modelInfo().features.length;
   const res = {};

@@ -177,17 +177,16 @@ export async function endToEnd({ makeClient, makeRanker, packCandidates, ort, se
       positionsDiffering: a.ids.filter((id, i) => id !== b.ids[i]).length,
       columnsEqualObjects: maxAbsDiff(a.scores, objects.scores) === 0 && a.ids.every((id, i) => id === objects.ids[i]),
     };
-    // Where localrank's time goes: a client whose maxCandidates is n-1 packs the candidates,
-    // copies them into wasm and checks their shape, then returns the server order
-    // (TOO_MANY_CANDIDATES) without validation, features or model.
-    const parseOnly = await makeClient({ maxCandidates: Math.max(1, n - 1) });
+    // Where localrank's time goes: a request whose `now` is not a time is packed, copied into
+    // wasm and checked for its shape, then refused (the server order, INVALID_REQUEST) before
+    // validation, features or model.
     const matrix = b.matrix;
     const t = await timeInterleaved(
       {
         localrank: () => client.rerank(request),
         ortJs: () => js.rerank(request),
         lrPack: () => packCandidates(candidates),
-        lrPackCopy: () => parseOnly.rerank(request),
+        lrPackCopy: () => client.rerank({ ...request, now: -1 }),
         lrModelOnly: () => ranker.scoreFeatures(matrix, n),
         lrObjects: () => ranker.rerank(request),
         jsFeaturesOnly: () => js.builder.build(candidates, js.store, NOW, UTC_OFFSET),
@@ -210,7 +209,6 @@ export async function endToEnd({ makeClient, makeRanker, packCandidates, ort, se
       keyCount: ranker.keyCount,
       jsKeyCount: js.store.keyCount,
     };
-    await parseOnly.close();
     await client.close();
     ranker.free?.();
     log(

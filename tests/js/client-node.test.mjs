@@ -274,7 +274,7 @@ test("a failed debounced write is retried by itself", async () => {
 
 describe("recovery from traps", () => {
   test("a trap in rerank gives the server order, then a fresh instance with the journal replayed", async () => {
-    const { initWasm, armed } = trappingLoader("rerankColumns", () => new WebAssembly.RuntimeError("unreachable"));
+    const { initWasm, armed } = trappingLoader("rerank", () => new WebAssembly.RuntimeError("unreachable"));
     const storage = memoryStorage();
     const warnings = [];
     const ranker = await createLocalRanker({
@@ -324,7 +324,7 @@ describe("recovery from traps", () => {
   });
 
   test("any other exception also falls back (SHIM_ERROR) and replaces the module", async () => {
-    const { initWasm, armed } = trappingLoader("rerankColumns", () => new Error("recursive use of an object detected"));
+    const { initWasm, armed } = trappingLoader("rerank", () => new Error("recursive use of an object detected"));
     const ranker = await createLocalRanker({ initWasm, modelBytes: model, now: () => NOW, flushDelayMs: Infinity });
     open.add(ranker);
     await ranker.record(liked(ranker));
@@ -347,7 +347,7 @@ describe("recovery from traps", () => {
     const keysBefore = ranker.keyCount;
     armed.on = true;
     const summary = await ranker.record([{ kind: "like", item: itemRef(items[50]), at: NOW - 1000 }]);
-    assert.deepEqual(summary, { recorded: 1, expired: 0 });
+    assert.deepEqual(summary, { recorded: 1, expired: 0, clamped: 0 });
     assert.equal(armed.calls, 1);
     assert.equal(ranker.status.instances, 2);
     assert.ok(ranker.keyCount > keysBefore, "both batches are in the new instance");
@@ -401,7 +401,7 @@ describe("recovery from traps", () => {
     const inner = wasmLoader();
     let failing = false;
     const warnings = [];
-    const { initWasm, armed } = trappingLoader("rerankColumns", () => new WebAssembly.RuntimeError("unreachable"));
+    const { initWasm, armed } = trappingLoader("rerank", () => new WebAssembly.RuntimeError("unreachable"));
     const ranker = await createLocalRanker({
       initWasm: (context) => (failing ? Promise.reject(new Error("offline")) : context.instance === 0 ? initWasm(context) : inner(context)),
       modelBytes: model, now: () => NOW, flushDelayMs: Infinity, onWarning: (w) => warnings.push(w),
@@ -463,6 +463,38 @@ describe("loading", () => {
     await assert.rejects(createLocalRanker({ model }), (error) => error.code === "INVALID_ARGUMENT" && /unknown key `model`/.test(error.message));
     await assert.rejects(createLocalRanker({ modelBytes: model, modelUrl: "x.onnx" }), (error) => error.code === "INVALID_ARGUMENT");
     await assert.rejects(createLocalRanker(), (error) => error.code === "INVALID_ARGUMENT");
+  });
+
+  test("a model whose load traps the module is INVALID_MODEL, at the first load and at an update (issue 13, item 2)", async () => {
+    // Loading `poison` traps the instance that loads it (as a tract panic does in wasm): a
+    // loader whose Ranker raises the engine's RuntimeError for those bytes.
+    const poison = model.slice();
+    poison[poison.length - 1] ^= 1;
+    const trapping = async (context) => {
+      const { Ranker } = await loader(context);
+      class PoisonedRanker extends Ranker {
+        constructor(bytes, options) {
+          if (bytes.length === poison.length && bytes.every((b, i) => b === poison[i])) throw new WebAssembly.RuntimeError("unreachable");
+          super(bytes, options);
+        }
+      }
+      return { Ranker: PoisonedRanker };
+    };
+    await assert.rejects(createLocalRanker({ initWasm: trapping, modelBytes: poison }), (error) => {
+      assert.equal(error.name, "LocalrankError");
+      assert.equal(error.code, "INVALID_MODEL");
+      assert.match(error.message, /loading the model broke the module \(RuntimeError: unreachable\); it was refused/);
+      return true;
+    });
+    const ranker = await createLocalRanker({ initWasm: trapping, modelBytes: model, now: () => NOW });
+    open.add(ranker);
+    const before = ranker.modelInfo().sha256;
+    await assert.rejects(ranker.updateModel(poison), (error) => error.code === "INVALID_MODEL");
+    assert.equal(ranker.modelInfo().sha256, before, "the old model keeps serving");
+    assert.equal(ranker.rerank(items).fallback, null);
+    assert.equal(ranker.status.state, "ready");
+    await ranker.close();
+    open.delete(ranker);
   });
 
   test("a closed ranker returns the server order and refuses writes", async () => {

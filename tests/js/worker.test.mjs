@@ -121,3 +121,45 @@ test("a real trap inside the worker: the server order with WASM_TRAP, then a fre
     await context.close();
   }
 });
+
+test("worker mode reads only its options' own properties and checks its clock (issue 13, items 3 and 5)", async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    const problems = watchPage(page);
+    await page.goto(`${server.url}tests/js/fixtures/blank.html`);
+    const out = await page.evaluate(async ({ items, now }) => {
+      const { createLocalRanker } = await import("localrank/worker");
+      const inherited = [];
+      Object.prototype.onWarning = (warning) => inherited.push(warning.code);
+      Object.prototype.now = () => 0;
+      try {
+        const warnings = [];
+        const ranker = await createLocalRanker({ modelUrl: "/models/ranker.onnx", now: () => NaN, flushDelayMs: Infinity, onWarning: (w) => warnings.push(w) });
+        const recorded = await ranker.record([{ kind: "like", item: { id: items[3].id }, at: Date.now() - 1000 }]);
+        const result = await ranker.rerank(items);
+        const exported = await ranker.exportSignals();
+        await ranker.close();
+        const plain = await createLocalRanker({ modelUrl: "/models/ranker.onnx", flushDelayMs: Infinity });
+        const lastSeen = (await plain.record([{ kind: "click", item: { id: "x" }, at: Date.now() - 1000 }])).clamped;
+        await plain.close();
+        const bad = await createLocalRanker({ modelUrl: "/models/ranker.onnx", now: 5 }).then(() => null, (error) => error.code);
+        return { recorded, fallback: result.fallback, keys: exported.keys.length, warnings: warnings.map((w) => [w.code, w.message]), inherited, lastSeen, bad };
+      } finally {
+        delete Object.prototype.onWarning;
+        delete Object.prototype.now;
+      }
+    }, { items, now: NOW });
+    assert.equal(out.recorded.recorded, 1, "a NaN clock does not refuse the batch: Date.now() is used");
+    assert.equal(out.fallback, null);
+    assert.ok(out.keys > 0);
+    assert.deepEqual(out.warnings.map(([code]) => code), ["BAD_CLOCK"], "reported once");
+    assert.match(out.warnings[0][1], /options\.now\(\) gave NaN, not a time; Date\.now\(\) is used instead/);
+    assert.deepEqual(out.inherited, [], "Object.prototype.onWarning is not the app's callback");
+    assert.equal(out.lastSeen, 0, "Object.prototype.now is not the app's clock (at 0, today's event would be clamped as dated ahead)");
+    assert.equal(out.bad, "INVALID_ARGUMENT");
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});

@@ -2,12 +2,11 @@
 // from, in the order applied — this context's own batches (until the log holds them, also the
 // ones still to append) and the ones other contexts appended. With the checkpoint it rebuilds
 // the store exactly, which is what a fresh module instance needs after a trap. A batch is kept
-// as the packed columns it was recorded from (which nothing else holds), or, for a batch the
-// columns cannot carry, as a deep copy of its objects, so later mutation cannot change a replay.
+// as the packed columns it was recorded from (which nothing else holds), so later mutation of
+// the caller's objects cannot change a replay.
 
-import { LocalrankClientError, messageOf } from "../errors.js";
 import type { StoredBatch } from "../storage/batch-codec.js";
-import type { EventColumns, Ranker, SignalEvent } from "../wasm/types.js";
+import type { EventColumns, Ranker } from "../wasm/types.js";
 
 export interface JournalEntry {
   batch: StoredBatch;
@@ -20,10 +19,9 @@ export interface JournalEntry {
 export class Journal {
   private entries: JournalEntry[] = [];
 
-  /** The batch as the journal and the log keep it; throws `INVALID_ARGUMENT` if it cannot be copied. */
-  static batchOf(columns: EventColumns | null, events: unknown, origin: string, seq: number, now: number): StoredBatch {
-    if (columns) return { origin, seq, now, count: columns.kinds.length, columns };
-    return { origin, seq, now, count: Array.isArray(events) ? events.length : 0, events: copyEvents(events) };
+  /** The batch as the journal and the log keep it. */
+  static batchOf(columns: EventColumns, origin: string, seq: number, now: number): StoredBatch {
+    return { origin, seq, now, count: columns.kinds.length, columns };
   }
 
   /** A batch this context recorded and applied; it waits for its append. */
@@ -94,20 +92,11 @@ export class Journal {
   }
 }
 
-/** Records a stored batch into `ranker` at the time it was recorded. */
+/**
+ * Records a stored batch into `ranker` at the time it was recorded. A batch of events (the log's
+ * shape 1, which this version no longer writes) goes through the Ranker's defensive reader.
+ */
 export function applyBatch(ranker: Ranker, batch: StoredBatch): void {
   if (batch.columns) ranker.recordColumns(batch.columns, batch.now);
   else ranker.record(batch.events ?? [], batch.now);
-}
-
-function copyEvents(events: unknown): SignalEvent[] {
-  try {
-    return structuredClone(events) as SignalEvent[];
-  } catch {
-    try {
-      return JSON.parse(JSON.stringify(events)) as SignalEvent[];
-    } catch (error) {
-      throw new LocalrankClientError("INVALID_ARGUMENT", `events must be plain data (structured-cloneable or JSON): ${messageOf(error)}`, error);
-    }
-  }
 }

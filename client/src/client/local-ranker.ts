@@ -7,9 +7,12 @@
 // module instance is rebuilt from after a trap, and what a model update moves to the new model.
 // The leader among the contexts folds the log into a new checkpoint now and then.
 
-import { LocalrankClientError, isLocalrankError, messageOf, trapCode, type ClientFallbackReason, type ClientWarningCode } from "../errors.js";
-import { packCandidates } from "../packers/candidates.js";
-import { packEvents } from "../packers/events.js";
+import { checkedClock, type Clock } from "../core/clock.js";
+import { codedError } from "../core/errors.js";
+import { inputMessage } from "../core/input.js";
+import { useClock } from "../core/ranker.js";
+import { LocalrankClientError, isLocalrankError, messageOf, releaseFrames, trapCode, type ClientFallbackReason, type ClientWarningCode } from "../errors.js";
+import { eventColumns } from "../packers/events.js";
 import { memoryStorage } from "../storage/memory.js";
 import type { LogEntry, SignalStorage, StorageChange, StoredState } from "../storage/types.js";
 import type { LocalrankModule, WasmLoader } from "../wasm/loader.js";
@@ -60,6 +63,8 @@ export class LocalRanker {
   readonly #instances: Instances;
   readonly #journal = new Journal();
   readonly #persister: Persister;
+  /** The `now` option, checked: a reading that is not a time is replaced by `Date.now()`. */
+  readonly #now: Clock;
   /** This context's id in the log (so its own entries are recognised when they come back). */
   readonly #origin = randomId();
   /** Numbers this context's batches. */
@@ -93,6 +98,9 @@ export class LocalRanker {
     this.#runtime = runtime;
     this.#storage = options.storage ?? memoryStorage();
     const warn = (code: ClientWarningCode, message: string, cause?: unknown) => this.#warn(code, message, cause);
+    this.#now = checkedClock(options.now, (reading) =>
+      warn("BAD_CLOCK", `options.now() gave ${messageOf(reading)}, not a time; Date.now() is used instead`, reading),
+    );
     this.#instances = new Instances(options.initWasm ?? runtime.defaultLoader(), warn);
     this.#persister = new Persister(this.#storage, options.flushDelayMs, {
       unappended: () => this.#journal.unappended(),
@@ -140,24 +148,15 @@ export class LocalRanker {
     let request: RerankRequest;
     try {
       request = (Array.isArray(input) ? { candidates: input } : input) as RerankRequest;
-      if (request && typeof request === "object" && request.now === undefined) request = { ...request, now: this.#options.now() };
     } catch (error) {
-      return serverOrder(input, "SHIM_ERROR", messageOf(error), started, model);
+      const invalid = codedError("INVALID_REQUEST", `request: ${inputMessage(error)}`);
+      return serverOrder(input, invalid.code, invalid.message, started, model);
     }
     return this.#guarded(
       (reason, message) => serverOrder(request, reason, message, started, model),
-      (ranker) => {
-        // The fast path: candidates packed into typed arrays cross into wasm as a few copies.
-        // A list the columns cannot carry exactly (a wrong type, a NaN) takes the object path,
-        // whose error names the problem.
-        const candidates: unknown = typeof request === "object" && request !== null ? request.candidates : undefined;
-        const columns = packCandidates(candidates);
-        if (!columns) return { ...ranker.rerank(request), model };
-        const result = ranker.rerankColumns(columns, request);
-        const list = candidates as RerankRequest["candidates"];
-        const ids = Array.from(result.order, (i) => (list[i] as { id: string }).id);
-        return { ids, ...result, elapsedMs: monotonicNow() - started, model };
-      },
+      // The module's Ranker reads the request defensively: only a trap (or the request's own
+      // `onError: "throw"`) throws here.
+      (ranker) => ({ ...ranker.rerank(request), elapsedMs: monotonicNow() - started, model }),
     );
   }
 
@@ -169,10 +168,9 @@ export class LocalRanker {
     const started = monotonicNow();
     const model = this.#model?.ref ?? null;
     const count = columns && columns.ids instanceof Uint32Array ? columns.ids.length : 0;
-    const request = settings.now === undefined ? { ...settings, now: this.#options.now() } : settings;
     return this.#guarded(
       (reason, message) => serverOrderOf(count, reason, message, started, model),
-      (ranker) => ({ ...ranker.rerankColumns(columns, request), elapsedMs: monotonicNow() - started, model }),
+      (ranker) => ({ ...ranker.rerankColumns(columns, settings), elapsedMs: monotonicNow() - started, model }),
     );
   }
 
@@ -205,22 +203,20 @@ export class LocalRanker {
   /**
    * Records UI events. When the module is ready (the usual case) they are applied before this
    * method returns, so a `rerank` right after sees them; the promise gives the module's summary.
-   * Rejects with the module's `INVALID_EVENT` error (nothing stored) on a bad batch, and with
-   * `INVALID_ARGUMENT` (nothing stored) if a batch the columns cannot carry cannot be copied
-   * for the journal either. The batch is appended to the storage's log a debounce
-   * (`flushDelayMs`) later; from then on it is acknowledged.
+   * Rejects with the module's `INVALID_EVENT` error (nothing stored) on a bad batch (or
+   * `MEMORY_BUDGET_EXCEEDED` for one too large to copy in). The batch is appended to the
+   * storage's log a debounce (`flushDelayMs`) later; from then on it is acknowledged.
    * @param now the time to record at (default: the `now` option's clock)
    */
   async record(events: SignalEvent[], now?: number): Promise<RecordSummary> {
     this.#assertOpen();
-    const at = now ?? this.#options.now();
-    // The fast path: events packed into typed arrays cross into wasm as a few copies, and the
-    // packed columns (which nothing else holds) are also what the journal and the log keep. A
-    // batch the columns cannot carry exactly takes the object path, whose error names the problem.
-    const columns = packEvents(events);
-    const batch = Journal.batchOf(columns, events, this.#origin, this.#seq + 1, at);
+    const at = now ?? this.#now();
+    // The batch is read (defensively) and packed once: the packed columns are what the module
+    // records and what the journal and the log keep, which nothing else holds.
+    const columns = eventColumns(events);
+    const batch = Journal.batchOf(columns, this.#origin, this.#seq + 1, at);
     const summary = await this.#invoke((ranker) => {
-      const result = columns ? ranker.recordColumns(columns, at) : ranker.record(events, at);
+      const result = ranker.recordColumns(columns, at);
       // Journaled in the same synchronous step that applied it, so no checkpoint or rebuild
       // can see the batch applied but not journaled (or the other way round).
       if (result.recorded > 0) {
@@ -269,7 +265,7 @@ export class LocalRanker {
   /** Everything this device knows, decayed to `now` (default: the `now` option's clock). */
   async exportSignals(now?: number): Promise<SignalExport> {
     this.#assertOpen();
-    const at = now ?? this.#options.now();
+    const at = now ?? this.#now();
     return this.#invoke((ranker) => ranker.exportSignals(at));
   }
 
@@ -391,7 +387,9 @@ export class LocalRanker {
    */
   #loadModel(module: LocalrankModule, bytes: Uint8Array): Ranker {
     try {
-      return new module.Ranker(bytes, this.#options.rankerOptions);
+      const ranker = new module.Ranker(bytes, this.#options.rankerOptions);
+      useClock(ranker, this.#now);
+      return ranker;
     } catch (error) {
       if (isLocalrankError(error)) throw error;
       throw modelError("INVALID_MODEL", `loading the model broke the module (${messageOf(error)}); it was refused`, error);
@@ -415,7 +413,7 @@ export class LocalRanker {
     return this.#invoke((serving) => {
       // One synchronous step: no rerank or record can run between reading the signals and
       // switching, so the new instance holds exactly the store (= checkpoint + journal).
-      candidate.restore(serving.snapshot(), this.#options.now());
+      candidate.restore(serving.snapshot(), this.#now());
       this.#ranker = candidate;
       try {
         serving.free();
@@ -488,7 +486,7 @@ export class LocalRanker {
     let base: { bytes: Uint8Array; upTo: number } | null = null;
     for (const snapshot of state.snapshots) {
       try {
-        ranker.restore(snapshot.bytes, this.#options.now());
+        ranker.restore(snapshot.bytes, this.#now());
         base = { bytes: snapshot.bytes.slice(), upTo: snapshot.upTo };
         break;
       } catch (error) {
@@ -672,7 +670,7 @@ export class LocalRanker {
       const ranker = this.#loadModel(await this.#instances.create("recover"), (this.#model as { bytes: Uint8Array }).bytes);
       if (this.#base.bytes) {
         try {
-          ranker.restore(this.#base.bytes, this.#options.now());
+          ranker.restore(this.#base.bytes, this.#now());
         } catch (error) {
           this.#warn("REPLAY_FAILED", `the checkpoint did not restore: ${messageOf(error)}`, error);
         }
@@ -696,7 +694,10 @@ export class LocalRanker {
 
   #warn(code: ClientWarningCode, message: string, cause?: unknown): void {
     const warning: ClientWarning = { code, message, at: Date.now() };
-    if (cause !== undefined) warning.cause = cause;
+    if (cause !== undefined) {
+      releaseFrames(cause);
+      warning.cause = cause;
+    }
     this.#warnings.push(warning);
     if (this.#warnings.length > MAX_WARNINGS) this.#warnings.shift();
     try {

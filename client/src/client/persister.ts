@@ -4,6 +4,7 @@
 // storage refuses; and, in the leader, the log is folded into a new checkpoint once it grows past
 // a bound. Timing uses a monotonic clock: a wall clock that steps back must not postpone a write.
 
+import { monotonicNow } from "../core/clock.js";
 import { LocalrankClientError, messageOf, type ClientWarningCode } from "../errors.js";
 import type { SignalStorage } from "../storage/types.js";
 import type { JournalEntry } from "./journal.js";
@@ -29,9 +30,7 @@ export interface PersistHooks {
   pendingBatches(): number;
 }
 
-export function monotonicNow(): number {
-  return typeof performance !== "undefined" ? performance.now() : Date.now();
-}
+export { monotonicNow };
 
 export class Persister {
   /** Storage operations run one at a time, in call order. */

@@ -3,14 +3,15 @@
 // posts them (the typed arrays are transferred, not copied). Results come back the same way;
 // `rerank` resolves, never rejects: whatever goes wrong gives the server's order.
 
+import { checkedClock, type Clock } from "../core/clock.js";
 import { packCandidates } from "../packers/candidates.js";
-import { LocalrankClientError, messageOf } from "../errors.js";
+import { LocalrankClientError, messageOf, type ClientWarningCode } from "../errors.js";
 import type { ModelSource } from "../client/models.js";
 import { toBytes } from "../client/options.js";
 import { serverOrder } from "../client/server-order.js";
 import { monotonicNow } from "../client/persister.js";
 import type { ClientRerankResult, ClientStatus, ClientWarning, PersistInfo, RerankInput } from "../client/types.js";
-import type { ModelInfo, RankerOptions, RecordSummary, RerankRequest, SignalEvent, SignalExport } from "../wasm/types.js";
+import type { ModelInfo, RankerOptions, RecordSummary, RerankRequest, RerankSettings, SignalEvent, SignalExport } from "../wasm/types.js";
 import { transferables, type WorkerMessage, type WorkerRequest, type WorkerRerankResult, type WorkerStartOptions, type WorkerState } from "./protocol.js";
 
 interface WorkerRankerBaseOptions {
@@ -68,8 +69,22 @@ export async function startWorkerRanker(worker: Worker, options: WorkerLocalRank
   return ranker;
 }
 
+/** An options object's own property `key` (one inherited from `Object.prototype` is not read). */
+function ownOption(options: unknown, key: string): unknown {
+  return options && typeof options === "object" && Object.prototype.hasOwnProperty.call(options, key) ? (options as Record<string, unknown>)[key] : undefined;
+}
+
+/** The page-side callback `key`, if given: a function, or `INVALID_ARGUMENT`. */
+function callbackOption<T>(options: unknown, key: "now" | "onWarning" | "onPersist"): T | undefined {
+  const value = ownOption(options, key);
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "function") throw new LocalrankClientError("INVALID_ARGUMENT", `options.${key} must be a function`);
+  return value as T;
+}
+
 function startOptions(options: WorkerLocalRankerOptions): WorkerStartOptions {
-  const own = (key: string) => (Object.prototype.hasOwnProperty.call(options, key) ? (options as unknown as Record<string, unknown>)[key] : undefined);
+  const own = (key: string) => ownOption(options, key);
+  for (const key of ["now", "onWarning", "onPersist"] as const) callbackOption(options, key);
   const unknownKey = Object.keys(options ?? {}).find((key) => !(WORKER_OPTION_KEYS as readonly string[]).includes(key));
   if (unknownKey !== undefined) throw new LocalrankClientError("INVALID_ARGUMENT", `options: unknown key \`${unknownKey}\`, expected one of ${WORKER_OPTION_KEYS.join(", ")}`);
   const [bytes, url] = [own("modelBytes"), own("modelUrl")];
@@ -91,7 +106,10 @@ function startOptions(options: WorkerLocalRankerOptions): WorkerStartOptions {
 
 export class WorkerLocalRanker {
   readonly #worker: Worker;
-  readonly #options: WorkerLocalRankerOptions;
+  /** The page-side options, read once as own properties; `now` checked like the client's. */
+  readonly #now: Clock | undefined;
+  readonly #onWarning: ((warning: ClientWarning) => void) | undefined;
+  readonly #onPersist: ((info: PersistInfo) => void) | undefined;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #state: WorkerState | null = null;
@@ -101,7 +119,12 @@ export class WorkerLocalRanker {
   /** @internal Use `createLocalRanker` from `localrank/worker`. */
   constructor(worker: Worker, options: WorkerLocalRankerOptions) {
     this.#worker = worker;
-    this.#options = options;
+    this.#onWarning = callbackOption(options, "onWarning");
+    this.#onPersist = callbackOption(options, "onPersist");
+    const now = callbackOption<Clock>(options, "now");
+    this.#now = now
+      ? checkedClock(now, (reading) => this.#pageWarning("BAD_CLOCK", `options.now() gave ${messageOf(reading)}, not a time; Date.now() is used instead`))
+      : undefined;
     worker.addEventListener("message", (event: MessageEvent<WorkerMessage>) => this.#receive(event.data));
     worker.addEventListener("error", (event) => this.#fail(new Error(event.message || "the worker failed to load or threw")));
     worker.addEventListener("messageerror", () => this.#fail(new Error("a message from the worker could not be read")));
@@ -122,14 +145,19 @@ export class WorkerLocalRanker {
     const started = monotonicNow();
     const model = this.#state?.modelInfo ? { name: this.#state.modelInfo.name, sha256: this.#state.modelInfo.sha256 } : null;
     let request: RerankRequest;
+    let candidates: unknown;
     let pending: Promise<unknown>;
     try {
       request = (Array.isArray(input) ? { candidates: input } : input) as RerankRequest;
-      const { candidates, ...settings } = request;
-      const now = settings.now ?? this.#options.now?.();
+      // Own properties only (a spread copies just those; `candidates` and `now` are read the
+      // same way), so a field inherited from `Object.prototype` changes nothing.
+      const settings = { ...request } as Record<string, unknown>;
+      delete settings.candidates;
+      candidates = ownOption(request, "candidates");
+      const now = ownOption(settings, "now") ?? this.#now?.();
       const columns = packCandidates(candidates);
       pending = columns
-        ? this.#call({ id: 0, method: "rerankColumns", columns, settings: now === undefined ? settings : { ...settings, now } }, transferables(columns))
+        ? this.#call({ id: 0, method: "rerankColumns", columns, settings: (now === undefined ? settings : { ...settings, now }) as RerankSettings }, transferables(columns))
         : this.#call({ id: 0, method: "rerankObjects", request: now === undefined ? request : { ...request, now } });
     } catch (error) {
       return Promise.resolve(serverOrder(input, "SHIM_ERROR", messageOf(error), started, model));
@@ -138,7 +166,7 @@ export class WorkerLocalRanker {
       (value) => {
         const result = value as WorkerRerankResult & { ids?: string[] };
         if (result.ids) return { ...result, ids: result.ids };
-        const list = request.candidates;
+        const list = candidates as RerankRequest["candidates"];
         return { ...result, ids: Array.from(result.order, (i) => (list[i] as { id: string }).id) };
       },
       (error: unknown) => serverOrder(request, "SHIM_ERROR", messageOf(error), started, model),
@@ -147,7 +175,7 @@ export class WorkerLocalRanker {
 
   /** Records UI events (in the worker); rejects as `LocalRanker.record` does. */
   record(events: SignalEvent[], now?: number): Promise<RecordSummary> {
-    return this.#call({ id: 0, method: "record", events, now: now ?? this.#options.now?.() }) as Promise<RecordSummary>;
+    return this.#call({ id: 0, method: "record", events, now: now ?? this.#now?.() }) as Promise<RecordSummary>;
   }
 
   flush(): Promise<void> {
@@ -159,7 +187,7 @@ export class WorkerLocalRanker {
   }
 
   exportSignals(now?: number): Promise<SignalExport> {
-    return this.#call({ id: 0, method: "exportSignals", now: now ?? this.#options.now?.() }) as Promise<SignalExport>;
+    return this.#call({ id: 0, method: "exportSignals", now: now ?? this.#now?.() }) as Promise<SignalExport>;
   }
 
   /** As `LocalRanker.updateModel`, in the worker. */
@@ -236,24 +264,31 @@ export class WorkerLocalRanker {
         else pending.reject(Object.assign(new Error(message.error.message), { name: message.error.name, ...(message.error.code ? { code: message.error.code } : {}) }));
         return;
       }
-      case "warning": {
-        const warning: ClientWarning = { ...message.warning };
-        this.#warnings.push(warning);
-        if (this.#warnings.length > 100) this.#warnings.shift();
-        try {
-          this.#options.onWarning?.(warning);
-        } catch {
-          // a throwing callback must not break the ranker
-        }
+      case "warning":
+        this.#addWarning({ ...message.warning });
         return;
-      }
       case "persist":
         this.#state = message.state;
         try {
-          this.#options.onPersist?.(message.info);
+          this.#onPersist?.(message.info);
         } catch {
           // a throwing callback must not break the ranker
         }
+    }
+  }
+
+  /** A warning raised on the page (the clock), kept and reported like the worker's. */
+  #pageWarning(code: ClientWarningCode, message: string): void {
+    this.#addWarning({ code, message, at: Date.now() });
+  }
+
+  #addWarning(warning: ClientWarning): void {
+    this.#warnings.push(warning);
+    if (this.#warnings.length > 100) this.#warnings.shift();
+    try {
+      this.#onWarning?.(warning);
+    } catch {
+      // a throwing callback must not break the ranker
     }
   }
 
