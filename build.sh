@@ -7,7 +7,9 @@
 #   ./build.sh model DATA    regenerate a shipped model + its card from DATA: KuaiRand (the default,
 #                            models/) or MovieLens (models/movielens/); see models/make_model.sh
 #   ./build.sh bench         the benchmark against onnxruntime-web (writes bench/results/)
-#   ./build.sh fuzz [SECS [TARGET…]]  cargo-fuzz targets (default: all) for SECS seconds each (300)
+#   ./build.sh fuzz [SECS [TARGET…]]  cargo-fuzz targets (default: all) for SECS seconds each (300),
+#                            then ("js", also in the default) the JS-boundary fuzzer on the built
+#                            package in Node and Chromium, LOCALRANK_JS_FUZZ_RUNS cases per method
 # Every install step is idempotent; build outputs and tools live outside the clone (see CACHE)
 # so repeated runs, and CI, reuse them.
 set -euo pipefail
@@ -148,6 +150,25 @@ run_fuzz() {
   printf '%s\n' "${summary[@]}"
 }
 
+# fast-check against the built package: hostile JS values into every method of the raw Ranker
+# and of the client, in Node and in headless Chromium (tests/js/fuzz/run.mjs says what must
+# hold). The test suite runs a smoke run of it (tests/js/boundary-fuzz.test.mjs).
+run_js_fuzz() {
+  install_chromium
+  build_packages
+  log "JS-boundary fuzzing: ${LOCALRANK_JS_FUZZ_RUNS:-100000} cases per method, Node and Chromium"
+  node tests/js/fuzz/run.mjs --runs "${LOCALRANK_JS_FUZZ_RUNS:-100000}"
+}
+
+# ./build.sh fuzz [SECONDS [TARGET…]]: the cargo-fuzz targets named (default: all), then the
+# JS-boundary fuzzer if "js" is named or no target is.
+fuzz_all() {
+  local seconds=${1:-300} targets=("${@:2}") cargo_targets=() target
+  for target in "${targets[@]}"; do [[ $target == js ]] || cargo_targets+=("$target"); done
+  if [[ ${#targets[@]} -eq 0 || ${#cargo_targets[@]} -gt 0 ]]; then run_fuzz "$seconds" "${cargo_targets[@]}"; fi
+  if [[ ${#targets[@]} -eq 0 || " ${targets[*]} " == *" js "* ]]; then run_js_fuzz; fi
+}
+
 run_tests() {
   install_chromium
   build_packages
@@ -163,7 +184,7 @@ run_tests() {
     WASM_BINDGEN_USE_BROWSER=1 cargo test --release --target wasm32-unknown-unknown --test wasm $features
   done
 
-  log "tier 3: the built package from JS (Node ESM + CJS, types) and the demo page in Chromium"
+  log "tier 3: the built package from JS (Node ESM + CJS, types, hostile values, a JS-boundary fuzz smoke run) and the demo page in Chromium"
   node --test tests/js/
 
   log "tier 3: the packed tarball installed into fresh Vite, webpack, Node ESM, Node CJS and TypeScript apps"
@@ -184,6 +205,6 @@ case "${1:-}" in
   test) run_tests ;;
   model) shift; install_python; exec "$ROOT/models/make_model.sh" "$@" ;;
   bench) install_chromium; build_packages; exec node bench/run.mjs ;;
-  fuzz) shift; run_fuzz "${1:-300}" "${@:2}" ;;
+  fuzz) shift; fuzz_all "$@" ;;
   *) echo "usage: ./build.sh [build|test|model DATA_DIR|bench|fuzz [SECONDS [TARGET…]]]" >&2; exit 2 ;;
 esac

@@ -10,7 +10,7 @@ import os from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { brotliCompressSync, gzipSync, constants } from "node:zlib";
 
-import { endToEnd, ingest, memory, modelOnly, SIZES } from "./lib/cases.mjs";
+import { endToEnd, ingest, memory, modelOnly, persistence, SIZES } from "./lib/cases.mjs";
 import { startServer } from "./server.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -65,14 +65,17 @@ async function nodeCases() {
   const wasmDir = ROOT + "pkg/localrank/dist/wasm/full/";
   const glue = (await import(pathToFileURL(wasmDir + "bindings.js"))).createBindings();
   const exports = await glue.init({ module_or_path: await WebAssembly.compile(readFileSync(wasmDir + "localrank_bg.wasm")) });
+  // The package's Ranker over this one instance (what `wasmLoader()` hands the client).
+  const { rankerClass } = await import(pathToFileURL(ROOT + "pkg/localrank/dist/core/ranker.js"));
+  const instance = { Ranker: rankerClass(glue.WasmRanker) };
   const ort = await import("onnxruntime-web");
   ort.env.wasm.numThreads = 1;
   const model = readFileSync(ROOT + "models/ranker.onnx");
   const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
-  const makeRanker = (options) => new glue.Ranker(model, options);
+  const makeRanker = (options) => new instance.Ranker(model, options);
   // The client on this same instance, so its memory is the one measured.
   const client = await import("localrank");
-  const makeClient = (rankerOptions) => client.createLocalRanker({ initWasm: () => glue, modelBytes: model, rankerOptions, flushDelayMs: Infinity });
+  const makeClient = (rankerOptions) => client.createLocalRanker({ initWasm: () => instance, modelBytes: model, rankerOptions, flushDelayMs: Infinity });
   const ranker = makeRanker();
   const width = ranker.modelInfo().features.length;
   const res = {};
@@ -95,6 +98,12 @@ async function nodeCases() {
   log(`ORT memory: ${JSON.stringify(res.ortMemory)}`);
   section("Node: signal ingest + snapshot");
   res.ingest = ingest({ makeRanker, packEvents: client.packEvents, log });
+  section("Node: persistence");
+  res.persistence = await persistence({
+    makeClient: (options) => client.createLocalRanker({ modelBytes: model, initWasm: () => glue, ...options }),
+    memoryStorage: client.memoryStorage,
+    log,
+  });
   return res;
 }
 
@@ -224,6 +233,19 @@ function table(r) {
   row("  record (object path)", M(g.objectEventsPerSec), "", f(g.objectEventsPerSec / g.jsEventsPerSec, 2) + "x", `- / ${f(g.objectBatchMs.median)}`);
   row("events/s (new keys, to cap)", M(g.freshKeyEventsPerSec), "", "", g.sameStore ? "columns = objects: same snapshot" : "COLUMNS != OBJECTS");
   row("snapshot", `${g.keyCountAtSnapshot} keys`, `${KB(g.snapshotBytes)}`, `${f(g.snapshotMs.median, 2)} ms`, `restore ${f(g.restoreMs.median, 2)} ms`);
+  const p = r.node.persistence;
+  lines.push("");
+  lines.push(`8. persistence at a ${p.keys}-key store (Node, in-memory log; the storage's own I/O aside)`);
+  row("a flush after 10 events", `${p.flushBytes.median} B`, `${f(p.flushMs.median)} ms (p99 ${f(p.flushMs.p99)})`, `a full snapshot instead: ${KB(p.fullSnapshotBytes)}`);
+  row("a checkpoint (the leader, rarely)", `${KB(p.checkpointBytes)}`, `blocks the thread for its snapshot: ${f(g.snapshotMs.median, 2)} ms`);
+  const w = r.chromium?.worker;
+  if (w) {
+    lines.push("");
+    lines.push(`7. worker mode (Chromium, N=${w.n}, ms, median / p99; the same order as on the page: ${w.sameOrder})`);
+    row("page's main thread per rerank", `${f(w.mainThread.median)} / ${f(w.mainThread.p99)}`, "(packing + posting)");
+    row("round trip (result back)", `${f(w.roundTrip.median)} / ${f(w.roundTrip.p99)}`);
+    row("the same rerank on the page", `${f(w.onPage.median)} / ${f(w.onPage.p99)}`, `added latency ${f(w.addedLatencyMs)}`);
+  }
   lines.push("");
   lines.push("Budgets");
   for (const b of r.budgets) lines.push(`  ${b.met ? "MET   " : "MISSED"} ${b.name}: ${b.measured}`);
@@ -256,6 +278,14 @@ function budgets(r) {
     const flat = m.afterAll === m.checkpoints[0].bytes;
     add(`[${envName}] linear memory <= 16 MB and flat across reranks`, m.afterAll <= 16 * 2 ** 20 && flat, `${MB(m.afterAll)}, after 1 rerank ${MB(m.checkpoints[0].bytes)} -> after ${m.checkpoints.at(-1).reranks} ${MB(m.afterAll)}`);
   }
+  const w = r.chromium?.worker;
+  if (w) {
+    add("[Chromium] worker mode N=500: main thread per rerank <= 0.1 ms", w.mainThread.median <= 0.1, `${f(w.mainThread.median)} ms (round trip ${f(w.roundTrip.median)} ms, ${f(w.addedLatencyMs)} ms more than on the page)`);
+  }
+  const p = r.node.persistence;
+  add("[Node] a flush after 10 events at a 20 000-key store writes <= 16 KB", p.flushBytes.median <= 16 * 1024, `${p.flushBytes.median} B (a full snapshot: ${KB(p.fullSnapshotBytes)})`);
+  add("[Node] main thread per flush <= 1 ms", p.flushMs.median <= 1, `${f(p.flushMs.median)} ms`);
+  add("[Node] a checkpoint blocks a rerank <= 5 ms", r.node.ingest.snapshotMs.median <= 5, `${f(r.node.ingest.snapshotMs.median, 2)} ms (the snapshot of ${r.node.ingest.keyCountAtSnapshot} keys; in worker mode it blocks the worker, not the page)`);
   const g = r.node.ingest;
   add("[Node] ingest >= 1 M events/s (packEvents + recordColumns)", g.columnsEventsPerSec >= 1e6, `${(g.columnsEventsPerSec / 1e6).toFixed(3)} M/s (object path ${(g.objectEventsPerSec / 1e6).toFixed(3)} M/s, JS store ${(g.jsEventsPerSec / 1e6).toFixed(3)} M/s)`);
   return out;

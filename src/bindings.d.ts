@@ -73,7 +73,8 @@ export type RerankSettings = Omit<RerankRequest, "candidates">;
  * Items packed column by column: what `CandidateColumns` and `EventColumns` share. Item `i` is
  * at index `i` of every per-item column. Strings (ids and keys) live in one table: string `s`
  * is the `lengths[s]` UTF-16 code units of `text` after strings `0..s`; a string used by many
- * items is best stored once.
+ * items is best stored once. Each string must be well-formed UTF-16 (`packCandidates` and
+ * `packEvents` encode one with a lone surrogate so that it is, and stays distinct).
  */
 export interface ItemColumns {
   text: string;
@@ -105,8 +106,8 @@ export interface CandidateColumns extends ItemColumns {
   popularity: Float32Array;
   /** Per candidate, ms since the Unix epoch; NaN: absent. */
   createdAt: Float64Array;
-  /** Per candidate, in ms; NaN: absent. Optional (every candidate without a duration). */
-  durationMs?: Float64Array;
+  /** Per candidate, in ms; NaN: absent. */
+  durationMs: Float64Array;
   /** Per candidate, 1 if pinned. */
   pinned: Uint8Array;
 }
@@ -142,6 +143,7 @@ export type ErrorCode =
   | "TIME_BUDGET_EXCEEDED"
   | "MEMORY_BUDGET_EXCEEDED"
   | "INVALID_OPTIONS"
+  | "FREED"
   | "PANIC";
 
 /** What every thrown localrank error is. */
@@ -205,6 +207,8 @@ export interface RecordSummary {
   recorded: number;
   /** Events already older than the retention limit, not stored. */
   expired: number;
+  /** Of the recorded events, those dated more than an hour after `now`: recorded at `now`. */
+  clamped: number;
 }
 
 export interface ExportedCount {

@@ -36,6 +36,10 @@ pub enum Error {
     MemoryBudgetExceeded { needed_bytes: usize, budget_bytes: usize },
     #[error("invalid options: {0}")]
     InvalidOptions(String),
+    /// A `Ranker` used after its `free()`: raised by the package's TypeScript side
+    /// (client/src/core/ranker.ts), which never calls into a freed instance.
+    #[error("this Ranker was freed (free() was called); make a new one")]
+    Freed,
     /// A bug caught natively. In wasm a panic cannot be caught: it traps, and the JS shim
     /// recovers (client/src/client/local-ranker.ts).
     #[error("internal error (a panic was caught): {0}")]
@@ -45,7 +49,7 @@ pub enum Error {
 impl Error {
     /// Every code `code()` returns, in the order of the variants: the list the JS side's
     /// vocabulary is generated from and checked against (tests/vocabulary.rs).
-    pub const CODES: [&'static str; 17] = [
+    pub const CODES: [&'static str; 18] = [
         "INVALID_REQUEST",
         "TOO_MANY_CANDIDATES",
         "INVALID_EVENT",
@@ -62,6 +66,7 @@ impl Error {
         "TIME_BUDGET_EXCEEDED",
         "MEMORY_BUDGET_EXCEEDED",
         "INVALID_OPTIONS",
+        "FREED",
         "PANIC",
     ];
 
@@ -84,6 +89,7 @@ impl Error {
             Error::TimeBudgetExceeded { .. } => "TIME_BUDGET_EXCEEDED",
             Error::MemoryBudgetExceeded { .. } => "MEMORY_BUDGET_EXCEEDED",
             Error::InvalidOptions(_) => "INVALID_OPTIONS",
+            Error::Freed => "FREED",
             Error::Panic(_) => "PANIC",
         }
     }

@@ -11,6 +11,7 @@ use crate::error::{catch_panic, Error, Result};
 use crate::features::Contract;
 
 pub mod bundle;
+mod screen;
 
 pub use bundle::{Provenance, TrustedKey};
 
@@ -40,6 +41,10 @@ impl std::fmt::Debug for ModelRunner {
     }
 }
 
+/// The largest model file (or bundle) accepted: a reranking model is small (the shipped one is
+/// 50 KB), and tract's working copies of a model's tensors take a few times its size.
+pub const MAX_MODEL_BYTES: usize = 32 << 20;
+
 fn invalid(context: &str, error: impl std::fmt::Display) -> Error {
     Error::InvalidModel(format!("{context}: {error}"))
 }
@@ -49,6 +54,12 @@ impl ModelRunner {
     /// apart by their bytes). The input is declared `[N, F]` with a symbolic `N`, so one
     /// optimised plan serves every list length.
     pub fn load(file: &[u8], trusted: &[TrustedKey]) -> Result<Self> {
+        if file.len() > MAX_MODEL_BYTES {
+            return Err(Error::InvalidModel(format!(
+                "{} bytes, over the limit of {MAX_MODEL_BYTES}",
+                file.len()
+            )));
+        }
         let (bytes, provenance) = bundle::open(file, trusted)?;
         // tract panics on some malformed graphs (fuzzing found a Squeeze whose axis is out of
         // range); natively that is one more invalid model. In wasm it traps: see the README.
@@ -233,9 +244,10 @@ fn nnef_reader() -> tract_nnef::framework::Nnef {
 }
 
 fn load_nnef(bytes: &[u8]) -> Result<Loaded> {
-    let model = NNEF
-        .with(|nnef| nnef.model_for_read(&mut &*bytes))
-        .map_err(|e| invalid("not an NNEF archive this build can read", e))?;
+    let model = NNEF.with(|nnef| {
+        screen::archive(bytes, &nnef.registries)?;
+        nnef.model_for_read(&mut &*bytes).map_err(|e| invalid("not an NNEF archive this build can read", e))
+    })?;
     let string = |key: &str| -> Option<String> {
         model.properties.get(key)?.as_plain_ram()?.to_scalar::<String>().ok().cloned()
     };
@@ -318,10 +330,9 @@ mod onnx {
     pub(super) fn load(bytes: &[u8]) -> Result<Loaded> {
         let onnx = tract_onnx::onnx();
         let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(|e| invalid("not an ONNX model", e))?;
-        // Empty or truncated-to-nothing bytes still decode (protobuf fields are optional).
-        if proto.graph.is_none() {
-            return Err(Error::InvalidModel("not an ONNX model: no graph".into()));
-        }
+        // Empty or truncated-to-nothing bytes still decode (protobuf fields are optional);
+        // the screen refuses those too, and graphs tract would panic on.
+        super::screen::onnx(&proto)?;
         let contract = read_contract(&proto)?;
         let width = contract.features.len();
         let mut model = onnx.model_for_proto_model(&proto).map_err(|e| invalid("unsupported graph", e))?;

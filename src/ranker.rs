@@ -10,7 +10,7 @@ use crate::features::{FeatureBuilder, FeatureGroup, FeatureScratch, RequestConte
 use crate::item::{Candidate, Event};
 use crate::model::{ModelInfo, ModelRunner, TrustedKey};
 use crate::rerank::{self, Constraints};
-use crate::signals::{RecordSummary, SignalStore, StoreConfig};
+use crate::signals::{check_now, RecordSummary, SignalExport, SignalStore, StoreConfig};
 
 /// Where the time comes from: the core never reads a clock itself, so the same code runs in
 /// a browser, in Node and natively.
@@ -26,6 +26,11 @@ pub enum OnError {
     #[default]
     Fallback,
     Throw,
+}
+
+impl OnError {
+    /// The modes by their JS names, as serde spells them (tests/vocabulary.rs checks).
+    pub const NAMES: [&'static str; 2] = ["fallback", "throw"];
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -49,9 +54,13 @@ pub struct RankerOptions {
 /// stops before it grows the module's memory for good.
 pub const DEFAULT_MEMORY_BUDGET_BYTES: usize = 64 << 20;
 
-/// Hard ceiling on `max_candidates`: above it the displacement rule's quadratic placement and
-/// the feature matrix would no longer fit a frame.
+/// Hard ceiling on `max_candidates`: the list, its feature matrix and its placement must fit a
+/// frame's time and the module's memory.
 pub const MAX_CANDIDATES_LIMIT: usize = 100_000;
+
+/// Hard ceiling on `memory_budget_bytes`: a wasm32 module has at most 4 GiB of memory, and a
+/// browser tab often less.
+pub const MAX_MEMORY_BUDGET_BYTES: usize = 1 << 30;
 
 impl Default for RankerOptions {
     fn default() -> Self {
@@ -78,8 +87,10 @@ impl RankerOptions {
         if self.time_budget_ms.is_some_and(|b| !(b.is_finite() && b > 0.0)) {
             return Err(Error::InvalidOptions("timeBudgetMs must be a positive number".into()));
         }
-        if self.memory_budget_bytes == Some(0) {
-            return Err(Error::InvalidOptions("memoryBudgetBytes must be positive".into()));
+        if self.memory_budget_bytes.is_some_and(|b| b == 0 || b > MAX_MEMORY_BUDGET_BYTES) {
+            return Err(Error::InvalidOptions(format!(
+                "memoryBudgetBytes must be in 1..={MAX_MEMORY_BUDGET_BYTES}"
+            )));
         }
         Ok(())
     }
@@ -212,9 +223,19 @@ impl Ranker {
         &mut self.store
     }
 
+    /// What the store holds as of `now` (see `SignalStore::export`), retention applied first
+    /// at the store's horizon: exactly what a restart at `now` would restore. (Between the
+    /// throttled prunes of `rerank`, keys past retention may still be held.)
+    pub fn export_signals(&mut self, now: f64) -> Result<SignalExport> {
+        check_now(now, Error::InvalidRequest)?;
+        self.store.prune(now);
+        self.store.export(now)
+    }
+
     /// Runs the model alone on a row-major `[rows, F]` feature matrix in contract order: no
     /// signals, no server prior, no reordering. For benchmarks and parity checks.
     pub fn score_features(&mut self, features: &[f32], rows: usize) -> Result<Vec<f32>> {
+        self.check_memory(rows, false)?;
         self.model.score(features, rows)
     }
 
@@ -272,11 +293,13 @@ impl Ranker {
         clock: &dyn Clock,
     ) -> Result<Ranking> {
         let started = clock.now_ms();
-        validate_request(candidates, &settings.context, self.options.max_candidates)?;
+        validate_request(candidates, settings, self.options.max_candidates)?;
         let now = settings.context.now;
-        if now - self.last_prune_at > PRUNE_INTERVAL_MS {
+        // Retention at the store's horizon: a request's clock far ahead deletes nothing.
+        let horizon = self.store.horizon(now);
+        if horizon - self.last_prune_at > PRUNE_INTERVAL_MS {
             self.store.prune(now);
-            self.last_prune_at = now;
+            self.last_prune_at = horizon;
         }
         self.check_memory(candidates.len(), settings.explain)?;
         let context = RequestContext { now, utc_offset_minutes: settings.context.utc_offset_minutes };
@@ -293,7 +316,9 @@ impl Ranker {
         let explanations = if settings.explain { self.explain(&scores, rows)? } else { Vec::new() };
         residual_scores(&mut scores, &self.matrix, &self.builder);
         self.check_budget(started, clock)?;
-        let order = rerank::order(&scores, candidates, &settings.constraints);
+        let order = rerank::order(&scores, candidates, &settings.constraints, &mut || {
+            self.check_budget(started, clock)
+        })?;
         Ok(Ranking { order, scores, fallback: None, explanations })
     }
 
@@ -324,7 +349,7 @@ impl Ranker {
     }
 
     /// The feature groups an explanation reports: those the model's contract uses.
-    fn explained_groups(&self) -> Vec<FeatureGroup> {
+    pub fn explained_groups(&self) -> Vec<FeatureGroup> {
         let features = self.builder.features();
         FeatureGroup::ALL.into_iter().filter(|g| features.iter().any(|f| f.group() == *g)).collect()
     }
@@ -404,19 +429,19 @@ fn local_term(output: f32, row: &[f32], signal_columns: &[usize]) -> f32 {
 
 fn validate_request(
     candidates: &CandidateColumns,
-    context: &RequestContextInput,
+    settings: &RerankSettings,
     max_candidates: usize,
 ) -> Result<()> {
+    let (context, constraints) = (&settings.context, &settings.constraints);
     if candidates.len() > max_candidates {
         return Err(Error::TooManyCandidates { count: candidates.len(), limit: max_candidates });
     }
-    if !context.now.is_finite() || context.now < 0.0 {
-        return Err(Error::InvalidRequest(format!("now = {} is not a time", context.now)));
-    }
+    check_now(context.now, Error::InvalidRequest)?;
     if !(context.utc_offset_minutes.is_finite() && context.utc_offset_minutes.abs() <= 24.0 * 60.0) {
         return Err(Error::InvalidRequest("utcOffsetMinutes must be within ±1440".into()));
     }
-    candidates.validate()
+    candidates.validate()?;
+    constraints.validate()
 }
 
 #[cfg(all(test, feature = "onnx"))]

@@ -5,14 +5,19 @@
 //! hand-written declarations in src/bindings.d.ts name exactly the same members (and that the
 //! fuzzers' JSON dictionary knows every kind and key).
 
-use std::path::Path;
-
 use localrank::error::Error;
 use localrank::features::FeatureGroup;
-use localrank::item::EventKind;
+use localrank::item::{EventKind, MAX_EMBEDDING_LEN, MAX_KEYS_PER_FAMILY, MAX_STRING_LEN};
+use localrank::model::MAX_MODEL_BYTES;
+use localrank::ranker::{OnError, MAX_CANDIDATES_LIMIT};
+use localrank::signals::{MAX_EVENTS_PER_BATCH, MAX_SNAPSHOT_BYTES};
 use localrank::vocabulary::{CONSTRAINT_KEYS, DIVERSITY_KEYS, OPTION_KEYS, REQUEST_KEYS};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+/// The project's folder, read when the test runs: a test binary reused from a build in another
+/// checkout (one shared target directory) must still read this checkout's files.
+fn root() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR").into()
+}
 
 fn event_kinds() -> Vec<&'static str> {
     EventKind::ALL.iter().map(|k| k.name()).collect()
@@ -36,8 +41,21 @@ fn const_array(name: &str, list: &[&str]) -> String {
     format!("export const {name} = [\n{members}] as const;\n")
 }
 
+/// The core's size limits the TypeScript side checks before it reads or copies anything in.
+fn limits() -> [(&'static str, &'static str, usize); 7] {
+    [
+        ("Longest id or key, in UTF-8 bytes (src/item.rs).", "maxStringBytes", MAX_STRING_LEN),
+        ("Most keys of one family on an item (src/item.rs).", "maxKeysPerFamily", MAX_KEYS_PER_FAMILY),
+        ("Longest embedding (src/item.rs).", "maxEmbeddingLength", MAX_EMBEDDING_LEN),
+        ("Highest `maxCandidates` (src/ranker.rs).", "maxCandidatesLimit", MAX_CANDIDATES_LIMIT),
+        ("Most events in one `record` (src/signals/mod.rs).", "maxEventsPerBatch", MAX_EVENTS_PER_BATCH),
+        ("Largest model file or bundle, in bytes (src/model.rs).", "maxModelBytes", MAX_MODEL_BYTES),
+        ("Largest snapshot, in bytes (src/signals/snapshot.rs).", "maxSnapshotBytes", MAX_SNAPSHOT_BYTES),
+    ]
+}
+
 fn render_typescript() -> String {
-    let sections: [(&str, &str, &[&str]); 7] = [
+    let sections: [(&str, &str, &[&str]); 8] = [
         ("Stable error codes: `error.code` of thrown errors and `fallback.reason` (src/error.rs).", "ERROR_CODES", &Error::CODES),
         ("Event kinds; a kind's index is its code in `EventColumns.kinds` (src/item.rs).", "EVENT_KINDS", &event_kinds()),
         ("The feature groups explanations report (src/features/feature.rs).", "FEATURE_GROUPS", &feature_groups()),
@@ -49,6 +67,7 @@ fn render_typescript() -> String {
         ("The keys of a rerank request; any other is `INVALID_REQUEST` (src/vocabulary.rs).", "REQUEST_KEYS", REQUEST_KEYS),
         ("The keys of `request.constraints` (src/vocabulary.rs).", "CONSTRAINT_KEYS", CONSTRAINT_KEYS),
         ("The keys of `request.constraints.diversity` (src/vocabulary.rs).", "DIVERSITY_KEYS", DIVERSITY_KEYS),
+        ("The values of `onError` (src/ranker.rs).", "ON_ERROR_MODES", &OnError::NAMES),
     ];
     let mut out = String::from(
         "// Generated from the Rust core by tests/vocabulary.rs; `LOCALRANK_BLESS=1 cargo test --test\n\
@@ -58,12 +77,25 @@ fn render_typescript() -> String {
     for (doc, name, list) in sections {
         out.push_str(&format!("\n/** {doc} */\n{}", const_array(name, list)));
     }
+    out.push_str("\n/** The core's size limits, checked on the TypeScript side before anything is read or copied in. */\n");
+    out.push_str("export const LIMITS = {\n");
+    for (doc, name, value) in limits() {
+        out.push_str(&format!("  /** {doc} */\n  {name}: {value},\n"));
+    }
+    out.push_str("} as const;\n");
     out
 }
 
 #[test]
+fn the_on_error_names_are_serdes() {
+    for (mode, name) in [OnError::Fallback, OnError::Throw].iter().zip(OnError::NAMES) {
+        assert_eq!(serde_json::to_string(mode).unwrap(), format!("\"{name}\""));
+    }
+}
+
+#[test]
 fn the_clients_vocabulary_is_generated_from_the_core() {
-    let path = Path::new(ROOT).join("client/src/vocabulary.ts");
+    let path = root().join("client/src/vocabulary.ts");
     let expected = render_typescript();
     if std::env::var_os("LOCALRANK_BLESS").is_some() {
         std::fs::write(&path, &expected).unwrap();
@@ -101,7 +133,7 @@ fn interface_keys(source: &str, name: &str) -> Vec<String> {
 
 #[test]
 fn the_declarations_name_the_cores_members() {
-    let source = std::fs::read_to_string(Path::new(ROOT).join("src/bindings.d.ts")).unwrap();
+    let source = std::fs::read_to_string(root().join("src/bindings.d.ts")).unwrap();
     assert_eq!(union_members(&source, "ErrorCode"), Error::CODES);
     assert_eq!(union_members(&source, "EventKind"), event_kinds());
     assert_eq!(union_members(&source, "FeatureGroup"), feature_groups());
@@ -134,6 +166,7 @@ fn every_error_has_a_listed_code() {
         Error::TimeBudgetExceeded { budget_ms: 0.0, elapsed_ms: 0.0 },
         Error::MemoryBudgetExceeded { needed_bytes: 0, budget_bytes: 0 },
         Error::InvalidOptions(String::new()),
+        Error::Freed,
         Error::Panic(String::new()),
     ];
     let codes: Vec<&str> = samples.iter().map(Error::code).collect();
@@ -142,7 +175,7 @@ fn every_error_has_a_listed_code() {
 
 #[test]
 fn the_fuzzers_dictionary_knows_every_kind_and_key() {
-    let dictionary = std::fs::read_to_string(Path::new(ROOT).join("fuzz/json.dict")).unwrap();
+    let dictionary = std::fs::read_to_string(root().join("fuzz/json.dict")).unwrap();
     let tokens: Vec<&str> = dictionary.lines().filter(|l| !l.starts_with('#')).collect();
     let words =
         event_kinds().into_iter().chain(REQUEST_KEYS.iter().copied()).chain(CONSTRAINT_KEYS.iter().copied());

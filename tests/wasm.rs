@@ -1,16 +1,17 @@
-//! Tier 2: the bindings inside a real wasm engine, against the shipped model. Run in Node by
-//! `cargo test --target wasm32-unknown-unknown --test wasm`, and in headless Chromium with
-//! `WASM_BINDGEN_USE_BROWSER=1` (build.sh runs both). With `--no-default-features` (the slim,
-//! NNEF-only build) the same tests run against the NNEF conversion of the model.
+//! Tier 2: the module's side of the binding (`WasmRanker`) inside a real wasm engine, against
+//! the shipped model. Run in Node by `cargo test --target wasm32-unknown-unknown --test wasm`,
+//! and in headless Chromium with `WASM_BINDGEN_USE_BROWSER=1` (build.sh runs both). With
+//! `--no-default-features` (the slim, NNEF-only build) the same tests run against the NNEF
+//! conversion of the model. What JS callers see (objects in, results and `LocalrankError`s
+//! out) is the TypeScript side's, tested from JS in tests/js/.
 #![cfg(target_arch = "wasm32")]
 
 use std::collections::HashMap;
 
-use js_sys::{Float32Array, Float64Array, Object, Reflect, Uint32Array, Uint8Array, JSON};
-use localrank::bindings::{Ranker, RerankSettingsArg};
+use localrank::bindings::WasmRanker;
+use localrank::columns::{ItemsWire, NO_KEY};
+use localrank::item::{Candidate, Event, EventKind, Item};
 use serde::Deserialize;
-use serde_json::Value;
-use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 #[cfg(feature = "onnx")]
@@ -25,8 +26,8 @@ const PARITY: &str = include_str!("fixtures/parity.json");
 struct ParityFixture {
     now: f64,
     utc_offset_minutes: f64,
-    events: Vec<Value>,
-    candidates: Vec<Value>,
+    events: Vec<Event>,
+    candidates: Vec<Candidate>,
     expected_scores: Vec<f32>,
     expected_order: Vec<u32>,
 }
@@ -35,36 +36,154 @@ fn fixture() -> ParityFixture {
     serde_json::from_str(PARITY).expect("the parity fixture parses")
 }
 
-fn js(json: &str) -> JsValue {
-    JSON::parse(json).expect("test JSON parses")
+/// The code of an error text the module threw (`CODE\nmessage`).
+fn code(error: &str) -> &str {
+    error.split_once('\n').expect("a coded error text").0
 }
 
-fn get(value: &JsValue, key: &str) -> JsValue {
-    Reflect::get(value, &key.into()).expect("an object")
+fn ranker() -> WasmRanker {
+    WasmRanker::new(MODEL, None, None, None, None, None, None).expect("the default model loads")
 }
 
-fn code(error: JsValue) -> String {
-    assert!(error.is_instance_of::<js_sys::Error>(), "a real JS Error");
-    get(&error, "code").as_string().expect("a string code")
+/// Items as the JS side packs them: one string table, keys interned.
+fn items_wire<'a>(items: impl Iterator<Item = &'a Item>) -> ItemsWire {
+    let mut wire = ItemsWire {
+        container_offsets: vec![0],
+        topic_offsets: vec![0],
+        embedding_offsets: vec![0],
+        ..ItemsWire::default()
+    };
+    let mut interned: HashMap<String, u32> = HashMap::new();
+    let mut intern = |s: &str, wire: &mut ItemsWire| {
+        *interned.entry(s.to_owned()).or_insert_with(|| {
+            wire.text.push_str(s);
+            wire.lengths.push(s.encode_utf16().count() as u32);
+            wire.lengths.len() as u32 - 1
+        })
+    };
+    for item in items {
+        let id = intern(&item.id, &mut wire);
+        wire.ids.push(id);
+        let author = item.author.as_deref().map_or(NO_KEY, |a| intern(a, &mut wire));
+        wire.authors.push(author);
+        for key in &item.containers {
+            let k = intern(key, &mut wire);
+            wire.container_keys.push(k);
+        }
+        wire.container_offsets.push(wire.container_keys.len() as u32);
+        for key in &item.topics {
+            let k = intern(key, &mut wire);
+            wire.topic_keys.push(k);
+        }
+        wire.topic_offsets.push(wire.topic_keys.len() as u32);
+        wire.embeddings.extend(item.embedding.iter().flatten());
+        wire.embedding_offsets.push(wire.embeddings.len() as u32);
+    }
+    wire
 }
 
-fn ranker() -> Ranker {
-    Ranker::new(MODEL, None).expect("the default model loads")
+/// A request's columns and settings, as the JS side passes them.
+#[derive(Clone)]
+struct Request {
+    items: ItemsWire,
+    server_scores: Vec<f32>,
+    popularity: Vec<f32>,
+    created_at: Vec<f64>,
+    duration_ms: Vec<f64>,
+    pinned: Vec<u8>,
+    now: f64,
+    utc_offset_minutes: f64,
+    max_displacement: Option<f64>,
+    diversity: Option<(&'static str, f64)>,
+    explain: bool,
 }
 
-/// The fixture's request as JS, with `extra` fields merged in.
-fn fixture_request(fixture: &ParityFixture, extra: &str) -> JsValue {
-    let candidates = serde_json::to_string(&fixture.candidates).unwrap();
-    js(&format!(
-        r#"{{"candidates":{candidates},"now":{},"utcOffsetMinutes":{}{extra}}}"#,
-        fixture.now, fixture.utc_offset_minutes
-    ))
+impl Request {
+    fn of(fixture: &ParityFixture) -> Request {
+        let candidates = &fixture.candidates;
+        Request {
+            items: items_wire(candidates.iter().map(|c| &c.item)),
+            server_scores: candidates.iter().map(|c| c.server_score.unwrap_or(f32::NAN)).collect(),
+            popularity: candidates.iter().map(|c| c.popularity.unwrap_or(f32::NAN)).collect(),
+            created_at: candidates.iter().map(|c| c.created_at.unwrap_or(f64::NAN)).collect(),
+            duration_ms: candidates.iter().map(|c| c.duration_ms.unwrap_or(f64::NAN)).collect(),
+            pinned: candidates.iter().map(|c| u8::from(c.pinned)).collect(),
+            now: fixture.now,
+            utc_offset_minutes: fixture.utc_offset_minutes,
+            max_displacement: None,
+            diversity: None,
+            explain: false,
+        }
+    }
+
+    /// Reranks; the ranking, or the error text.
+    fn run(self, ranker: &mut WasmRanker) -> Result<Ranked, String> {
+        let Request { items, .. } = self.clone();
+        let error = ranker.rerank_columns(
+            items.text,
+            items.lengths,
+            items.ids,
+            items.authors,
+            items.container_offsets,
+            items.container_keys,
+            items.topic_offsets,
+            items.topic_keys,
+            items.embedding_offsets,
+            items.embeddings,
+            self.server_scores,
+            self.popularity,
+            self.created_at,
+            self.duration_ms,
+            self.pinned,
+            self.now,
+            self.utc_offset_minutes,
+            self.max_displacement,
+            self.diversity.map(|(by, _)| by.to_owned()),
+            self.diversity.map(|(_, max_run)| max_run),
+            self.explain,
+        );
+        match error {
+            Some(error) => Err(error),
+            None => Ok(Ranked {
+                order: ranker.take_order(),
+                scores: ranker.take_scores(),
+                contributions: ranker.take_contributions(),
+            }),
+        }
+    }
 }
 
-fn record_fixture_events(ranker: &mut Ranker, fixture: &ParityFixture) {
-    let events = js(&serde_json::to_string(&fixture.events).unwrap());
-    let summary = ranker.record(events, Some(fixture.now)).expect("valid events");
-    assert_eq!(get(&summary, "recorded").as_f64(), Some(fixture.events.len() as f64));
+/// What a successful rerank leaves for the `take…` methods.
+#[derive(Debug)]
+struct Ranked {
+    order: Vec<u32>,
+    scores: Vec<f32>,
+    contributions: Vec<f32>,
+}
+
+fn record(ranker: &mut WasmRanker, events: &[Event], now: f64) -> Result<Vec<u32>, String> {
+    let items = items_wire(events.iter().map(|e| &e.item));
+    ranker.record_columns(
+        items.text,
+        items.lengths,
+        items.ids,
+        items.authors,
+        items.container_offsets,
+        items.container_keys,
+        items.topic_offsets,
+        items.topic_keys,
+        items.embedding_offsets,
+        items.embeddings,
+        events.iter().map(|e| EventKind::ALL.iter().position(|&k| k == e.kind).unwrap() as u8).collect(),
+        events.iter().map(|e| e.at).collect(),
+        events.iter().map(|e| e.dwell_ms.unwrap_or(f64::NAN)).collect(),
+        now,
+    )
+}
+
+fn record_fixture_events(ranker: &mut WasmRanker, fixture: &ParityFixture) {
+    let summary = record(ranker, &fixture.events, fixture.now).expect("valid events");
+    assert_eq!(summary, [fixture.events.len() as u32, 0, 0]);
 }
 
 #[wasm_bindgen_test]
@@ -72,9 +191,7 @@ fn scores_equal_the_native_ones() {
     let fixture = fixture();
     let mut ranker = ranker();
     record_fixture_events(&mut ranker, &fixture);
-    let result = ranker.rerank(fixture_request(&fixture, "")).unwrap();
-    assert!(get(&result, "fallback").is_null());
-    let scores = get(&result, "scores").dyn_into::<Float32Array>().unwrap().to_vec();
+    let Ranked { order, scores, contributions } = Request::of(&fixture).run(&mut ranker).unwrap();
     assert_eq!(scores.len(), fixture.expected_scores.len());
     // Features are computed by the same code; the model's matrix kernels differ between x86
     // and wasm SIMD (summation order), so scores agree to float rounding: 1e-6 relative.
@@ -84,124 +201,88 @@ fn scores_equal_the_native_ones() {
             "candidate {i}: wasm {wasm} vs native {native}"
         );
     }
-    let order = get(&result, "order").dyn_into::<Uint32Array>().unwrap().to_vec();
     assert_eq!(order, fixture.expected_order);
+    assert!(contributions.is_empty(), "no explanation asked for");
 }
 
 #[wasm_bindgen_test]
 fn model_info_names_the_contract() {
-    let info = ranker().model_info();
-    let features = js_sys::Array::from(&get(&info, "features"));
-    assert!(features.length() > 0);
-    assert_eq!(get(&info, "byteSize").as_f64(), Some(MODEL.len() as f64));
+    let info: serde_json::Value = serde_json::from_str(&ranker().model_info()).unwrap();
+    assert!(!info["features"].as_array().unwrap().is_empty());
+    assert_eq!(info["byteSize"].as_u64(), Some(MODEL.len() as u64));
 }
 
 #[wasm_bindgen_test]
 fn signals_change_the_order_and_survive_snapshot_and_restore() {
     let fixture = fixture();
     let mut fresh = ranker();
-    let before = get(&fresh.rerank(fixture_request(&fixture, "")).unwrap(), "ids");
+    let before = Request::of(&fixture).run(&mut fresh).unwrap().order;
     let mut ranker = ranker();
     record_fixture_events(&mut ranker, &fixture);
-    let after = get(&ranker.rerank(fixture_request(&fixture, "")).unwrap(), "ids");
-    assert_ne!(
-        JSON::stringify(&before).unwrap(),
-        JSON::stringify(&after).unwrap(),
-        "signals move candidates"
-    );
+    let after = Request::of(&fixture).run(&mut ranker).unwrap().order;
+    assert_ne!(before, after, "signals move candidates");
 
-    let bytes = ranker.snapshot().to_vec();
-    fresh.restore(&bytes, Some(fixture.now)).unwrap();
+    fresh.restore(&ranker.snapshot(), fixture.now).unwrap();
     assert_eq!(fresh.key_count(), ranker.key_count());
-    let restored = get(&fresh.rerank(fixture_request(&fixture, "")).unwrap(), "ids");
-    assert_eq!(JSON::stringify(&restored).unwrap(), JSON::stringify(&after).unwrap());
+    assert_eq!(Request::of(&fixture).run(&mut fresh).unwrap().order, after);
+    assert_eq!(fresh.export_signals(fixture.now), ranker.export_signals(fixture.now));
 
     fresh.clear();
     assert_eq!(fresh.key_count(), 0);
-    let cleared = get(&fresh.rerank(fixture_request(&fixture, "")).unwrap(), "ids");
-    assert_eq!(JSON::stringify(&cleared).unwrap(), JSON::stringify(&before).unwrap());
+    assert_eq!(Request::of(&fixture).run(&mut fresh).unwrap().order, before);
 }
 
 #[wasm_bindgen_test]
-fn bad_models_throw_typed_errors() {
-    assert_eq!(code(Ranker::new(b"not a model", None).err().unwrap()), "INVALID_MODEL");
-    assert_eq!(code(Ranker::new(&MODEL[..MODEL.len() / 3], None).err().unwrap()), "INVALID_MODEL");
-    // Renaming the metadata key (same length, so the protobuf stays valid) hides the contract.
+fn bad_models_and_options_are_coded_errors() {
+    let load = |model: &[u8]| WasmRanker::new(model, None, None, None, None, None, None).err().unwrap();
+    assert_eq!(code(&load(b"not a model")), "INVALID_MODEL");
+    assert_eq!(code(&load(&MODEL[..MODEL.len() / 3])), "INVALID_MODEL");
+    // Renaming the metadata key (same length, so the file stays valid) hides the contract.
     let mut renamed = MODEL.to_vec();
     let key = b"localrank.contract";
     let at = renamed.windows(key.len()).position(|w| w == key).expect("the model has a contract");
     renamed[at + key.len() - 1] = b'X';
-    assert_eq!(code(Ranker::new(&renamed, None).err().unwrap()), "CONTRACT_MISMATCH");
-    let options = js(r#"{"keyCapp": 10}"#).unchecked_into();
-    assert_eq!(code(Ranker::new(MODEL, Some(options)).err().unwrap()), "INVALID_OPTIONS");
+    assert_eq!(code(&load(&renamed)), "CONTRACT_MISMATCH");
+    let options = |key_cap: f64, trusted: Option<&str>| {
+        WasmRanker::new(MODEL, Some(key_cap), None, None, None, None, trusted.map(str::to_owned))
+            .err()
+            .unwrap()
+    };
+    assert_eq!(code(&options(0.5, None)), "INVALID_OPTIONS");
+    assert_eq!(code(&options(0.0, None)), "INVALID_OPTIONS");
+    assert_eq!(code(&options(f64::NAN, None)), "INVALID_OPTIONS");
+    assert_eq!(code(&options(10.0, Some(""))), "INVALID_OPTIONS", "an empty trusted key");
+    let ranker = WasmRanker::new(MODEL, None, None, Some(7.0), None, Some(1e6), None).unwrap();
+    assert_eq!((ranker.max_candidates(), ranker.memory_budget_bytes()), (7, 1e6));
 }
 
 #[wasm_bindgen_test]
-fn bad_snapshots_and_events_throw_and_keep_the_signals() {
+fn bad_snapshots_events_and_times_are_coded_errors_and_keep_the_signals() {
     let fixture = fixture();
     let mut ranker = ranker();
     record_fixture_events(&mut ranker, &fixture);
     let keys = ranker.key_count();
-    let mut bytes = ranker.snapshot().to_vec();
+    let mut bytes = ranker.snapshot();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 1;
-    assert_eq!(code(ranker.restore(&bytes, None).unwrap_err()), "CORRUPT_SNAPSHOT");
-    let mut newer = ranker.snapshot().to_vec();
+    assert_eq!(code(&ranker.restore(&bytes, fixture.now).unwrap_err()), "CORRUPT_SNAPSHOT");
+    let mut newer = ranker.snapshot();
     newer[6] = 99;
-    assert_eq!(code(ranker.restore(&newer, None).unwrap_err()), "SNAPSHOT_VERSION");
-    let bad_batch =
-        js(r#"[{"kind":"like","item":{"id":"ok"},"at":1},{"kind":"like","item":{"id":""},"at":1}]"#);
-    assert_eq!(code(ranker.record(bad_batch, None).unwrap_err()), "INVALID_EVENT");
-    assert_eq!(code(ranker.record(js(r#"[{"kind":"stare"}]"#), None).unwrap_err()), "INVALID_EVENT");
+    assert_eq!(code(&ranker.restore(&newer, fixture.now).unwrap_err()), "SNAPSHOT_VERSION");
+    assert_eq!(code(&ranker.restore(&ranker.snapshot(), f64::NAN).unwrap_err()), "INVALID_REQUEST");
+    let ok = Event {
+        kind: EventKind::Like,
+        item: Item { id: "ok".into(), ..Item::default() },
+        at: 1.0,
+        dwell_ms: None,
+    };
+    let empty_id = Event { item: Item::default(), ..ok.clone() };
+    let error = record(&mut ranker, &[ok.clone(), empty_id], fixture.now).unwrap_err();
+    assert_eq!(code(&error), "INVALID_EVENT");
+    assert!(error.ends_with("event 1: empty id"), "{error}");
+    assert_eq!(code(&record(&mut ranker, &[ok], f64::NAN).unwrap_err()), "INVALID_EVENT");
+    assert_eq!(code(&ranker.export_signals(f64::INFINITY).unwrap_err()), "INVALID_REQUEST");
     assert_eq!(ranker.key_count(), keys, "nothing stored, nothing lost");
-}
-
-fn fallback_reason(ranker: &mut Ranker, request: JsValue) -> String {
-    let result = ranker.rerank(request).expect("fallback mode never throws");
-    get(&get(&result, "fallback"), "reason").as_string().expect("a fallback reason")
-}
-
-#[wasm_bindgen_test]
-fn bad_requests_fall_back_to_the_server_order() {
-    let mut ranker = ranker();
-    let cases = [
-        r#"{"candidates":[{"id":"a"},{"id":"a"}]}"#,
-        r#"{"candidates":[{"id":"a"},{"title":"no id"}]}"#,
-        r#"{"candidates":[{"id":"a","embedding":[1,2]},{"id":"b","embedding":[1]}]}"#,
-        r#"{"candidates":[{"id":"a","serverScore":"high"}]}"#,
-        r#"{"candidates":[{"id":"a"}],"explian":true}"#,
-        r#"{"candidates":"nope"}"#,
-    ];
-    for case in cases {
-        assert_eq!(fallback_reason(&mut ranker, js(case)), "INVALID_REQUEST", "{case}");
-    }
-    let result = ranker.rerank(js(r#"{"candidates":[{"id":"x"},{"id":"x"}]}"#)).unwrap();
-    let ids: Vec<String> =
-        js_sys::Array::from(&get(&result, "ids")).iter().filter_map(|v| v.as_string()).collect();
-    assert_eq!(ids, ["x", "x"], "the server order, as sent");
-
-    // NaN cannot be written in JSON: build it as a JS object.
-    let nan = js(r#"{"candidates":[{"id":"a"},{"id":"b"}]}"#);
-    let first = js_sys::Array::from(&get(&nan, "candidates")).get(0);
-    Reflect::set(&first, &"serverScore".into(), &f64::NAN.into()).unwrap();
-    assert_eq!(fallback_reason(&mut ranker, nan), "INVALID_REQUEST");
-
-    let many: Vec<String> = (0..100_000).map(|i| format!(r#"{{"id":"c{i}"}}"#)).collect();
-    let huge = js(&format!(r#"{{"candidates":[{}]}}"#, many.join(",")));
-    assert_eq!(fallback_reason(&mut ranker, huge), "TOO_MANY_CANDIDATES");
-
-    let empty = ranker.rerank(js(r#"{"candidates":[]}"#)).unwrap();
-    assert!(get(&empty, "fallback").is_null());
-    assert_eq!(get(&empty, "order").dyn_into::<Uint32Array>().unwrap().length(), 0);
-}
-
-#[wasm_bindgen_test]
-fn throw_mode_throws_the_typed_error() {
-    let mut ranker = ranker();
-    let request = js(r#"{"candidates":[{"id":"a"},{"id":"a"}],"onError":"throw"}"#);
-    assert_eq!(code(ranker.rerank(request).unwrap_err()), "INVALID_REQUEST");
-    let malformed = js(r#"{"candidates":[{"nope":1}],"onError":"throw"}"#);
-    assert_eq!(code(ranker.rerank(malformed).unwrap_err()), "INVALID_REQUEST");
 }
 
 #[wasm_bindgen_test]
@@ -209,213 +290,99 @@ fn explanations_cover_every_candidate() {
     let fixture = fixture();
     let mut ranker = ranker();
     record_fixture_events(&mut ranker, &fixture);
-    let result = ranker.rerank(fixture_request(&fixture, r#","explain":true"#)).unwrap();
-    let explanations = js_sys::Array::from(&get(&result, "explanations"));
-    assert_eq!(explanations.length() as usize, fixture.candidates.len());
-    let contributions = get(&explanations.get(0), "contributions");
-    assert!(get(&contributions, "server").as_f64().is_some_and(f64::is_finite));
-}
-
-/// The fixture's candidates packed as the JS client packs them (keys interned).
-fn columns(candidates: &[Value]) -> JsValue {
-    let mut strings: Vec<String> = Vec::new();
-    let mut interned: HashMap<String, u32> = HashMap::new();
-    let mut intern = |s: &str, strings: &mut Vec<String>| {
-        *interned.entry(s.to_owned()).or_insert_with(|| {
-            strings.push(s.to_owned());
-            strings.len() as u32 - 1
-        })
-    };
-    let (mut ids, mut authors, mut embeddings) = (vec![], vec![], vec![]);
-    let (mut container_offsets, mut container_keys) = (vec![0u32], vec![]);
-    let (mut topic_offsets, mut topic_keys) = (vec![0u32], vec![]);
-    let mut embedding_offsets = vec![0u32];
-    let (mut scores, mut popularity, mut created, mut durations, mut pinned) =
-        (vec![], vec![], vec![], vec![], vec![]);
-    let number = |c: &Value, key: &str| c.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN);
-    for c in candidates {
-        strings.push(c["id"].as_str().unwrap().to_owned());
-        ids.push(strings.len() as u32 - 1);
-        authors.push(c.get("author").and_then(Value::as_str).map_or(u32::MAX, |a| intern(a, &mut strings)));
-        for (key, offsets, keys) in [
-            ("containers", &mut container_offsets, &mut container_keys),
-            ("topics", &mut topic_offsets, &mut topic_keys),
-        ] {
-            for k in c.get(key).and_then(Value::as_array).into_iter().flatten() {
-                keys.push(intern(k.as_str().unwrap(), &mut strings));
-            }
-            offsets.push(keys.len() as u32);
-        }
-        let embedding = c.get("embedding").and_then(Value::as_array).into_iter().flatten();
-        embeddings.extend(embedding.map(|v| v.as_f64().unwrap() as f32));
-        embedding_offsets.push(embeddings.len() as u32);
-        scores.push(number(c, "serverScore") as f32);
-        popularity.push(number(c, "popularity") as f32);
-        created.push(number(c, "createdAt"));
-        durations.push(number(c, "durationMs"));
-        pinned.push(u8::from(c.get("pinned").and_then(Value::as_bool).unwrap_or(false)));
-    }
-    let lengths: Vec<u32> = strings.iter().map(|s| s.encode_utf16().count() as u32).collect();
-    let object = Object::new();
-    let set = |key: &str, value: JsValue| Reflect::set(&object, &key.into(), &value).unwrap();
-    set("text", strings.concat().into());
-    for (key, values) in [
-        ("lengths", lengths),
-        ("ids", ids),
-        ("authors", authors),
-        ("containerOffsets", container_offsets),
-        ("containerKeys", container_keys),
-        ("topicOffsets", topic_offsets),
-        ("topicKeys", topic_keys),
-        ("embeddingOffsets", embedding_offsets),
-    ] {
-        set(key, Uint32Array::from(values.as_slice()).into());
-    }
-    set("embeddings", Float32Array::from(embeddings.as_slice()).into());
-    set("serverScores", Float32Array::from(scores.as_slice()).into());
-    set("popularity", Float32Array::from(popularity.as_slice()).into());
-    set("createdAt", Float64Array::from(created.as_slice()).into());
-    set("durationMs", Float64Array::from(durations.as_slice()).into());
-    set("pinned", Uint8Array::from(pinned.as_slice()).into());
-    object.into()
-}
-
-fn settings(fixture: &ParityFixture, extra: &str) -> Option<RerankSettingsArg> {
-    let json =
-        format!(r#"{{"now":{},"utcOffsetMinutes":{}{extra}}}"#, fixture.now, fixture.utc_offset_minutes);
-    Some(js(&json).unchecked_into())
+    let groups = ranker.explained_groups();
+    let groups: Vec<&str> = groups.split(',').collect();
+    assert!(groups.contains(&"server"), "{groups:?}");
+    let Ranked { order, contributions, .. } =
+        Request { explain: true, ..Request::of(&fixture) }.run(&mut ranker).unwrap();
+    assert_eq!(order, fixture.expected_order);
+    assert_eq!(contributions.len(), groups.len() * fixture.candidates.len());
+    assert!(contributions.iter().all(|c| c.is_finite()));
 }
 
 #[wasm_bindgen_test]
-fn columns_rank_exactly_like_objects() {
+fn constraints_apply_and_bad_ones_are_coded_errors() {
     let fixture = fixture();
     let mut ranker = ranker();
     record_fixture_events(&mut ranker, &fixture);
-    for extra in [
-        "",
-        r#","explain":true"#,
-        r#","constraints":{"maxDisplacement":3,"diversity":{"by":"author","maxRun":1}}"#,
+    let constrained =
+        Request { max_displacement: Some(3.0), diversity: Some(("author", 1.0)), ..Request::of(&fixture) };
+    let order = constrained.run(&mut ranker).unwrap().order;
+    assert!(order.iter().enumerate().all(|(p, &i)| (i as usize).abs_diff(p) <= 3));
+    for (name, bad) in [
+        ("fractional displacement", Request { max_displacement: Some(1.5), ..Request::of(&fixture) }),
+        ("unknown diversity key", Request { diversity: Some(("colour", 2.0)), ..Request::of(&fixture) }),
+        ("a run of zero", Request { diversity: Some(("author", 0.0)), ..Request::of(&fixture) }),
+        ("NaN now", Request { now: f64::NAN, ..Request::of(&fixture) }),
+        ("offset past a day", Request { utc_offset_minutes: 1441.0, ..Request::of(&fixture) }),
     ] {
-        let objects = ranker.rerank(fixture_request(&fixture, extra)).unwrap();
-        let packed = ranker.rerank_columns(columns(&fixture.candidates), settings(&fixture, extra)).unwrap();
-        assert!(get(&packed, "fallback").is_null(), "{extra}");
-        for key in ["order", "scores", "explanations"] {
-            assert_eq!(
-                JSON::stringify(&get(&packed, key)).unwrap(),
-                JSON::stringify(&get(&objects, key)).unwrap(),
-                "{key} with {extra:?}"
-            );
-        }
-        assert!(get(&packed, "ids").is_undefined(), "the caller maps order to its ids");
+        assert_eq!(code(&bad.run(&mut ranker).unwrap_err()), "INVALID_REQUEST", "{name}");
     }
-    let order =
-        get(&ranker.rerank_columns(columns(&fixture.candidates), settings(&fixture, "")).unwrap(), "order");
-    assert_eq!(order.dyn_into::<Uint32Array>().unwrap().to_vec(), fixture.expected_order);
-
-    // Columns from a client that packs no `durationMs` rank like candidates without one.
-    let without: Vec<Value> = fixture
-        .candidates
-        .iter()
-        .map(|c| {
-            let mut c = c.clone();
-            c.as_object_mut().unwrap().remove("durationMs");
-            c
-        })
-        .collect();
-    let packed = columns(&without);
-    Reflect::delete_property(packed.unchecked_ref::<Object>(), &"durationMs".into()).unwrap();
-    let packed = ranker.rerank_columns(packed, settings(&fixture, "")).unwrap();
-    let request = serde_json::json!({ "candidates": without, "now": fixture.now, "utcOffsetMinutes": fixture.utc_offset_minutes });
-    let objects = ranker.rerank(js(&request.to_string())).unwrap();
-    assert!(get(&packed, "fallback").is_null());
-    assert_eq!(
-        JSON::stringify(&get(&packed, "scores")).unwrap(),
-        JSON::stringify(&get(&objects, "scores")).unwrap()
-    );
 }
 
 #[wasm_bindgen_test]
 fn bad_columns_give_a_coded_error_never_a_panic() {
     let fixture = fixture();
     let mut ranker = ranker();
-    let count = fixture.candidates.len() as u32;
-    type Spoil<'a> = Box<dyn Fn(&JsValue) + 'a>;
-    let spoilers: Vec<(&str, Spoil)> = vec![
-        (
-            "missing column",
-            Box::new(|c| {
-                let _ = Reflect::delete_property(c.unchecked_ref::<Object>(), &"pinned".into());
-            }),
-        ),
-        (
-            "wrong array type",
-            Box::new(|c| {
-                let _ = Reflect::set(c, &"serverScores".into(), &Float64Array::new_with_length(count).into());
-            }),
-        ),
-        (
-            "plain array",
-            Box::new(|c| {
-                let _ = Reflect::set(c, &"authors".into(), &js("[0]"));
-            }),
-        ),
-        (
-            "short column",
-            Box::new(|c| {
-                let _ = Reflect::set(c, &"createdAt".into(), &Float64Array::new_with_length(2).into());
-            }),
-        ),
-        (
-            "index past the table",
-            Box::new(|c| get(c, "topicKeys").unchecked_into::<Uint32Array>().set_index(0, 1 << 30)),
-        ),
-        (
-            "falling offsets",
-            Box::new(|c| get(c, "containerOffsets").unchecked_into::<Uint32Array>().set_index(1, 1 << 30)),
-        ),
-        (
-            "lengths off the text",
-            Box::new(|c| get(c, "lengths").unchecked_into::<Uint32Array>().set_index(0, 999)),
-        ),
-        (
-            "text not a string",
-            Box::new(|c| {
-                let _ = Reflect::set(c, &"text".into(), &JsValue::from(7));
-            }),
-        ),
-        ("duplicate id", Box::new(|c| get(c, "ids").unchecked_into::<Uint32Array>().set_index(1, 0))),
-        (
-            "infinite score",
-            Box::new(|c| get(c, "serverScores").unchecked_into::<Float32Array>().set_index(3, f32::INFINITY)),
-        ),
-        (
-            "NaN in an embedding",
-            Box::new(|c| get(c, "embeddings").unchecked_into::<Float32Array>().set_index(0, f32::NAN)),
-        ),
+    type Spoil = fn(&mut Request);
+    let spoilers: [(&str, Spoil); 10] = [
+        ("short column", |r| r.created_at.truncate(2)),
+        ("index past the table", |r| r.items.topic_keys[0] = 1 << 30),
+        ("falling offsets", |r| r.items.container_offsets[1] = 1 << 30),
+        ("lengths off the text", |r| r.items.lengths[0] = 999),
+        ("lengths missing", |r| r.items.lengths.clear()),
+        ("duplicate id", |r| r.items.ids[1] = r.items.ids[0]),
+        ("infinite score", |r| r.server_scores[3] = f32::INFINITY),
+        ("NaN in an embedding", |r| r.items.embeddings[0] = f32::NAN),
+        ("an empty id", |r| {
+            r.items.text.drain(..r.items.lengths[0] as usize);
+            r.items.lengths[0] = 0;
+        }),
+        ("ids without their columns", |r| r.items.ids = vec![0; 6000]),
     ];
-    for (name, spoil) in &spoilers {
-        let packed = columns(&fixture.candidates);
-        spoil(&packed);
-        let result = ranker
-            .rerank_columns(packed.clone(), settings(&fixture, ""))
-            .expect("fallback mode never throws");
-        let reason = get(&get(&result, "fallback"), "reason").as_string();
-        assert_eq!(reason.as_deref(), Some("INVALID_REQUEST"), "{name}");
-        let order = get(&result, "order").dyn_into::<Uint32Array>().unwrap().to_vec();
-        assert!(order.iter().enumerate().all(|(i, &o)| i as u32 == o), "{name}: server order");
-        let thrown = ranker.rerank_columns(packed, settings(&fixture, r#","onError":"throw""#)).unwrap_err();
-        assert_eq!(code(thrown), "INVALID_REQUEST", "{name}");
+    for (name, spoil) in spoilers {
+        let mut request = Request::of(&fixture);
+        spoil(&mut request);
+        let error = request.run(&mut ranker).unwrap_err();
+        assert!(matches!(code(&error), "INVALID_REQUEST" | "TOO_MANY_CANDIDATES"), "{name}: {error}");
     }
-    let not_an_object = ranker.rerank_columns(JsValue::NULL, None).unwrap();
-    assert_eq!(
-        get(&get(&not_an_object, "fallback"), "reason").as_string().as_deref(),
-        Some("INVALID_REQUEST")
-    );
-    let unknown_field = ranker
-        .rerank_columns(columns(&fixture.candidates), Some(js(r#"{"explian":true}"#).unchecked_into()))
-        .unwrap();
-    assert_eq!(
-        get(&get(&unknown_field, "fallback"), "reason").as_string().as_deref(),
-        Some("INVALID_REQUEST")
-    );
+    // …and the ranker works as before.
+    assert_eq!(Request::of(&fixture).run(&mut ranker).unwrap().order.len(), fixture.candidates.len());
+}
+
+/// The largest graph the model screen lets through (src/model/screen.rs: 1 000 nodes) loads
+/// in wasm in bounded time and without overflowing the module's stack: the shipped model with
+/// its output run through a chain of `Relu`s up to the limit.
+#[cfg(feature = "onnx")]
+#[wasm_bindgen_test]
+fn the_largest_graph_the_screen_allows_loads() {
+    use prost::Message;
+    use tract_onnx::pb::{ModelProto, NodeProto};
+    let mut model = ModelProto::decode(MODEL).unwrap();
+    let graph = model.graph.as_mut().unwrap();
+    let mut previous = graph.output[0].name.clone();
+    let chain = 1_000 - graph.node.len();
+    for k in 0..chain {
+        let output = format!("chain-{k}");
+        graph.node.push(NodeProto {
+            op_type: "Relu".into(),
+            input: vec![previous],
+            output: vec![output.clone()],
+            ..NodeProto::default()
+        });
+        previous = output;
+    }
+    graph.output[0].name = previous;
+    let started = now_ms();
+    let ranker = WasmRanker::new(&model.encode_to_vec(), None, None, None, None, None, None);
+    let ms = now_ms() - started;
+    assert!(ranker.is_ok(), "{:?}", ranker.err());
+    assert!(ms < 10_000.0, "a graph of 1 000 nodes took {ms} ms to load");
+}
+
+#[cfg(feature = "onnx")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = Date, js_name = now)]
+    fn now_ms() -> f64;
 }

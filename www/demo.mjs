@@ -3,12 +3,17 @@
 // runs under the strict CSP that www/serve.mjs sends.
 
 // The package, as a page without a bundler imports it: index.html's import map points the
-// name `localrank` at the package's browser entry point (served from /pkg/localrank/).
+// names `localrank` and `localrank/worker` at the package's entry points (served from
+// /pkg/localrank/). With the "worker" toggle on, the ranker runs in a Web Worker.
 import { createLocalRanker, indexedDbStorage } from "localrank";
+import { createLocalRanker as createWorkerRanker } from "localrank/worker";
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 const CLOCK_KEY = "localrank-demo:clock-offset-ms";
+const WORKER_KEY = "localrank-demo:worker";
+const DATABASE = "localrank-demo";
+const inWorker = localStorage.getItem(WORKER_KEY) === "on";
 const GROUP_LABELS = {
   server: "server score & rank",
   affinity: "your likes & dismissals",
@@ -65,7 +70,7 @@ function showClock() {
 
 /** @type {Array<import("localrank").Candidate & { title?: string, kind?: string }>} */
 let items = [];
-/** @type {import("localrank").LocalRanker | null} */
+/** @type {import("localrank").LocalRanker | import("localrank/worker").WorkerLocalRanker | null} */
 let ranker = null;
 let renders = 0;
 /** Ids whose "why" panel is open, so a re-render keeps it open. */
@@ -135,14 +140,40 @@ function whyPanel(id, contributions) {
 /** @param {number} value */
 const signed = (value) => `${value >= 0 ? "+" : "−"}${Math.abs(value).toFixed(2)}`;
 
+/** Renders the latest ranking; a render asked for while one runs makes one more after it. */
+let rendering = null;
+let renderAgain = false;
 function render() {
+  if (rendering) {
+    renderAgain = true;
+    return rendering;
+  }
+  rendering = renderOnce().finally(() => {
+    rendering = null;
+    if (renderAgain) {
+      renderAgain = false;
+      render();
+    }
+  });
+  return rendering;
+}
+
+async function renderOnce() {
   if (!ranker) return;
-  const result = ranker.rerank({ candidates: items, now: now(), explain: true });
+  // On the page the rerank is synchronous; in worker mode it resolves when the worker answers.
+  const result = await ranker.rerank({ candidates: items, now: now(), explain: true });
   const newRank = new Map(result.ids.map((id, rank) => [id, rank]));
   const byId = new Map(items.map((item, index) => [item.id, { item, index }]));
 
   $("latency").textContent = `${result.elapsedMs.toFixed(1)} ms`;
   $("latency").dataset.ms = String(result.elapsedMs);
+  const servedBy = $("served-by");
+  servedBy.textContent = result.model ? `${result.model.name} · ${result.model.sha256.slice(0, 12)}` : "—";
+  servedBy.dataset.sha256 = result.model?.sha256 ?? "";
+  servedBy.title = result.model ? `SHA-256 ${result.model.sha256}` : "";
+  const leader = $("leader");
+  leader.textContent = ranker.status.leader ? "leader tab" : "follower tab";
+  leader.dataset.leader = String(ranker.status.leader);
 
   const fallback = $("fallback");
   fallback.hidden = !result.fallback;
@@ -257,15 +288,27 @@ async function main() {
   const response = await fetch(new URL("./data/server-response.json", import.meta.url));
   items = (await response.json()).items;
 
-  const started = performance.now();
-  ranker = await createLocalRanker({
-    modelUrl: new URL("../models/ranker.onnx", import.meta.url).href,
-    storage: indexedDbStorage({ databaseName: "localrank-demo" }),
-    now,
-    onWarning: warn,
-    onPersist: (info) =>
-      showPersist(info.storage ? `saved to IndexedDB (${(info.byteLength / 1024).toFixed(1)} kB)` : "kept in memory only", info.pendingBatches),
+  const toggle = /** @type {HTMLInputElement} */ ($("worker-toggle"));
+  toggle.checked = inWorker;
+  toggle.addEventListener("change", async () => {
+    localStorage.setItem(WORKER_KEY, toggle.checked ? "on" : "off");
+    await ranker?.close();
+    location.reload();
   });
+  const onPersist = (info) =>
+    showPersist(
+      !info.storage
+        ? "kept in memory only"
+        : info.kind === "append"
+          ? `${info.events} event(s) saved to IndexedDB (${info.byteLength} B)`
+          : `checkpoint saved to IndexedDB (${(info.byteLength / 1024).toFixed(1)} kB)`,
+      ranker?.status.pendingEvents ?? 0,
+    );
+  const modelUrl = new URL("../models/ranker.onnx", import.meta.url).href;
+  const started = performance.now();
+  ranker = inWorker
+    ? await createWorkerRanker({ modelUrl, storage: "indexeddb", databaseName: DATABASE, now, onWarning: warn, onPersist })
+    : await createLocalRanker({ modelUrl, storage: indexedDbStorage({ databaseName: DATABASE }), now, onWarning: warn, onPersist });
   const loadMs = performance.now() - started;
 
   const info = ranker.modelInfo();
@@ -273,7 +316,7 @@ async function main() {
   $("model-features").textContent = `${info.features.length}`;
   $("model-features").title = info.features.join("\n");
   $("model-size").textContent = `${(info.byteSize / 1024).toFixed(1)} kB`;
-  $("model-info").title = `${info.producer}, opset ${info.opset}, contract v${info.contractVersion}; module + model loaded in ${loadMs.toFixed(0)} ms`;
+  $("model-info").title = `${info.producer}, opset ${info.opset}, contract v${info.contractVersion}; module + model loaded in ${loadMs.toFixed(0)} ms${inWorker ? " (in a worker)" : ""}`;
   $("model-info").dataset.features = String(info.features.length);
 
   // Persist before the page goes away (the debounce would otherwise lose the last second).

@@ -2,7 +2,7 @@
 // Everything here takes its engines as arguments, so the same code measures both runtimes.
 
 import { mulberry32 } from "../../www/mulberry32.mjs";
-import { JsPipeline, JsSignalStore } from "./js-pipeline.mjs";
+import { JsPipeline, JsSignalStore, residualScore } from "./js-pipeline.mjs";
 
 export const SIZES = [50, 200, 500, 2000];
 export const EMBEDDING_DIM = 32;
@@ -159,7 +159,7 @@ export async function endToEnd({ makeClient, makeRanker, packCandidates, ort, se
     const ranker = makeRanker();
     ranker.record(events, NOW);
     const info = ranker.modelInfo();
-    const js = new JsPipeline(ort, session, info.features, info.serverBlend);
+    const js = new JsPipeline(ort, session, info.features);
     js.record(events);
     const request = { candidates, now: NOW, utcOffsetMinutes: UTC_OFFSET };
     const a = client.rerank(request);
@@ -168,7 +168,7 @@ export async function endToEnd({ makeClient, makeRanker, packCandidates, ort, se
     const b = await js.rerank(request);
     // Parity: the Rust model on the JS matrix, and final scores/order of both pipelines.
     const rustOnJsMatrix = ranker.scoreFeatures(b.matrix, n);
-    const rustFinalFromJsMatrix = rustOnJsMatrix.map((s, i) => s + info.serverBlend * (candidates[i].serverScore ?? 0));
+    const rustFinalFromJsMatrix = Float32Array.from(rustOnJsMatrix, (s, i) => residualScore(s, b.matrix, i, js.builder));
     const parity = {
       scoresMaxAbsDiff: maxAbsDiff(a.scores, b.scores),
       sameMatrixScoresMaxAbsDiff: maxAbsDiff(a.scores, rustFinalFromJsMatrix),
@@ -177,17 +177,16 @@ export async function endToEnd({ makeClient, makeRanker, packCandidates, ort, se
       positionsDiffering: a.ids.filter((id, i) => id !== b.ids[i]).length,
       columnsEqualObjects: maxAbsDiff(a.scores, objects.scores) === 0 && a.ids.every((id, i) => id === objects.ids[i]),
     };
-    // Where localrank's time goes: a client whose maxCandidates is n-1 packs the candidates,
-    // copies them into wasm and checks their shape, then returns the server order
-    // (TOO_MANY_CANDIDATES) without validation, features or model.
-    const parseOnly = await makeClient({ maxCandidates: Math.max(1, n - 1) });
+    // Where localrank's time goes: a request whose `now` is not a time is packed, copied into
+    // wasm and checked for its shape, then refused (the server order, INVALID_REQUEST) before
+    // validation, features or model.
     const matrix = b.matrix;
     const t = await timeInterleaved(
       {
         localrank: () => client.rerank(request),
         ortJs: () => js.rerank(request),
         lrPack: () => packCandidates(candidates),
-        lrPackCopy: () => parseOnly.rerank(request),
+        lrPackCopy: () => client.rerank({ ...request, now: -1 }),
         lrModelOnly: () => ranker.scoreFeatures(matrix, n),
         lrObjects: () => ranker.rerank(request),
         jsFeaturesOnly: () => js.builder.build(candidates, js.store, NOW, UTC_OFFSET),
@@ -210,7 +209,6 @@ export async function endToEnd({ makeClient, makeRanker, packCandidates, ort, se
       keyCount: ranker.keyCount,
       jsKeyCount: js.store.keyCount,
     };
-    await parseOnly.close();
     await client.close();
     ranker.free?.();
     log(
@@ -237,6 +235,85 @@ export async function memory({ makeClient, memoryBytes, n = 500, reranks = 10_00
   await client.close();
   const result = { n, afterInstantiate, afterLoad, afterRecord, checkpoints, afterAll: memoryBytes() };
   log(`memory: ${JSON.stringify(result)}`);
+  return result;
+}
+
+/**
+ * Case 7 (Chromium): worker mode. Per rerank at N, the page's own time (packing the candidates
+ * and posting them: what blocks the main thread) and the round trip until the result is back,
+ * against the same client reranking on the page. `makeWorkerClient()` resolves to a fresh
+ * worker-mode client, `makeClient()` to a page one; both get the same events first.
+ */
+export async function workerMode({ makeWorkerClient, makeClient, n = 500, iterations = 400, log = () => {} }) {
+  const { candidates, events } = makeScenario(n);
+  const request = { candidates, now: NOW, utcOffsetMinutes: UTC_OFFSET };
+  const [remote, local] = [await makeWorkerClient(), await makeClient()];
+  await remote.record(events, NOW);
+  await local.record(events, NOW);
+  const same = (await remote.rerank(request)).ids.every((id, i) => id === local.rerank(request).ids[i]);
+  const mainThread = [];
+  const roundTrip = [];
+  const onPage = [];
+  for (let i = 0; i < iterations; i++) {
+    const t0 = performance.now();
+    const pending = remote.rerank(request);
+    const t1 = performance.now();
+    await pending;
+    const t2 = performance.now();
+    local.rerank(request);
+    const t3 = performance.now();
+    if (i >= 20) {
+      mainThread.push(t1 - t0);
+      roundTrip.push(t2 - t0);
+      onPage.push(t3 - t2);
+    }
+  }
+  await remote.close();
+  await local.close();
+  const result = { n, sameOrder: same, mainThread: stats(mainThread), roundTrip: stats(roundTrip), onPage: stats(onPage) };
+  result.addedLatencyMs = result.roundTrip.median - result.onPage.median;
+  log(`worker mode N=${n}: main thread ${result.mainThread.median.toFixed(3)} ms, round trip ${result.roundTrip.median.toFixed(3)} ms, on the page ${result.onPage.median.toFixed(3)} ms`);
+  return result;
+}
+
+/**
+ * Case 8: what a persist costs at a full store (20 000 keys). A client on an in-memory log
+ * (`makeClient(storage)`; the storage's own cost is IndexedDB's or the file system's, not the
+ * main thread's): after a burst of 10 events, the bytes a flush writes and its time, against
+ * what a full snapshot per flush would write (what the client did before the log); and the
+ * time the leader's checkpoint blocks the thread (its synchronous snapshot).
+ */
+export async function persistence({ makeClient, memoryStorage, flushes = 30, log = () => {} }) {
+  const storage = memoryStorage();
+  const writes = [];
+  const client = await makeClient({ storage, onPersist: (info) => writes.push(info), flushDelayMs: Infinity });
+  // Fill to 20 000 keys (item keys), appended and folded into a checkpoint by the leader.
+  for (let b = 0; b < 20; b++) {
+    await client.record(Array.from({ length: 1000 }, (_, i) => ({ kind: "click", item: { id: `fill-${b * 1000 + i}` }, at: NOW - 60_000 })), NOW);
+    await client.flush();
+  }
+  const checkpoints = writes.filter((w) => w.kind === "checkpoint");
+  const flushMs = [];
+  const flushBytes = [];
+  for (let f = 0; f < flushes; f++) {
+    const events = Array.from({ length: 10 }, (_, i) => ({ kind: i % 2 ? "click" : "impression", item: { id: `fill-${(f * 10 + i) * 37 % 20_000}`, author: `author-${i}` }, at: NOW - 1000 + i }));
+    await client.record(events, NOW);
+    writes.length = 0;
+    const t0 = performance.now();
+    await client.flush();
+    flushMs.push(performance.now() - t0);
+    flushBytes.push(writes.filter((w) => w.kind === "append").reduce((n, w) => n + w.byteLength, 0));
+  }
+  const fullSnapshotBytes = storage.snapshotBytes?.length ?? 0;
+  await client.close();
+  const result = {
+    keys: 20_000,
+    flushBytes: stats(flushBytes),
+    flushMs: stats(flushMs),
+    fullSnapshotBytes,
+    checkpointBytes: checkpoints.at(-1)?.byteLength ?? 0,
+  };
+  log(`persistence: a flush of 10 events writes ${result.flushBytes.median} B in ${result.flushMs.median.toFixed(3)} ms (a full snapshot: ${fullSnapshotBytes} B)`);
   return result;
 }
 

@@ -165,10 +165,8 @@ function compile(names) {
       if (i === undefined) throw new Error(`unknown feature ${name}`);
       return i;
     };
-    if (name === "server.score") return { t: "score" };
     if (name === "server.rank") return { t: "rank" };
-    if (name === "server.popularity") return { t: "popularity" };
-    if (name === "server.age") return { t: "age" };
+    if (p[0] === "server" && p[2] === "quantile" && p.length === 3 && SERVER_FIELDS.includes(p[1])) return { t: "quantile", field: p[1] };
     if (p[0] === "affinity" && p.length === 4) return { t: p[2] === "pos" ? "pos" : "neg", f: fam(p[1]), h: hl(p[3]) };
     if (p[0] === "share" && p.length === 3) return { t: "share", f: fam(p[1]), h: hl(p[2]) };
     if (p[0] === "recency") return { t: "recency", f: fam(p[1]) };
@@ -185,10 +183,47 @@ function compile(names) {
   });
 }
 
+/** The server fields a `server.<field>.quantile` feature ranks (src/features/feature.rs). */
+const SERVER_FIELDS = ["score", "popularity", "age"];
+/**
+ * Each candidate's value of a server field as the core holds it (score and popularity as f32,
+ * times as f64), or null; age as −createdAt, so the oldest ranks highest.
+ */
+const SERVER_VALUE = {
+  score: (c) => (c.serverScore == null ? null : Math.fround(c.serverScore)),
+  popularity: (c) => (c.popularity == null ? null : Math.fround(c.popularity)),
+  age: (c) => (c.createdAt == null ? null : -c.createdAt),
+};
+
+/**
+ * Each candidate's mid-rank quantile of `field` among the candidates that have it (0 without):
+ * equal values (`==`) share (first + past-last position) / (2 × how many have one), as
+ * `quantiles_into` in src/features/builder.rs.
+ */
+function quantiles(candidates, field) {
+  const value = SERVER_VALUE[field];
+  const out = new Float32Array(candidates.length);
+  const order = candidates.map((_, i) => i).filter((i) => value(candidates[i]) !== null);
+  const of = (i) => value(candidates[i]);
+  order.sort((a, b) => of(a) - of(b));
+  const present = order.length;
+  for (let start = 0; start < present; ) {
+    let end = start + 1;
+    while (end < present && of(order[end]) === of(order[start])) end++;
+    for (let k = start; k < end; k++) out[order[k]] = (start + end) / (2 * present);
+    start = end;
+  }
+  return out;
+}
+
+/** Whether a feature is a local signal about the candidate (`Feature::is_candidate_signal`). */
+const isCandidateSignal = (f) => !["rank", "quantile", "activity", "sin", "cos"].includes(f.t);
+
 export class JsFeatureBuilder {
   constructor(names) {
     this.features = compile(names);
     this.width = names.length;
+    this.signalColumns = this.features.flatMap((f, j) => (isCandidateSignal(f) ? [j] : []));
     this.familiesUsed = [0, 1, 2, 3].map((f) => this.features.some((x) => x.f === f));
     this.recentUsed = Math.max(0, ...this.features.filter((x) => x.t === "recent").map((x) => x.n));
   }
@@ -202,6 +237,7 @@ export class JsFeatureBuilder {
     const angle = (localHour / 24) * 2 * Math.PI;
     const sin = Math.sin(angle), cos = Math.cos(angle);
     const summaries = [null, null, null, null];
+    const fieldQuantiles = Object.fromEntries(SERVER_FIELDS.filter((field) => this.features.some((f) => f.field === field)).map((field) => [field, quantiles(candidates, field)]));
     for (let r = 0; r < candidates.length; r++) {
       const c = candidates[r];
       for (let family = 0; family < 4; family++) {
@@ -233,10 +269,8 @@ export class JsFeatureBuilder {
         const f = this.features[j];
         let v;
         switch (f.t) {
-          case "score": v = c.serverScore ?? 0; break;
           case "rank": v = Math.log1p(r); break;
-          case "popularity": v = Math.log1p(Math.max(c.popularity ?? 0, 0)); break;
-          case "age": v = c.createdAt == null ? 0 : Math.log1p(Math.max(now - c.createdAt, 0) / HOUR_MS); break;
+          case "quantile": v = fieldQuantiles[f.field][r]; break;
           case "pos": v = Math.log1p(summaries[f.f].pos[f.h]); break;
           case "neg": v = Math.log1p(summaries[f.f].neg[f.h]); break;
           case "share": v = totalPositive[f.h] > 0 ? summaries[f.f].pos[f.h] / totalPositive[f.h] : 0; break;
@@ -281,18 +315,28 @@ function recentCosines(recent, embedding, limit) {
   return out;
 }
 
+/** One candidate's final score from the model's output and its feature row (`ranker::residual_scores`). */
+export function residualScore(output, matrix, row, builder) {
+  const base = row * builder.width;
+  const signal = builder.signalColumns.some((j) => matrix[base + j] !== 0);
+  return Math.fround(-Math.log1p(row)) + (signal ? output : 0);
+}
+
 function similarity(vector, candidate) {
   const e = candidate.embedding;
   return vector && e && vector.sum.length === e.length ? vector.cosine(e) : 0;
 }
 
-/** features → onnxruntime-web → blend → sort: the pipeline localrank's `rerank` replaces. */
+/**
+ * features → onnxruntime-web → the do-no-harm form → sort: the pipeline localrank's `rerank`
+ * replaces. The final score is the server prior −ln(1 + rank), plus the model's output for a
+ * candidate with a non-zero candidate signal (`ranker::residual_scores`).
+ */
 export class JsPipeline {
-  constructor(ort, session, names, serverBlend) {
+  constructor(ort, session, names) {
     this.ort = ort;
     this.session = session;
     this.builder = new JsFeatureBuilder(names);
-    this.serverBlend = serverBlend;
     this.store = new JsSignalStore();
     this.inputName = session.inputNames[0];
     this.outputName = session.outputNames[0];
@@ -307,7 +351,7 @@ export class JsPipeline {
     const output = await this.session.run({ [this.inputName]: input });
     const modelScores = output[this.outputName].data;
     const scores = new Float32Array(n);
-    for (let i = 0; i < n; i++) scores[i] = modelScores[i] + this.serverBlend * (candidates[i].serverScore ?? 0);
+    for (let i = 0; i < n; i++) scores[i] = residualScore(modelScores[i], matrix, i, this.builder);
     const order = Array.from({ length: n }, (_, i) => i);
     order.sort((a, b) => scores[b] - scores[a] || a - b);
     return { ids: order.map((i) => candidates[i].id), order, scores, matrix };

@@ -1,6 +1,6 @@
 // The Chromium half of the benchmark: ?mode=full runs the model-only and end-to-end cases;
 // ?mode=cold-localrank / cold-localrank-slim / cold-ort measures one cold start. Results go to window.__bench.
-import { endToEnd, memory, modelOnly } from "../lib/cases.mjs";
+import { endToEnd, memory, modelOnly, workerMode } from "../lib/cases.mjs";
 
 const params = new URLSearchParams(location.search);
 const mode = params.get("mode") ?? "full";
@@ -18,25 +18,30 @@ async function loadModel() {
   return new Uint8Array(await (await fetch("/models/ranker.onnx")).arrayBuffer());
 }
 
-/** One instance's bindings of the package's full or slim flavour, not yet instantiated. */
+/**
+ * One instance's bindings of the package's full or slim flavour, not yet instantiated, and
+ * the package's `Ranker` class over them (`instance`, what `wasmLoader()` hands the client).
+ */
 async function bindings(slim) {
   const dir = `/pkg/localrank/dist/wasm/${slim ? "slim" : "full"}/`;
   const { createBindings } = await import(dir + "bindings.js");
-  return { glue: createBindings(), wasm: dir + "localrank_bg.wasm" };
+  const { rankerClass } = await import("/pkg/localrank/dist/core/ranker.js");
+  const glue = createBindings();
+  return { glue, instance: { Ranker: rankerClass(glue.WasmRanker) }, wasm: dir + "localrank_bg.wasm" };
 }
 
 async function coldLocalrank(slim = false) {
   const t0 = t();
-  const { glue, wasm } = await bindings(slim);
+  const { glue, instance, wasm } = await bindings(slim);
   const model = slim ? new Uint8Array(await (await fetch("/models/ranker.nnef.tar")).arrayBuffer()) : await loadModel();
   const t1 = t();
   // A fetch Response: instantiateStreaming, as a page's first visit does.
   const exports = await glue.init({ module_or_path: fetch(wasm) });
   const t2 = t();
-  new glue.Ranker(model);
+  new instance.Ranker(model);
   const t3 = t();
   const warm = [];
-  for (let i = 0; i < 5; i++) { const a = t(); new glue.Ranker(model).free(); warm.push(t() - a); }
+  for (let i = 0; i < 5; i++) { const a = t(); new instance.Ranker(model).free(); warm.push(t() - a); }
   return { engine: slim ? "localrank-slim" : "localrank", fetchCompileInstantiateMs: t2 - t1, modelLoadMs: t3 - t2, firstCallMs: t3 - t1, firstCallInclImportMs: t3 - t0, warmModelLoadMs: warm.sort((a, b) => a - b)[2], memory: exports.memory.buffer.byteLength };
 }
 
@@ -54,20 +59,28 @@ async function coldOrt() {
 }
 
 async function full() {
-  const { glue, wasm } = await bindings(false);
+  const { glue, instance, wasm } = await bindings(false);
   const ort = await import("/ort/ort.wasm.min.mjs");
   ort.env.wasm.numThreads = 1;
   const model = await loadModel();
   const exports = await glue.init({ module_or_path: fetch(wasm) });
-  const makeRanker = (options) => new glue.Ranker(model, options);
+  const makeRanker = (options) => new instance.Ranker(model, options);
   // The client on this same instance, so its memory is the one measured.
   const client = await import("localrank");
-  const makeClient = (rankerOptions) => client.createLocalRanker({ initWasm: () => glue, modelBytes: model, rankerOptions, flushDelayMs: Infinity });
+  const makeClient = (rankerOptions) => client.createLocalRanker({ initWasm: () => instance, modelBytes: model, rankerOptions, flushDelayMs: Infinity });
   const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
   const ranker = makeRanker();
   const width = ranker.modelInfo().features.length;
   const budgetMs = Number(params.get("budget") ?? 800);
   const result = { userAgent: navigator.userAgent, crossOriginIsolated };
+  // First, on a fresh page: the main thread's share is small enough for leftovers of the other
+  // cases (a bigger heap, more collections) to show in it.
+  const { createLocalRanker: createWorkerRanker } = await import("localrank/worker");
+  result.worker = await workerMode({
+    makeWorkerClient: () => createWorkerRanker({ modelBytes: model, flushDelayMs: Infinity }),
+    makeClient: () => client.createLocalRanker({ modelBytes: model, flushDelayMs: Infinity }),
+    log,
+  });
   result.modelOnly = await modelOnly({ ranker, ort, session, width, budgetMs, log });
   result.endToEnd = await endToEnd({ makeClient, makeRanker, packCandidates: client.packCandidates, ort, session, budgetMs, log });
   result.memory = await memory({ makeClient, memoryBytes: () => exports.memory.buffer.byteLength, n: 50, reranks: Number(params.get("reranks") ?? 2000), log });

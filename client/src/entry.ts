@@ -4,7 +4,8 @@
 
 import { startLocalRanker, type LocalRanker } from "./client/local-ranker.js";
 import type { LocalRankerOptions } from "./client/options.js";
-import type { Bindings, Ranker as RankerInstance } from "./wasm/full/bindings.js";
+import { rankerClass, type RankerClass } from "./core/ranker.js";
+import type { Bindings } from "./wasm/full/bindings.js";
 import { moduleLoader, type UrlCompiler, type WasmLoader, type WasmSource } from "./wasm/loader.js";
 
 export interface Flavour {
@@ -42,7 +43,7 @@ export function clientEntry(flavour: Flavour, readUrl: (url: URL, fetchImpl: typ
 
 export interface CoreEntry {
   /** The module's `Ranker`; `await init()` once before constructing one. */
-  Ranker: typeof RankerInstance;
+  Ranker: RankerClass;
   /**
    * Compiles and instantiates the module (once; later calls return the same promise). `wasm`
    * serves the .wasm from elsewhere: a URL, its bytes or a compiled module.
@@ -57,7 +58,7 @@ export function coreEntry(flavour: Flavour): CoreEntry {
     await moduleLoader(() => bindings, wasm, flavour.compileUrl)({ instance: 0, reason: "start" });
   };
   return {
-    Ranker: bindings.Ranker,
+    Ranker: rankerClass(bindings.WasmRanker),
     init(wasm?: WasmSource) {
       const started = (ready ??= instantiate(wasm ?? flavour.wasm).catch((error: unknown) => {
         ready = null; // a failed fetch is retried by the next call

@@ -18,6 +18,8 @@ export const CLIENT_WARNING_CODES = [
   "CORRUPT_SNAPSHOT",
   /** A stored snapshot is from a newer format; it is kept untouched and nothing is persisted until `clear()`. */
   "SNAPSHOT_VERSION",
+  /** The storage had lost its data (the browser deleted the database) and restored it from its own copy. */
+  "STORE_RECOVERED",
   /** Reading, writing or deleting the persisted snapshot failed. */
   "STORAGE_FAILED",
   /** The module trapped (`WebAssembly.RuntimeError`). */
@@ -32,6 +34,12 @@ export const CLIENT_WARNING_CODES = [
   "REPLAY_FAILED",
   /** The loader returned the same module instance as before. */
   "STALE_INSTANCE",
+  /** The `now` option gave something that is not a time (NaN, a throw…); `Date.now()` was used (reported once). */
+  "BAD_CLOCK",
+  /** The model could not be fetched; the last good model kept on this device serves instead. */
+  "MODEL_FROM_STORAGE",
+  /** Another context's model update did not load here; the serving model stays. */
+  "MODEL_REFUSED",
 ] as const;
 export type ClientWarningCode = (typeof CLIENT_WARNING_CODES)[number];
 
@@ -70,5 +78,22 @@ export function messageOf(error: unknown): string {
     return String(error);
   } catch {
     return "an error that cannot be printed";
+  }
+}
+
+/**
+ * Formats an error's stack (and its causes') to text now. NOTE: until its `stack` is read, V8
+ * keeps an error's frames as the functions it was thrown through; for a trap those are the
+ * module instance's own (its glue, its wasm functions), so a kept warning whose cause is the
+ * trap would keep the replaced instance — its whole linear memory — alive.
+ */
+export function releaseFrames(error: unknown): void {
+  for (let depth = 0; depth < 8 && error instanceof Error; depth++) {
+    try {
+      void error.stack;
+      error = error.cause;
+    } catch {
+      return;
+    }
   }
 }

@@ -20,6 +20,7 @@ export const ERROR_CODES = [
   "TIME_BUDGET_EXCEEDED",
   "MEMORY_BUDGET_EXCEEDED",
   "INVALID_OPTIONS",
+  "FREED",
   "PANIC",
 ] as const;
 
@@ -48,3 +49,24 @@ export const CONSTRAINT_KEYS = ["maxDisplacement", "diversity"] as const;
 
 /** The keys of `request.constraints.diversity` (src/vocabulary.rs). */
 export const DIVERSITY_KEYS = ["by", "maxRun"] as const;
+
+/** The values of `onError` (src/ranker.rs). */
+export const ON_ERROR_MODES = ["fallback", "throw"] as const;
+
+/** The core's size limits, checked on the TypeScript side before anything is read or copied in. */
+export const LIMITS = {
+  /** Longest id or key, in UTF-8 bytes (src/item.rs). */
+  maxStringBytes: 256,
+  /** Most keys of one family on an item (src/item.rs). */
+  maxKeysPerFamily: 32,
+  /** Longest embedding (src/item.rs). */
+  maxEmbeddingLength: 512,
+  /** Highest `maxCandidates` (src/ranker.rs). */
+  maxCandidatesLimit: 100000,
+  /** Most events in one `record` (src/signals/mod.rs). */
+  maxEventsPerBatch: 100000,
+  /** Largest model file or bundle, in bytes (src/model.rs). */
+  maxModelBytes: 33554432,
+  /** Largest snapshot, in bytes (src/signals/snapshot.rs). */
+  maxSnapshotBytes: 407070221,
+} as const;

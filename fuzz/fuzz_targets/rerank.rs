@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         ranker.store_mut().clear();
         // A refused batch is fine here (the record target checks batches); the rerank runs
         // on whatever was stored.
-        let _ = ranker.record(&session.events, session.now);
+        let _ = ranker.record(&session.events, session.recorded_at.unwrap_or(session.now));
         rerank_and_check(ranker, &session.request());
     });
 });

@@ -32,6 +32,10 @@ pub struct Session {
     pub candidates: Vec<Candidate>,
     #[serde(default)]
     pub now: f64,
+    /// The clock the events were recorded under, if not the request's (a clock that jumps or
+    /// steps back between the two).
+    #[serde(default)]
+    pub recorded_at: Option<f64>,
     #[serde(default)]
     pub utc_offset_minutes: f64,
     #[serde(default)]
@@ -72,8 +76,9 @@ pub fn rerank_and_check(ranker: &mut Ranker, request: &RerankRequest) {
         None => {
             assert_eq!(ranking.scores.len(), n);
             assert!(ranking.scores.iter().all(|s| s.is_finite()));
-            // What validation admits has finite features: a NaN or infinite one would rank on
-            // garbage even when the model's output stays finite.
+            // What validation admits has features within their ranges (so finite): a NaN,
+            // infinite or out-of-range one would rank on garbage even when the model's output
+            // stays finite.
             let builder = FeatureBuilder::new(&ranker.model_info().contract).expect("the contract compiles");
             let context = RequestContext {
                 now: request.context.now,
@@ -81,9 +86,10 @@ pub fn rerank_and_check(ranker: &mut Ranker, request: &RerankRequest) {
             };
             let mut features = Vec::new();
             builder.build_into(&request.candidates, ranker.store(), &context, &mut features);
-            if let Some(at) = features.iter().position(|v| !v.is_finite()) {
-                let name = &builder.features()[at % builder.width()];
-                panic!("feature {name:?} of candidate {} is {}", at / builder.width(), features[at]);
+            let width = builder.width();
+            if let Some(at) = features.iter().enumerate().position(|(at, &v)| !builder.features()[at % width].admits(v)) {
+                let name = &builder.features()[at % width];
+                panic!("feature {name:?} of candidate {} is {}, outside its range", at / width, features[at]);
             }
         }
     }

@@ -81,7 +81,7 @@ impl EventColumns {
     }
 
     /// The events in order, seen as events for the signal store.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = EventRef<'_>> + Clone {
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = EventRef<'_>> + Clone {
         (0..self.len()).map(|index| EventRef { columns: self, item: self.items.item(index), index })
     }
 }

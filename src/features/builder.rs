@@ -361,7 +361,12 @@ impl FeatureBuilder {
                     Feature::Share { family, half_life } => {
                         let total = total_positive[half_life];
                         if total > 0.0 {
-                            summaries[family.index()].positive[half_life] / total
+                            // At most 1 when both are decayed from one time (every event that
+                            // reaches a key reaches the totals). After a clock stepped back, a
+                            // value updated after `now` is read undecayed (see `decay_factor`)
+                            // while one updated before it decays: a key's old engagement over
+                            // totals updated since was once 3·10²⁰, and the model's output −∞.
+                            (summaries[family.index()].positive[half_life] / total).min(1.0)
                         } else {
                             0.0
                         }

@@ -224,6 +224,29 @@ impl Feature {
         )
     }
 
+    /// Whether `value` is in the closed interval every value of the feature lies in, up to
+    /// f32 rounding, whatever the store holds and whatever the clock says (the fuzzers and
+    /// property tests check it: a value outside is a bug). Logarithms of f32 amounts stay
+    /// below ln(1 + f32::MAX) ≈ 88.7.
+    pub fn admits(self, value: f32) -> bool {
+        const LN_1P_F32_MAX: f32 = 88.73;
+        const ROUNDING: f32 = 1e-5;
+        let (low, high) = match self {
+            Feature::ServerRank
+            | Feature::Affinity { .. }
+            | Feature::Fatigue { .. }
+            | Feature::UserActivity { .. } => (0.0, LN_1P_F32_MAX),
+            Feature::ServerQuantile(_) | Feature::Share { .. } | Feature::Recency { .. } => (0.0, 1.0),
+            Feature::UserSimilarity
+            | Feature::SessionSimilarity
+            | Feature::RecentSimilarity { .. }
+            | Feature::RecentSimilarityLast
+            | Feature::HourSin
+            | Feature::HourCos => (-1.0, 1.0),
+        };
+        value >= low - ROUNDING && value <= high + ROUNDING
+    }
+
     /// Every feature this build knows, by name: the default contract for training.
     pub fn all_names() -> Vec<String> {
         const HALF_LIVES: [&str; 4] = ["1h", "1d", "7d", "30d"];

@@ -2,6 +2,7 @@ use std::cell::Cell;
 
 use super::*;
 use crate::item::{EventKind, Item};
+use crate::signals::decay::DAY_MS;
 use crate::test_models::{contract, linear, linear_with};
 
 /// A clock that advances by `step` ms every time it is read.
@@ -386,4 +387,21 @@ fn a_model_that_panics_tract_at_load_or_at_its_first_run_is_refused_natively() {
         assert_eq!(error.code(), "INVALID_MODEL");
         assert!(error.to_string().contains("tract panicked while loading it"), "{error}");
     }
+}
+
+/// Found by the JS-boundary fuzzer: a batch recorded under a clock 100 days behind the store's
+/// timeline kept keys a restart then pruned, so the client and its own persisted store
+/// disagreed about what the device held.
+#[test]
+fn an_export_holds_exactly_what_a_restart_would_restore() {
+    let mut live = ranker();
+    let behind = NOW - 100.0 * DAY_MS;
+    live.record(&[like("now")], NOW).unwrap();
+    live.rerank(&request(five()), &frozen()).unwrap();
+    live.record(&[Event { at: behind, ..like("behind") }], behind).unwrap();
+    let held = live.export_signals(NOW).unwrap();
+    let mut restarted = ranker();
+    restarted.store_mut().restore(&live.store().snapshot(), NOW).unwrap();
+    assert_eq!(held, restarted.export_signals(NOW).unwrap());
+    assert!(held.keys.iter().all(|k| !k.key.contains("behind")), "past retention at the store's horizon");
 }

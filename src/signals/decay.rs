@@ -10,7 +10,7 @@ pub struct HalfLife {
     pub ms: f64,
 }
 
-const HOUR_MS: f64 = 3_600_000.0;
+pub const HOUR_MS: f64 = 3_600_000.0;
 pub const DAY_MS: f64 = 24.0 * HOUR_MS;
 
 /// The half-lives every counter is kept at, shortest first.

@@ -30,14 +30,16 @@ pub struct SignalExport {
 pub struct ExportedUserVector {
     pub dimension: usize,
     pub weight: f64,
-    pub values: Vec<f32>,
+    /// The stored f32 values, exactly (as f64, so a JSON text carries them unchanged).
+    pub values: Vec<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportedRecent {
     pub at: f64,
-    pub values: Vec<f32>,
+    /// The stored f32 values, exactly (as f64, so a JSON text carries them unchanged).
+    pub values: Vec<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -78,7 +80,9 @@ pub fn export(store: &SignalStore, now: f64) -> SignalExport {
         totals: store.totals.as_ref().map(|stats| export_key("user", "", stats, now)),
         user_vector: store.user_vector.as_ref().map(export_vector),
         session_vector: store.session_vector.as_ref().map(export_vector),
-        recent: store.recent.iter().map(|e| ExportedRecent { at: e.at, values: e.unit.clone() }).collect(),
+        recent: (store.recent.iter())
+            .map(|e| ExportedRecent { at: e.at, values: e.unit.iter().map(|&v| f64::from(v)).collect() })
+            .collect(),
         keys: keys.into_iter().map(|(_, key)| key).collect(),
     }
 }
@@ -88,7 +92,7 @@ fn export_vector(vector: &UserVector) -> ExportedUserVector {
     ExportedUserVector {
         dimension: vector.dimension(),
         weight: f64::from(vector.weight),
-        values: vector.sum.iter().map(|v| v / vector.weight.max(f32::MIN_POSITIVE)).collect(),
+        values: vector.sum.iter().map(|v| f64::from(v / vector.weight.max(f32::MIN_POSITIVE))).collect(),
     }
 }
 

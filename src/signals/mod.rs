@@ -13,13 +13,40 @@ use std::collections::{HashMap, HashSet};
 pub use export::{ExportedKey, ExportedRecent, SignalExport};
 pub use key_stats::KeyStats;
 pub use recent::{RecentEmbedding, RecentEmbeddings, RecentMatrix, RECENT_CAPACITY};
-pub use snapshot::SNAPSHOT_VERSION;
+pub use snapshot::{MAX_SNAPSHOT_BYTES, SNAPSHOT_VERSION};
 pub use user_vector::UserVector;
 
 use crate::columns::EventColumns;
 use crate::error::{Error, Result};
 use crate::item::{check_embedding_length, Event, EventView, Family};
-use decay::{DAY_MS, SESSION_VECTOR_HALF_LIFE_MS, USER_VECTOR_HALF_LIFE_MS};
+use decay::{DAY_MS, HOUR_MS, SESSION_VECTOR_HALF_LIFE_MS, USER_VECTOR_HALF_LIFE_MS};
+
+/// Most events one `record` call takes (the same bound as a candidate list's): a batch is
+/// validated whole before anything is stored, so its size is the memory it needs at once.
+pub const MAX_EVENTS_PER_BATCH: usize = 100_000;
+
+/// How far after its batch's `now` an event may be dated and keep its time. Clocks of
+/// devices and servers disagree by seconds to minutes; an event dated later than this claims
+/// a time that has not come, and is recorded at `now` instead (`RecordSummary::clamped`).
+/// Left as it was, a key's counters would be referenced to that far future time, every real
+/// event on the key would then be added decayed to nothing, and the key would never expire.
+pub const FUTURE_SLACK_MS: f64 = HOUR_MS;
+
+/// The latest time a JavaScript `Date` can hold (year 275760).
+pub const LATEST_TIME_MS: f64 = 8.64e15;
+
+/// Checks that a caller's `now` is a time (finite, from the epoch to `LATEST_TIME_MS`): a
+/// batch recorded at 10²⁴¹ would reference its keys' counters to it for good.
+pub fn check_now(now: f64, error: fn(String) -> Error) -> Result<()> {
+    if (0.0..=LATEST_TIME_MS).contains(&now) {
+        Ok(())
+    } else {
+        Err(error(format!("now = {now} is not a time")))
+    }
+}
+
+/// The most keys a store may be configured to hold.
+pub const MAX_KEY_CAP: usize = 1_000_000;
 
 /// Limits of the store.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,8 +65,8 @@ impl Default for StoreConfig {
 
 impl StoreConfig {
     pub fn validate(&self) -> Result<()> {
-        if self.key_cap == 0 || self.key_cap > 1_000_000 {
-            return Err(Error::InvalidOptions(format!("keyCap {} not in 1..=1000000", self.key_cap)));
+        if self.key_cap == 0 || self.key_cap > MAX_KEY_CAP {
+            return Err(Error::InvalidOptions(format!("keyCap {} not in 1..={MAX_KEY_CAP}", self.key_cap)));
         }
         if !(self.retention_ms.is_finite() && self.retention_ms > 0.0) {
             return Err(Error::InvalidOptions("retention must be a positive duration".into()));
@@ -54,6 +81,9 @@ pub struct RecordSummary {
     pub recorded: usize,
     /// Events already older than the retention limit, not stored.
     pub expired: usize,
+    /// Of the recorded events, those dated more than `FUTURE_SLACK_MS` after `now`: recorded
+    /// at `now`.
+    pub clamped: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -119,7 +149,9 @@ impl SignalStore {
     }
 
     /// Records a batch of events observed up to `now`. The batch is validated whole before
-    /// anything is stored, so a bad event never leaves half a batch behind.
+    /// anything is stored, so a bad event never leaves half a batch behind. Events older than
+    /// the retention limit before `now` are not stored; events dated more than
+    /// `FUTURE_SLACK_MS` after `now` are recorded at `now`.
     pub fn record(&mut self, events: &[Event], now: f64) -> Result<RecordSummary> {
         self.record_events(events.iter(), now)
     }
@@ -131,9 +163,16 @@ impl SignalStore {
 
     fn record_events<E: EventView>(
         &mut self,
-        events: impl Iterator<Item = E> + Clone,
+        events: impl ExactSizeIterator<Item = E> + Clone,
         now: f64,
     ) -> Result<RecordSummary> {
+        check_now(now, Error::InvalidEvent)?;
+        if events.len() > MAX_EVENTS_PER_BATCH {
+            return Err(Error::InvalidEvent(format!(
+                "a batch of {} events (limit {MAX_EVENTS_PER_BATCH}): record it in parts",
+                events.len()
+            )));
+        }
         let mut embedding_len = self.embedding_dimension();
         for (index, event) in events.clone().enumerate() {
             event.validate(index)?;
@@ -142,26 +181,46 @@ impl SignalStore {
                     .map_err(Error::InvalidEvent)?;
             }
         }
+        let time_of = |event: &E| if event.at() > now + FUTURE_SLACK_MS { now } else { event.at() };
         let oldest_kept = now - self.config.retention_ms;
+        // Keys compete for the cap by their strength at the store's own time (its newest event,
+        // this batch's included), never at a `now` beyond it.
+        let batch_newest = events.clone().map(|e| time_of(&e)).fold(f64::NEG_INFINITY, f64::max);
+        let strength_at = now.min(self.newest_event_at().map_or(batch_newest, |n| n.max(batch_newest)));
         let mut summary = RecordSummary::default();
         for event in events {
-            if event.at() < oldest_kept {
+            let at = time_of(&event);
+            if at < oldest_kept {
                 summary.expired += 1;
                 continue;
             }
-            self.apply(&event);
+            self.apply(&event, at);
             summary.recorded += 1;
+            summary.clamped += usize::from(at != event.at());
             // Within the batch too: one huge batch of new keys must not grow memory past the
             // cap (wasm memory never shrinks back).
             if self.key_count() > self.config.key_cap {
-                self.enforce_key_cap(now);
+                self.enforce_key_cap(strength_at);
             }
         }
         Ok(summary)
     }
 
-    fn apply(&mut self, event: &impl EventView) {
-        let (kind, at, amount) = (event.kind(), event.at(), event.amount());
+    /// The newest event time the store holds (every event reaches the totals), if any.
+    pub fn newest_event_at(&self) -> Option<f64> {
+        self.totals.as_ref().map(|totals| totals.last_seen_at)
+    }
+
+    /// The time retention may be applied at when a caller says it is `now`: never later than
+    /// the newest event the store holds, so a clock far ahead (one request's word) cannot
+    /// delete anything; a later call that agrees, after newer events were recorded, can.
+    pub fn horizon(&self, now: f64) -> f64 {
+        self.newest_event_at().map_or(now, |newest| now.min(newest))
+    }
+
+    /// Adds one validated event, dated `at` (its own time, or `now` if that was far ahead).
+    fn apply(&mut self, event: &impl EventView, at: f64) {
+        let (kind, amount) = (event.kind(), event.amount());
         for family in Family::ALL {
             for key in event.keys(family) {
                 let map = &mut self.keys[family.index()];
@@ -230,9 +289,10 @@ impl SignalStore {
         }
     }
 
-    /// Drops everything not touched within the retention limit before `now`.
+    /// Applies retention as of `now`, at the store's horizon (see `horizon`): drops
+    /// everything not touched within the retention limit before it.
     pub fn prune(&mut self, now: f64) {
-        let oldest_kept = now - self.config.retention_ms;
+        let oldest_kept = self.horizon(now) - self.config.retention_ms;
         for map in &mut self.keys {
             map.retain(|_, stats| stats.last_seen_at >= oldest_kept);
         }
@@ -261,20 +321,23 @@ impl SignalStore {
         snapshot::encode(self)
     }
 
-    /// Replaces the store with a snapshot's content, applying this store's limits to it.
-    /// On any error the current content is kept.
+    /// Replaces the store with a snapshot's content, applying this store's limits to it
+    /// (retention at the snapshot's own horizon as of `now`). On any error the current content
+    /// is kept.
     pub fn restore(&mut self, bytes: &[u8], now: f64) -> Result<()> {
+        check_now(now, Error::InvalidRequest)?;
         let decoded = snapshot::decode(bytes)?;
         let mut restored = SignalStore { config: self.config, ..decoded };
         restored.prune(now);
-        restored.enforce_key_cap(now);
+        restored.enforce_key_cap(restored.horizon(now));
         *self = restored;
         Ok(())
     }
 
     /// A human-readable account of everything stored, decayed to `now`.
-    pub fn export(&self, now: f64) -> SignalExport {
-        export::export(self, now)
+    pub fn export(&self, now: f64) -> Result<SignalExport> {
+        check_now(now, Error::InvalidRequest)?;
+        Ok(export::export(self, now))
     }
 }
 

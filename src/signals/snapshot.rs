@@ -14,7 +14,8 @@ use std::collections::HashMap;
 
 use super::decay::HALF_LIFE_COUNT;
 use super::{
-    KeyStats, RecentEmbedding, RecentEmbeddings, SignalStore, StoreConfig, UserVector, RECENT_CAPACITY,
+    KeyStats, RecentEmbedding, RecentEmbeddings, SignalStore, StoreConfig, UserVector, MAX_KEY_CAP,
+    RECENT_CAPACITY,
 };
 use crate::error::{Error, Result};
 use crate::item::{EventKind, Family, MAX_EMBEDDING_LEN, MAX_STRING_LEN};
@@ -25,6 +26,20 @@ pub const SNAPSHOT_VERSION: u16 = 2;
 const VERSION_WITHOUT_RECENT: u16 = 1;
 const HEADER_LEN: usize = MAGIC.len() + 2 + 4;
 const CHECKSUM_LEN: usize = 4;
+/// A key's counters and times as encoded (`write_stats`).
+const STATS_LEN: usize = 4 * 8 + 4 + EventKind::COUNT * HALF_LIFE_COUNT * 4;
+/// A user vector of the longest embedding (`write_optional_vector`).
+const VECTOR_LEN: usize = 4 + 4 + 8 + MAX_EMBEDDING_LEN * 4;
+/// The largest snapshot a store can write: every section full, `MAX_KEY_CAP` keys of the
+/// longest names. Longer bytes are refused before they are read (or, by the JS side, copied).
+pub const MAX_SNAPSHOT_BYTES: usize = HEADER_LEN
+    + (1 + STATS_LEN)
+    + 2 * VECTOR_LEN
+    + 4
+    + RECENT_CAPACITY * (8 + 4 + MAX_EMBEDDING_LEN * 4)
+    + 4
+    + MAX_KEY_CAP * (1 + 2 + MAX_STRING_LEN + STATS_LEN)
+    + CHECKSUM_LEN;
 
 pub fn encode(store: &SignalStore) -> Vec<u8> {
     encode_as(store, SNAPSHOT_VERSION)
@@ -114,6 +129,12 @@ pub(super) fn encode_version_1(store: &SignalStore) -> Vec<u8> {
 
 /// Decodes snapshot bytes into a store with default limits (the caller applies its own).
 pub fn decode(bytes: &[u8]) -> Result<SignalStore> {
+    if bytes.len() > MAX_SNAPSHOT_BYTES {
+        return Err(corrupt(&format!(
+            "{} bytes, more than any snapshot ({MAX_SNAPSHOT_BYTES})",
+            bytes.len()
+        )));
+    }
     if bytes.len() < HEADER_LEN + CHECKSUM_LEN || &bytes[..MAGIC.len()] != MAGIC {
         return Err(corrupt("not a localrank snapshot"));
     }

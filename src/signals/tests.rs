@@ -27,7 +27,7 @@ fn records_every_key_family_and_the_totals() {
     let mut store = store();
     let at = 1.0e12;
     let summary = store.record(&[event(EventKind::Like, item("a", &["rust", "wasm"]), at)], at).unwrap();
-    assert_eq!(summary, RecordSummary { recorded: 1, expired: 0 });
+    assert_eq!(summary, RecordSummary { recorded: 1, expired: 0, clamped: 0 });
     assert_eq!(store.key_count(), 5); // item, author, container, two topics
     let rust = store.key(Family::Topic, "rust").unwrap();
     assert_eq!(rust.count_at(EventKind::Like, 0, at), 1.0);
@@ -224,11 +224,96 @@ fn retention_drops_old_events_and_keys() {
     let old = event(EventKind::Click, item("old", &[]), now - 11.0 * DAY_MS);
     let recent = event(EventKind::Click, item("recent", &[]), now - 9.0 * DAY_MS);
     let summary = store.record(&[old, recent], now).unwrap();
-    assert_eq!(summary, RecordSummary { recorded: 1, expired: 1 });
+    assert_eq!(summary, RecordSummary { recorded: 1, expired: 1, clamped: 0 });
     assert!(store.key(Family::Item, "old").is_none());
-    store.prune(now + 2.0 * DAY_MS);
+    // Two days later a new event; once a later call agrees it is that late, "recent" (now 11
+    // days old) goes.
+    let later = now + 2.0 * DAY_MS;
+    let fresh = Item { author: None, containers: vec![], ..item("fresh", &[]) };
+    store.record(&[event(EventKind::Click, fresh, later)], later).unwrap();
+    assert!(store.key(Family::Item, "recent").is_some(), "recording alone deletes nothing");
+    store.prune(later);
+    assert!(store.key(Family::Item, "recent").is_none());
+    assert_eq!(store.key_count(), 1);
+    assert_eq!(store.totals().unwrap().last_seen_at, later);
+}
+
+#[test]
+fn a_clock_far_ahead_deletes_nothing() {
+    let mut store = populated_store();
+    let before = store.clone();
+    let far = 10_000.0 + 100.0 * DAY_MS;
+    store.prune(far);
+    assert_eq!(store, before, "a request 100 days ahead prunes nothing");
+    store.restore(&before.snapshot(), far).unwrap();
+    assert_eq!(store, before, "nor a restore that says so");
+    // A batch dated 100 days ahead is not deleted data: recording it deletes nothing either,
+    // and a later call that agrees applies retention.
+    let ahead = event(EventKind::Click, item("ahead", &[]), far);
+    store.record(&[ahead], far).unwrap();
+    assert_eq!(store.key_count(), before.key_count() + 2, "the new item and author");
+    store.prune(far);
+    assert_eq!(store.key_count(), 3, "only its item, author and container (shared, touched again) are newer");
+}
+
+#[test]
+fn events_dated_far_after_now_are_recorded_at_now() {
+    let mut store = store();
+    let now = 1.0e12;
+    let five_years = 5.0 * 365.0 * DAY_MS;
+    let skewed = event(EventKind::Like, item("skew", &[]), now + 0.5 * FUTURE_SLACK_MS);
+    let ahead = event(EventKind::Like, item("a", &[]), now + five_years);
+    let summary = store.record(&[skewed, ahead], now).unwrap();
+    assert_eq!(summary, RecordSummary { recorded: 2, expired: 0, clamped: 1 });
+    assert_eq!(store.key(Family::Item, "skew").unwrap().last_seen_at, now + 0.5 * FUTURE_SLACK_MS);
+    let stats = store.key(Family::Item, "a").unwrap();
+    assert_eq!(stats.last_seen_at, now, "clamped to now");
+    // The key keeps counting and decaying: a like a day later adds to it …
+    store.record(&[event(EventKind::Like, item("a", &[]), now + DAY_MS)], now + DAY_MS).unwrap();
+    let stats = store.key(Family::Item, "a").unwrap();
+    assert!((stats.count_at(EventKind::Like, 1, now + DAY_MS) - 1.5).abs() < 1e-6);
+    // … and it expires with the rest once retention has passed.
+    let later = now + 100.0 * DAY_MS;
+    store.record(&[event(EventKind::Click, item("b", &[]), later)], later).unwrap();
+    store.prune(later);
+    assert!(store.key(Family::Item, "a").is_none());
+}
+
+#[test]
+fn times_that_are_not_times_are_coded_errors_and_change_nothing() {
+    let mut store = populated_store();
+    let before = store.clone();
+    let fresh = event(EventKind::Click, item("x", &[]), 10_000.0);
+    for now in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1.0, LATEST_TIME_MS * 1.001, f64::MAX] {
+        let error = store.record(std::slice::from_ref(&fresh), now).unwrap_err();
+        assert_eq!(error.code(), "INVALID_EVENT", "{now}: {error}");
+        assert_eq!(store.restore(&before.snapshot(), now).unwrap_err().code(), "INVALID_REQUEST");
+        assert_eq!(store.export(now).unwrap_err().code(), "INVALID_REQUEST");
+        assert_eq!(store, before);
+    }
+}
+
+#[test]
+fn the_key_cap_holds_at_any_clock() {
+    let mut store = SignalStore::new(StoreConfig { key_cap: 100, ..StoreConfig::default() }).unwrap();
+    for (batch, now) in [1.0, 1.0e15, 5.0, LATEST_TIME_MS].into_iter().enumerate() {
+        let flood: Vec<Event> = impressions_at_one_time((0..500).map(|i| format!("k{batch}-{i}")))
+            .into_iter()
+            .map(|e| Event { at: now.min(1.0e15), ..e })
+            .collect();
+        store.record(&flood, now).unwrap();
+        assert!(store.key_count() <= 100, "{now}: {}", store.key_count());
+    }
+}
+
+#[test]
+fn batches_past_the_limit_are_refused_whole() {
+    let mut store = store();
+    let flood = impressions_at_one_time((0..MAX_EVENTS_PER_BATCH + 1).map(|i| format!("k{}", i % 10)));
+    let error = store.record(&flood, 1.0).unwrap_err();
+    assert_eq!(error.code(), "INVALID_EVENT");
+    assert!(error.to_string().contains("limit 100000"), "{error}");
     assert_eq!(store.key_count(), 0);
-    assert!(store.totals().is_none());
 }
 
 fn populated_store() -> SignalStore {
@@ -284,14 +369,20 @@ fn restore_applies_retention_and_key_cap() {
     let mut restored = SignalStore::new(tight).unwrap();
     restored.restore(&bytes, 10_000.0).unwrap();
     assert!(restored.key_count() <= 5);
-    restored.restore(&bytes, 10.0 * DAY_MS).unwrap();
-    assert_eq!(restored.key_count(), 0, "everything is past retention");
+    // Retention on restore is measured from the snapshot's own newest event: here a click two
+    // days after the others makes them all older than a day.
+    let mut later = store.clone();
+    let click = Item { author: None, containers: vec![], ..item("later", &[]) };
+    later.record(&[event(EventKind::Click, click, 2.0 * DAY_MS)], 2.0 * DAY_MS).unwrap();
+    let mut restored = SignalStore::new(StoreConfig { key_cap: 100, retention_ms: DAY_MS }).unwrap();
+    restored.restore(&later.snapshot(), 10.0 * DAY_MS).unwrap();
+    assert_eq!(restored.key_count(), 1, "only the click's item is within a day of it");
 }
 
 #[test]
 fn export_names_every_key_with_decayed_values() {
     let store = populated_store();
-    let export = store.export(10_000.0 + HALF_LIVES[0].ms);
+    let export = store.export(10_000.0 + HALF_LIVES[0].ms).unwrap();
     assert_eq!(export.keys.len(), store.key_count());
     let like = export.keys.iter().find(|k| k.key == "item-3").unwrap();
     let hourly = like.counts.iter().find(|c| c.half_life == "1h" && c.kind == "like").unwrap();
@@ -315,7 +406,7 @@ fn positive_events_feed_the_recent_ring() {
     // click, dwell, like and share are positive; impressions, dismiss and hide feed nothing.
     let times: Vec<f64> = store.recent().iter().map(|e| e.at).collect();
     assert_eq!(times, [1_000.0, 2_000.0, 3_000.0, 4_000.0]);
-    let export = store.export(10_000.0);
+    let export = store.export(10_000.0).unwrap();
     assert_eq!(export.recent.len(), 4);
 }
 
@@ -334,14 +425,19 @@ fn version_1_snapshots_restore_without_the_newer_signals() {
 
 #[test]
 fn retention_drops_old_recent_embeddings() {
-    let store = populated_store();
+    let mut store = populated_store();
     let retention = StoreConfig::default().retention_ms;
+    // An impression (no embedding) dated so that the events at 1 000 and 2 000 ms are past
+    // retention, those at 3 000 and later not.
+    let now = retention + 2_500.0;
+    store.record(&[event(EventKind::Impression, item("late", &[]), now)], now).unwrap();
     let mut restored = SignalStore::new(StoreConfig::default()).unwrap();
-    // At this time the events at 1 000 and 2 000 ms are past retention, those at 3 000 and later not.
-    restored.restore(&store.snapshot(), retention + 2_500.0).unwrap();
+    restored.restore(&store.snapshot(), now).unwrap();
     let times: Vec<f64> = restored.recent().iter().map(|e| e.at).collect();
     assert_eq!(times, [3_000.0, 4_000.0]);
-    restored.prune(retention + 7_000.0);
+    let now = retention + 7_000.0;
+    restored.record(&[event(EventKind::Impression, item("later", &[]), now)], now).unwrap();
+    restored.prune(now);
     assert!(restored.recent().is_empty() && restored.user_vector().is_none());
 }
 
@@ -380,7 +476,7 @@ fn columns_are_recorded_exactly_like_objects() {
     // More new keys than the cap holds, within the batch.
     batch.extend((0..20).map(|i| event(EventKind::Impression, item(&format!("new-{i}"), &[]), now)));
     let summary = record_both_ways(&mut objects, &mut columns, &batch, now).unwrap();
-    assert_eq!(summary, RecordSummary { recorded: 26, expired: 1 });
+    assert_eq!(summary, RecordSummary { recorded: 26, expired: 1, clamped: 0 });
     assert!(objects.key_count() <= 12 && objects.user_vector().is_some() && !objects.recent().is_empty());
 
     let mut bad_batches = vec![];

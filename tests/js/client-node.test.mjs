@@ -16,6 +16,15 @@ import {
 
 const items = catalogue();
 const model = modelBytes();
+/** The shipped model's info, for helpers that need it before a client exists. */
+const info = await (async () => {
+  const { Ranker, init } = await import("localrank/core");
+  await init();
+  const ranker = new Ranker(model);
+  const modelInfo = ranker.modelInfo();
+  ranker.free();
+  return modelInfo;
+})();
 let dir;
 /** LocalRankers a test opened; closed in `after` whatever happened. */
 const open = new Set();
@@ -58,6 +67,21 @@ async function stop(ranker) {
 
 const liked = (ranker, target = items[44]) => likesFor(target, ranker.modelInfo(), NOW - 60_000).events;
 
+/** The log file next to a file store's checkpoint, and its header's size. */
+const logOf = (path) => `${path}.log`;
+const LOG_HEADER_BYTES = 20;
+
+/** A raw ranker's snapshot of `events`, as an earlier session (or another version) would have left it. */
+async function snapshotOf(events) {
+  const { Ranker, init } = await import("localrank/core");
+  await init();
+  const ranker = new Ranker(model);
+  ranker.record(events, NOW);
+  const bytes = ranker.snapshot();
+  ranker.free();
+  return bytes;
+}
+
 describe("persistence with the file adapter", () => {
   test("signals survive a restart (a new LocalRanker on the same file)", async () => {
     const first = await start("restart.bin");
@@ -68,13 +92,13 @@ describe("persistence with the file adapter", () => {
     const ranked = first.ranker.rerank(items);
     assert.ok(ranked.ids.indexOf(target.id) < baseline.indexOf(target.id), "the like lifted the item");
     const exported = await first.ranker.exportSignals();
-    assert.equal(existsSync(first.path), false, "flushDelayMs: Infinity: nothing written before flush/close");
+    assert.equal(existsSync(logOf(first.path)), false, "flushDelayMs: Infinity: nothing written before flush/close");
     await stop(first.ranker);
 
-    const bytes = readFileSync(first.path);
-    assert.equal(bytes.subarray(0, 6).toString("latin1"), "LRSIG1");
-    assert.equal(statSync(first.path).mode & 0o777, 0o600, "the signals file is private to its user");
-    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith("restart.bin.")), [], "no temporary files left");
+    const log = readFileSync(logOf(first.path));
+    assert.equal(log.subarray(0, 8).toString("latin1"), "LRLOG001", "the batch went to the log");
+    assert.equal(statSync(logOf(first.path)).mode & 0o777, 0o600, "the signals files are private to their user");
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith("restart.bin.") && !/\.(log|model)$/.test(f)), [], "no temporary or lock files left");
 
     const second = await start("restart.bin");
     assert.deepEqual(second.warnings, []);
@@ -84,7 +108,7 @@ describe("persistence with the file adapter", () => {
     await stop(second.ranker);
   });
 
-  test("record() persists after the debounce delay, and reports it", async () => {
+  test("record() is appended to the log after the debounce delay: bytes of the batch, not of the store", async () => {
     const persisted = [];
     let resolvePersist;
     const persistedOnce = new Promise((resolve) => (resolvePersist = resolve));
@@ -97,12 +121,14 @@ describe("persistence with the file adapter", () => {
     });
     await ranker.record([{ kind: "click", item: itemRef(items[5]), at: NOW - 1000 }]);
     await ranker.record([{ kind: "like", item: itemRef(items[6]), at: NOW - 500 }]);
-    assert.equal(ranker.status.pendingEvents, 2, "journaled until persisted");
-    assert.equal(existsSync(path), false);
+    assert.equal(ranker.status.pendingEvents, 2, "journaled until appended");
+    assert.equal(existsSync(logOf(path)), false);
     await persistedOnce;
     assert.equal(persisted.length, 1, "two records within the delay: one write");
-    assert.equal(persisted[0].storage, true);
-    assert.equal(persisted[0].byteLength, statSync(path).size);
+    assert.deepEqual({ ...persisted[0], byteLength: 0 }, { kind: "append", byteLength: 0, events: 2, pendingBatches: 0, storage: true });
+    assert.equal(persisted[0].byteLength + LOG_HEADER_BYTES, statSync(logOf(path)).size, "the write is the two batches");
+    assert.ok(persisted[0].byteLength < 2048, `two events with 8-number embeddings: ${persisted[0].byteLength} bytes`);
+    assert.equal(existsSync(path), false, "no checkpoint yet: the log holds everything");
     assert.equal(ranker.status.pendingEvents, 0);
     assert.ok(ranker.status.lastPersistedAt !== null);
     await stop(ranker);
@@ -118,14 +144,15 @@ describe("persistence with the file adapter", () => {
     await stop(ranker);
   });
 
-  test("clear() wipes memory and deletes the file's content", async () => {
+  test("clear() wipes memory and the files' content", async () => {
     const { ranker, path } = await start("clear.bin");
     const baseline = ranker.rerank(items);
     await ranker.record(liked(ranker));
     await ranker.flush();
-    assert.ok(statSync(path).size > 0);
+    assert.ok(statSync(logOf(path)).size > LOG_HEADER_BYTES);
     await ranker.clear();
-    assert.ok(!existsSync(path) || statSync(path).size === 0, "the persisted copy is gone");
+    assert.equal(existsSync(path), false, "no checkpoint");
+    assert.equal(statSync(logOf(path)).size, LOG_HEADER_BYTES, "an empty log");
     assert.equal(ranker.keyCount, 0);
     assert.deepEqual((await ranker.exportSignals()).keys, []);
     assert.deepEqual(ranker.rerank(items).ids, baseline.ids);
@@ -147,12 +174,9 @@ describe("persistence with the file adapter", () => {
     await stop(ranker);
   });
 
-  test("a corrupt file is reported, ignored, and replaced by the next persist", async () => {
-    const donor = await start("donor.bin");
-    await donor.ranker.record(liked(donor.ranker));
-    await stop(donor.ranker);
+  test("a corrupt checkpoint is reported, skipped, and replaced by the leader's next write", async () => {
     const path = join(dir, "corrupt.bin");
-    writeFileSync(path, corrupted(readFileSync(donor.path)));
+    writeFileSync(path, corrupted(await snapshotOf(liked({ modelInfo: () => info }))));
 
     const { ranker, warnings } = await start("corrupt.bin");
     assert.deepEqual(warnings.map((w) => w.code), ["CORRUPT_SNAPSHOT"]);
@@ -163,7 +187,7 @@ describe("persistence with the file adapter", () => {
     await stop(ranker);
 
     const reopened = await start("corrupt.bin");
-    assert.deepEqual(reopened.warnings, [], "the file holds a valid snapshot again");
+    assert.deepEqual(reopened.warnings, [], "the file holds a valid checkpoint again");
     assert.ok(reopened.ranker.keyCount > 0);
     await stop(reopened.ranker);
 
@@ -173,11 +197,8 @@ describe("persistence with the file adapter", () => {
     await stop(garbage.ranker);
   });
 
-  test("a newer-format file is kept untouched; clear() still deletes it", async () => {
-    const donor = await start("donor-newer.bin");
-    await donor.ranker.record(liked(donor.ranker));
-    await stop(donor.ranker);
-    const newer = withSnapshotVersion(readFileSync(donor.path), 99);
+  test("a newer-format checkpoint is kept untouched and nothing is written; clear() still deletes it", async () => {
+    const newer = withSnapshotVersion(await snapshotOf(liked({ modelInfo: () => info })), 99);
     const path = join(dir, "newer.bin");
     writeFileSync(path, newer);
 
@@ -188,40 +209,42 @@ describe("persistence with the file adapter", () => {
     await ranker.record([{ kind: "like", item: itemRef(items[9]), at: NOW - 1000 }]);
     await ranker.flush();
     assert.deepEqual(readFileSync(path), Buffer.from(newer), "the newer version's bytes are not overwritten");
-    assert.equal(ranker.status.pendingEvents, 0, "kept in memory as the recovery base instead");
+    assert.equal(existsSync(logOf(path)), false, "and nothing is logged next to them");
+    assert.equal(ranker.status.pendingEvents, 1, "kept in memory only");
     assert.ok(ranker.keyCount > 0);
 
     await ranker.clear();
-    assert.ok(!existsSync(path), "clear() is the user's wish: it deletes even a newer-format file");
+    assert.ok(!existsSync(path), "clear() is the user's wish: it deletes even a newer-format checkpoint");
     assert.equal(ranker.status.persistence, "storage");
     await ranker.record([{ kind: "like", item: itemRef(items[9]), at: NOW - 1000 }]);
     await stop(ranker);
-    assert.equal(readFileSync(path).readUInt16LE(6), readFileSync(donor.path).readUInt16LE(6), "persisting again, in this version's format");
+    const reopened = await start("newer.bin");
+    assert.ok(reopened.ranker.keyCount > 0, "persisting again, in this version's format");
+    await stop(reopened.ranker);
   });
 
-  test("a failed write keeps the old file and the journal, and a later flush succeeds", async () => {
-    let failRename = false;
-    const fs = { ...fsPromises, rename: (a, b) => (failRename ? Promise.reject(new Error("EIO: simulated")) : fsPromises.rename(a, b)) };
+  test("a failed write keeps the files and the journal, and a later flush succeeds", async () => {
+    let failSync = false;
+    const failing = (handle) => ({ ...handle, write: (...a) => handle.write(...a), writeFile: (d) => handle.writeFile(d), truncate: (n) => handle.truncate(n), close: () => handle.close(), sync: () => (failSync ? Promise.reject(new Error("EIO: simulated")) : handle.sync()) });
+    const fs = { ...fsPromises, open: async (...args) => failing(await fsPromises.open(...args)) };
     const { ranker, warnings, path } = await start("failing.bin", { storage: fileStorage(join(dir, "failing.bin"), { fs }) });
     await ranker.record([{ kind: "click", item: itemRef(items[3]), at: NOW - 2000 }]);
     await ranker.flush();
-    const good = readFileSync(path);
 
-    failRename = true;
+    failSync = true;
     await ranker.record([{ kind: "like", item: itemRef(items[4]), at: NOW - 1000 }]);
     await assert.rejects(ranker.flush(), (error) => error.name === "LocalrankClientError" && error.code === "STORAGE_FAILED");
-    assert.deepEqual(readFileSync(path), good, "the old snapshot is intact");
-    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith("failing.bin.")), [], "the temporary file was removed");
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith("failing.bin.") && !/\.(log|model|leader)$/.test(f)), [], "no temporary or lock file left");
     assert.equal(ranker.status.pendingEvents, 1, "the event stays journaled");
     assert.ok(warnings.some((w) => w.code === "STORAGE_FAILED"));
 
-    failRename = false;
+    failSync = false;
     await ranker.flush();
     assert.equal(ranker.status.pendingEvents, 0);
     const exported = await ranker.exportSignals();
     await stop(ranker);
     const reopened = await start("failing.bin");
-    assert.deepEqual(await reopened.ranker.exportSignals(), exported);
+    assert.deepEqual(await reopened.ranker.exportSignals(), exported, "the retried batch counts once (its bytes had reached the file before the failed fsync)");
     await stop(reopened.ranker);
   });
 });
@@ -230,7 +253,8 @@ test("a failed debounced write is retried by itself", async () => {
   let failures = 1;
   const fs = {
     ...fsPromises,
-    rename: (a, b) => (failures-- > 0 ? Promise.reject(new Error("ENOSPC: simulated")) : fsPromises.rename(a, b)),
+    // The log's first write (a new file: written, then renamed into place) fails once.
+    rename: (a, b) => (b.endsWith(".log") && failures-- > 0 ? Promise.reject(new Error("ENOSPC: simulated")) : fsPromises.rename(a, b)),
   };
   let persisted;
   const done = new Promise((resolve) => (persisted = resolve));
@@ -244,13 +268,13 @@ test("a failed debounced write is retried by itself", async () => {
   assert.deepEqual(warnings.map((w) => w.code), ["STORAGE_FAILED"]);
   assert.match(warnings[0].message, /retrying in 1 s/);
   assert.equal(ranker.status.pendingEvents, 0);
-  assert.ok(statSync(path).size > 0);
+  assert.ok(statSync(logOf(path)).size > LOG_HEADER_BYTES);
   await stop(ranker);
 });
 
 describe("recovery from traps", () => {
   test("a trap in rerank gives the server order, then a fresh instance with the journal replayed", async () => {
-    const { initWasm, armed } = trappingLoader("rerankColumns", () => new WebAssembly.RuntimeError("unreachable"));
+    const { initWasm, armed } = trappingLoader("rerank", () => new WebAssembly.RuntimeError("unreachable"));
     const storage = memoryStorage();
     const warnings = [];
     const ranker = await createLocalRanker({
@@ -290,7 +314,8 @@ describe("recovery from traps", () => {
     assert.deepEqual(recovered.scores, expected.scores);
     assert.deepEqual(await ranker.exportSignals(), exported);
     assert.deepEqual(warnings.map((w) => w.code), ["WASM_TRAP", "RECOVERED"]);
-    assert.match(warnings[1].message, /replayed 3 journaled events/);
+    // The persisted click is in the log (no checkpoint yet), so it is replayed too: 1 + 3 events.
+    assert.match(warnings[1].message, /replayed 4 journaled events/);
     assert.equal(ranker.status.pendingBatches, 1, "still journaled: not yet persisted");
     await ranker.flush();
     assert.equal(ranker.status.pendingBatches, 0);
@@ -299,7 +324,7 @@ describe("recovery from traps", () => {
   });
 
   test("any other exception also falls back (SHIM_ERROR) and replaces the module", async () => {
-    const { initWasm, armed } = trappingLoader("rerankColumns", () => new Error("recursive use of an object detected"));
+    const { initWasm, armed } = trappingLoader("rerank", () => new Error("recursive use of an object detected"));
     const ranker = await createLocalRanker({ initWasm, modelBytes: model, now: () => NOW, flushDelayMs: Infinity });
     open.add(ranker);
     await ranker.record(liked(ranker));
@@ -322,7 +347,7 @@ describe("recovery from traps", () => {
     const keysBefore = ranker.keyCount;
     armed.on = true;
     const summary = await ranker.record([{ kind: "like", item: itemRef(items[50]), at: NOW - 1000 }]);
-    assert.deepEqual(summary, { recorded: 1, expired: 0 });
+    assert.deepEqual(summary, { recorded: 1, expired: 0, clamped: 0 });
     assert.equal(armed.calls, 1);
     assert.equal(ranker.status.instances, 2);
     assert.ok(ranker.keyCount > keysBefore, "both batches are in the new instance");
@@ -376,7 +401,7 @@ describe("recovery from traps", () => {
     const inner = wasmLoader();
     let failing = false;
     const warnings = [];
-    const { initWasm, armed } = trappingLoader("rerankColumns", () => new WebAssembly.RuntimeError("unreachable"));
+    const { initWasm, armed } = trappingLoader("rerank", () => new WebAssembly.RuntimeError("unreachable"));
     const ranker = await createLocalRanker({
       initWasm: (context) => (failing ? Promise.reject(new Error("offline")) : context.instance === 0 ? initWasm(context) : inner(context)),
       modelBytes: model, now: () => NOW, flushDelayMs: Infinity, onWarning: (w) => warnings.push(w),
@@ -438,6 +463,38 @@ describe("loading", () => {
     await assert.rejects(createLocalRanker({ model }), (error) => error.code === "INVALID_ARGUMENT" && /unknown key `model`/.test(error.message));
     await assert.rejects(createLocalRanker({ modelBytes: model, modelUrl: "x.onnx" }), (error) => error.code === "INVALID_ARGUMENT");
     await assert.rejects(createLocalRanker(), (error) => error.code === "INVALID_ARGUMENT");
+  });
+
+  test("a model whose load traps the module is INVALID_MODEL, at the first load and at an update (issue 13, item 2)", async () => {
+    // Loading `poison` traps the instance that loads it (as a tract panic does in wasm): a
+    // loader whose Ranker raises the engine's RuntimeError for those bytes.
+    const poison = model.slice();
+    poison[poison.length - 1] ^= 1;
+    const trapping = async (context) => {
+      const { Ranker } = await loader(context);
+      class PoisonedRanker extends Ranker {
+        constructor(bytes, options) {
+          if (bytes.length === poison.length && bytes.every((b, i) => b === poison[i])) throw new WebAssembly.RuntimeError("unreachable");
+          super(bytes, options);
+        }
+      }
+      return { Ranker: PoisonedRanker };
+    };
+    await assert.rejects(createLocalRanker({ initWasm: trapping, modelBytes: poison }), (error) => {
+      assert.equal(error.name, "LocalrankError");
+      assert.equal(error.code, "INVALID_MODEL");
+      assert.match(error.message, /loading the model broke the module \(RuntimeError: unreachable\); it was refused/);
+      return true;
+    });
+    const ranker = await createLocalRanker({ initWasm: trapping, modelBytes: model, now: () => NOW });
+    open.add(ranker);
+    const before = ranker.modelInfo().sha256;
+    await assert.rejects(ranker.updateModel(poison), (error) => error.code === "INVALID_MODEL");
+    assert.equal(ranker.modelInfo().sha256, before, "the old model keeps serving");
+    assert.equal(ranker.rerank(items).fallback, null);
+    assert.equal(ranker.status.state, "ready");
+    await ranker.close();
+    open.delete(ranker);
   });
 
   test("a closed ranker returns the server order and refuses writes", async () => {

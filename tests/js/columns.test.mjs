@@ -1,8 +1,8 @@
-// The client's fast paths: candidates packed into columns (`packCandidates`) and ranked by
-// `Ranker.rerankColumns` must give exactly what the object path (`Ranker.rerank`) gives, and
-// events packed by `packEvents` and recorded by `Ranker.recordColumns` exactly what `record`
-// stores (the same snapshot bytes); what the columns cannot carry takes the object path and its
-// coded errors. And the slim package (NNEF-only) must rank exactly like the full one.
+// The column paths: candidates packed by `packCandidates` and ranked by `Ranker.rerankColumns`
+// must give exactly what `Ranker.rerank` gives for the objects (it packs them the same way),
+// and events packed by `packEvents` and recorded by `Ranker.recordColumns` exactly what
+// `record` stores (the same snapshot bytes); what the module cannot take is a coded error
+// naming it. And the slim package (NNEF-only) must rank exactly like the full one.
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -52,25 +52,25 @@ test("packed columns rank exactly like the objects, with and without constraints
   ranker.free();
 });
 
-test("the client takes the columns path and returns the ids of the order", async () => {
+test("the client and the raw Ranker return the candidates' own ids, lone surrogates and all", async () => {
   const client = await createLocalRanker({ initWasm: () => pkg, modelBytes: modelBytes(), flushDelayMs: Infinity });
   await client.record(events(), NOW);
   const raw = ranked(pkg.Ranker, modelBytes());
-  const odd = [...items.slice(0, 5), { id: "😀 \ud800 lone surrogate", topics: ["x"] }, { id: "last" }];
+  const odd = [...items.slice(0, 5), { id: "😀 \ud800 lone surrogate", topics: ["x"] }, { id: "a\ud800" }, { id: "a\ud801" }, { id: "\ufdd0a" }, { id: "last" }];
   for (const candidates of [items, odd]) {
     const viaClient = client.rerank({ candidates, now: NOW });
-    const viaObjects = raw.rerank({ candidates, now: NOW });
+    const viaRaw = raw.rerank({ candidates, now: NOW });
     assert.equal(viaClient.fallback, null);
-    // (The object path returns ids decoded from wasm, a lone surrogate replaced; the client
-    // returns the candidates' own ids.)
-    assert.deepEqual(viaClient.ids, [...viaObjects.order].map((i) => candidates[i].id));
-    assert.deepEqual([...viaClient.scores], [...viaObjects.scores]);
+    assert.equal(viaRaw.fallback, null, "ids differing only in a lone surrogate are distinct");
+    assert.deepEqual(viaClient.ids, [...viaRaw.order].map((i) => candidates[i].id));
+    assert.deepEqual(viaRaw.ids, viaClient.ids);
+    assert.deepEqual([...viaClient.scores], [...viaRaw.scores]);
   }
   raw.free();
   await client.close();
 });
 
-test("what the columns cannot carry takes the object path and its coded error", async () => {
+test("what the module cannot take is a coded INVALID_REQUEST naming it", async () => {
   const client = await createLocalRanker({ initWasm: () => pkg, modelBytes: modelBytes(), flushDelayMs: Infinity });
   const [a, b] = [items[0], items[1]];
   const bad = {
@@ -80,10 +80,18 @@ test("what the columns cannot carry takes the object path and its coded error", 
     "topics not a list": [a, { ...b, topics: "rust" }],
     "a string for pinned": [a, { ...b, pinned: "yes" }],
   };
+  const messages = {
+    "a number id": "invalid request: candidate 1: id must be a string",
+    "a NaN score": "invalid request: candidate 1: serverScore is NaN",
+    "a string in an embedding": "invalid request: candidate 0: embedding[1] must be a number",
+    "topics not a list": "invalid request: candidate 1: topics must be an array of strings",
+    "a string for pinned": "invalid request: candidate 1: pinned must be a boolean",
+  };
   for (const [name, candidates] of Object.entries(bad)) {
     assert.equal(packCandidates(candidates), null, name);
     const result = client.rerank({ candidates, now: NOW });
     assert.equal(result.fallback?.reason, "INVALID_REQUEST", name);
+    assert.equal(result.fallback?.message, messages[name]);
     assert.deepEqual(result.order, Uint32Array.from([0, 1]), `${name}: server order`);
   }
   // Values the columns carry are validated in the module, as for objects.
@@ -135,7 +143,7 @@ test("packed events record exactly like the objects: the same summaries, the sam
   columns.free();
 });
 
-test("what the event columns cannot carry takes the client's object path and its coded error", async () => {
+test("what the module cannot take in an event is a coded INVALID_EVENT naming it, nothing stored", async () => {
   const client = await createLocalRanker({ initWasm: () => pkg, modelBytes: modelBytes(), flushDelayMs: Infinity });
   const good = { kind: "like", item: itemRef(items[0]), at: NOW - 1000 };
   const bad = {
@@ -147,26 +155,38 @@ test("what the event columns cannot carry takes the client's object path and its
     "topics not a list": { ...good, item: { id: "a", topics: "rust" } },
     "a string in an embedding": { ...good, item: { id: "a", embedding: [1, "2"] } },
     "an empty embedding": { ...good, item: { id: "a", embedding: [] } },
+    "an embedding past 512 numbers": { ...good, item: { id: "a", embedding: new Array(600).fill(0.5) } },
     "a NaN dwell": { kind: "dwell", item: { id: "a" }, at: NOW, dwellMs: NaN },
     "not an object": null,
   };
   for (const [name, event] of Object.entries(bad)) {
     assert.equal(packEvents([good, event]), null, name);
-    await assert.rejects(client.record([good, event], NOW), (error) => error.name === "LocalrankError" && error.code === "INVALID_EVENT", name);
+    await assert.rejects(client.record([good, event], NOW), (error) => {
+      assert.equal(error.name, "LocalrankError", name);
+      assert.equal(error.code, "INVALID_EVENT", name);
+      assert.match(error.message, /^invalid event: event 1: /, name);
+      assert.doesNotMatch(error.message, /Error: .*Error:/, `${name}: one error, not one nested in another`);
+      return true;
+    });
   }
+  await assert.rejects(client.record([{ ...good, kind: "stare" }], NOW), {
+    message: "invalid event: event 0: unknown kind `stare`, expected one of impression, click, dwell, like, share, dismiss, hide",
+  });
   assert.equal(packEvents("events"), null);
   await assert.rejects(client.record(/** @type {never} */ ("events"), NOW), (error) => error.code === "INVALID_EVENT");
   assert.equal(client.keyCount, 0, "nothing stored");
   assert.equal(client.status.pendingBatches, 0, "nothing journaled");
-  // A valid batch the table cannot carry exactly (an id ending in half a surrogate pair could
-  // pair up with the next string's first unit) is recorded through the object path.
-  const tail = { ...good, item: { id: "tail \ud83d" } };
-  assert.equal(packEvents([tail]), null);
-  assert.deepEqual(await client.record([tail], NOW), { recorded: 1, expired: 0 });
+  // Ids ending in half a surrogate pair pack (encoded, so they cannot pair up with the next
+  // string in the table) and come back exactly, distinct from each other.
+  const tails = ["tail \ud83d", "tail \ud83e", "\ufdd0tail"].map((id) => ({ ...good, item: { id } }));
+  assert.ok(packEvents(tails));
+  assert.deepEqual(await client.record(tails, NOW), { recorded: 3, expired: 0, clamped: 0 });
+  const stored = (await client.exportSignals(NOW)).keys.filter((k) => k.family === "item").map((k) => k.key);
+  assert.deepEqual(stored.sort(), tails.map((t) => t.item.id).sort());
   await client.close();
 });
 
-test("values the event columns carry are checked in the module with the object path's code and message", () => {
+test("values the event columns carry are checked in the module, with the same code and message either way", () => {
   const [objects, columns] = [new pkg.Ranker(modelBytes()), new pkg.Ranker(modelBytes())];
   const good = { kind: "like", item: itemRef(items[0]), at: NOW - 1000 };
   const bad = [
@@ -181,7 +201,6 @@ test("values the event columns carry are checked in the module with the object p
     { kind: "dwell", item: { id: "a" }, at: NOW, dwellMs: Infinity },
     { ...good, dwellMs: 10 },
     { ...good, item: { id: "a", embedding: [1, 2] } }, // the good event's embedding is longer
-    { ...good, item: { id: "a", embedding: new Array(600).fill(0.5) } },
     { ...good, item: { id: "a", embedding: [NaN, ...items[0].embedding.slice(1)] } },
   ];
   for (const event of bad) {

@@ -1,7 +1,7 @@
 // The demo page in headless Chromium, served by www/serve.mjs on a free port: it loads under its
 // strict CSP without errors, a like changes the order, a reload keeps the signals (IndexedDB),
 // "Reset signals" clears them, the clock decays them; plus the server's own rules and the
-// IndexedDB adapter's two-slot writes.
+// IndexedDB adapter's log and two-slot checkpoints.
 
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
@@ -37,16 +37,18 @@ after(async () => {
  * A fresh browser context (own IndexedDB) with a page that records console errors, page
  * errors, failed requests and CSP violations.
  */
-async function openPage() {
+async function openPage({ worker = false } = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   const problems = watchPage(page);
-  await page.addInitScript(() => {
+  await page.addInitScript((worker) => {
+    // The demo's own toggle, as a visitor would have left it.
+    if (worker && localStorage.getItem("localrank-demo:worker") === null) localStorage.setItem("localrank-demo:worker", "on");
     window.__cspViolations = [];
     document.addEventListener("securitypolicyviolation", (event) => {
       window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
     });
-  });
+  }, worker);
   return { context, page, problems };
 }
 
@@ -72,7 +74,7 @@ const exportedKeys = async (page) => {
   return JSON.parse(await page.textContent('[data-testid="export"]')).keys;
 };
 
-describe("the demo page", () => {
+for (const worker of [false, true]) describe(`the demo page${worker ? " with the ranker in a worker" : ""}`, () => {
   let context;
   let page;
   let problems;
@@ -80,7 +82,7 @@ describe("the demo page", () => {
   let liked;
 
   before(async () => {
-    ({ context, page, problems } = await openPage());
+    ({ context, page, problems } = await openPage({ worker }));
   });
   after(async () => {
     await context?.close();
@@ -107,6 +109,8 @@ describe("the demo page", () => {
     items.forEach((item, i) => item.pinned && assert.equal(baseline[i], item.id, "pinned items keep their place"));
     assert.equal(await page.locator('[data-testid="ranked-item"] [data-testid="why"]').count(), items.length);
     assert.equal(await page.isHidden('[data-testid="fallback"]'), true);
+    assert.equal(await page.isChecked('[data-testid="worker-toggle"]'), worker);
+    assert.equal(await page.getAttribute('[data-testid="served-by"]', "data-sha256"), info.sha256, "the rerank says which model served it");
     assert.equal(await page.textContent('[data-testid="key-count"]'), "0 keys");
     assert.deepEqual(await exportedKeys(page), [], "a new device knows nothing");
 
@@ -124,6 +128,7 @@ describe("the demo page", () => {
     await rendered(page, renders + 1);
     const after = await rankedIds(page);
     assert.notDeepEqual(after, baseline, "the order changed");
+    assert.equal(await page.getAttribute('[data-testid="leader"]', "data-leader"), "true", "the only tab of the origin leads");
     assert.ok(after.indexOf(target) < before, `${target} moved from ${before + 1} to ${after.indexOf(target) + 1}`);
     const moved = Number(await page.getAttribute(`[data-testid="ranked-item"][data-id="${target}"] [data-testid="move"]`, "data-moved"));
     assert.equal(moved, items.findIndex((item) => item.id === target) - after.indexOf(target), "the badge shows how far it moved");
@@ -196,7 +201,7 @@ describe("the demo page", () => {
 });
 
 describe("the IndexedDB adapter in Chromium", () => {
-  test("two alternating slots with generations; a corrupt newest slot falls back to the older one", async () => {
+  test("a log of appends, checkpoints in two alternating slots; a corrupt newest checkpoint falls back to the older one and the log", async () => {
     const { context, page, problems } = await openPage();
     try {
       await page.goto(server.url);
@@ -211,35 +216,41 @@ describe("the IndexedDB adapter in Chromium", () => {
           flushDelayMs: Infinity,
           onWarning: (warning) => warnings.push(warning.code),
         });
-        const slots = async () => (await storage.load()).map((s) => [s.source.match(/slot-\d/)[0], s.generation]);
+        const slots = async () => (await storage.load()).snapshots.map((s) => [s.source.match(/slot-\d/)[0], s.generation, s.upTo]);
+        const logLength = async () => (await storage.load()).log.length;
+        /** `count` batches of one click each on items named `${prefix}-n`, each appended at once. */
+        const clicks = async (ranker, prefix, count) => {
+          for (let n = 0; n < count; n++) {
+            await ranker.record([{ kind: "click", item: { id: `${prefix}-${n}` }, at: Date.now() }]);
+            await ranker.flush();
+          }
+        };
         const out = {};
         const first = await start();
-        await first.record([{ kind: "like", item: { id: "a", topics: ["rust"] }, at: Date.now() }]);
-        await first.flush();
-        out.keysAfterA = first.keyCount;
-        await first.record([{ kind: "like", item: { id: "b", topics: ["space"] }, at: Date.now() }]);
-        await first.flush();
-        out.keysAfterB = first.keyCount;
-        out.afterTwo = await slots();
-        await first.record([{ kind: "click", item: { id: "c" }, at: Date.now() }]);
-        await first.flush();
-        out.afterThree = await slots();
+        await clicks(first, "a", 3);
+        out.afterAppends = { slots: await slots(), log: await logLength() };
+        // The leader folds the log into a checkpoint once it holds 200 batches.
+        await clicks(first, "b", 197);
+        out.afterFirstCheckpoint = { slots: await slots(), log: await logLength(), leader: first.status.leader };
+        await clicks(first, "c", 200);
+        out.afterSecondCheckpoint = { slots: await slots(), log: await logLength() };
+        out.keys = first.keyCount;
         await first.close();
 
-        // Corrupt the newest slot (generation 2, in slot-0) behind the adapter's back.
+        // Corrupt the newest checkpoint (generation 1, in slot-1) behind the adapter's back.
         const db = await new Promise((resolve, reject) => {
-          const request = indexedDB.open("slot-test", 1);
+          const request = indexedDB.open("slot-test");
           request.onsuccess = () => resolve(request.result);
           request.onerror = () => reject(request.error);
         });
         await new Promise((resolve, reject) => {
           const tx = db.transaction("signals", "readwrite");
           const store = tx.objectStore("signals");
-          const get = store.get("slot-0");
+          const get = store.get("slot-1");
           get.onsuccess = () => {
             const record = get.result;
             record.bytes[Math.floor(record.bytes.length / 2)] ^= 0xff;
-            store.put(record, "slot-0");
+            store.put(record, "slot-1");
           };
           tx.oncomplete = resolve;
           tx.onerror = () => reject(tx.error);
@@ -250,22 +261,24 @@ describe("the IndexedDB adapter in Chromium", () => {
         out.warnings = [...warnings];
         out.keysRestored = second.keyCount;
         const exported = await second.exportSignals();
-        out.restoredItems = exported.keys.filter((k) => k.family === "item").map((k) => k.key).sort();
-        await second.record([{ kind: "click", item: { id: "d" }, at: Date.now() }]);
-        await second.flush();
+        out.restoredItems = exported.keys.filter((k) => k.family === "item").length;
+        await clicks(second, "d", 1);
         out.afterRepair = await slots();
         await second.clear();
-        out.afterClear = await slots();
+        out.afterClear = { slots: await slots(), log: await logLength() };
         await second.close();
         return out;
       });
-      assert.deepEqual(result.afterTwo, [["slot-1", 1], ["slot-0", 0]], "newest first, alternating slots");
-      assert.deepEqual(result.afterThree, [["slot-0", 2], ["slot-1", 1]], "the third write replaced the oldest slot");
+      assert.deepEqual(result.afterAppends, { slots: [], log: 3 }, "appends only: no checkpoint yet");
+      assert.deepEqual(result.afterFirstCheckpoint, { slots: [["slot-0", 0, 200]], log: 200, leader: true }, "the leader's first checkpoint (the log stays: with no older checkpoint it is the fallback)");
+      assert.deepEqual(result.afterSecondCheckpoint.slots, [["slot-1", 1, 400], ["slot-0", 0, 200]], "newest first, alternating slots");
+      assert.equal(result.afterSecondCheckpoint.log, 200, "the log the older checkpoint still needs is kept");
+      assert.equal(result.keys, 400);
       assert.deepEqual(result.warnings, ["CORRUPT_SNAPSHOT"]);
-      assert.equal(result.keysRestored, result.keysAfterB, "restored the older slot (a and b, without c)");
-      assert.deepEqual(result.restoredItems, ["a", "b"]);
-      assert.deepEqual(result.afterRepair, [["slot-1", 3], ["slot-0", 2]], "the next write went over the older, good slot");
-      assert.deepEqual(result.afterClear, []);
+      assert.equal(result.keysRestored, 400, "the older checkpoint and the log after it: every event");
+      assert.equal(result.restoredItems, 400);
+      assert.deepEqual(result.afterRepair, [["slot-0", 2, 401], ["slot-1", 1, 400]], "a good checkpoint is written at once, over the older slot");
+      assert.deepEqual(result.afterClear, { slots: [], log: 0 });
       assert.deepEqual(problems, []);
     } finally {
       await context.close();

@@ -132,6 +132,21 @@ export function publicKeyBytes(key) {
 
 export const newSigningKey = () => generateKeyPairSync("ed25519").privateKey;
 
+/**
+ * One module instance of the built package, with a handle on its linear memory (the glue's
+ * `init` hands back the instance's exports): its `Ranker` class (the package's, over this
+ * instance) and its `memory`, to measure.
+ * @param {"full" | "slim"} [flavour]
+ */
+export async function instrumentedCore(flavour = "full") {
+  const { createBindings } = await import(`${PACKAGE}dist/wasm/${flavour}/bindings.js`);
+  const { rankerClass } = await import(`${PACKAGE}dist/core/ranker.js`);
+  const bindings = createBindings();
+  const module = await WebAssembly.compile(readFileSync(`${PACKAGE}dist/wasm/${flavour}/localrank_bg.wasm`));
+  const { memory } = await bindings.init({ module_or_path: module });
+  return { Ranker: rankerClass(bindings.WasmRanker), memory: /** @type {WebAssembly.Memory} */ (memory) };
+}
+
 /** The candidates' ids in server order, for comparing with fallback results. */
 export const idsOf = (items) => items.map((item) => item.id);
 

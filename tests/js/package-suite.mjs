@@ -29,13 +29,12 @@ export function packageSuite(label, pkg) {
       const info = ranker.modelInfo();
       assert.equal(typeof info.name, "string");
       assert.ok(info.name.length > 0);
-      assert.equal(info.contractVersion, 1);
+      assert.equal(info.contractVersion, 2);
       assert.ok(Array.isArray(info.features) && info.features.length > 0);
       const prefixes = ["server", "affinity", "share", "recency", "fatigue", "user", "session", "recent", "context"];
       for (const feature of info.features) assert.ok(prefixes.includes(feature.split(".")[0]), feature);
       assert.equal(info.byteSize, model.byteLength);
       assert.equal(typeof info.opset, "number");
-      assert.ok(Number.isFinite(info.serverBlend));
       assert.equal(ranker.keyCount, 0);
       ranker.free();
     });
@@ -83,7 +82,7 @@ export function packageSuite(label, pkg) {
       const target = lowCandidate(items, before.ids);
       const { events, via } = likesFor(target, info, NOW - 60_000);
       const summary = ranker.record(events, NOW);
-      assert.deepEqual(summary, { recorded: events.length, expired: 0 });
+      assert.deepEqual(summary, { recorded: events.length, expired: 0, clamped: 0 });
       assert.ok(ranker.keyCount > 0);
       const after = ranker.rerank({ candidates: items, now: NOW, explain: true });
       assert.equal(after.fallback, null);
@@ -168,7 +167,7 @@ export function packageSuite(label, pkg) {
         { kind: "click", item: { id: "old" }, at: NOW - 31 * DAY_MS },
         { kind: "dwell", item: { id: "new", topics: ["rust"] }, at: NOW - 1000, dwellMs: 45_000 },
       ], NOW);
-      assert.deepEqual(summary, { recorded: 1, expired: 1 });
+      assert.deepEqual(summary, { recorded: 1, expired: 1, clamped: 0 });
       const exported = ranker.exportSignals(NOW);
       assert.deepEqual(exported.keys.map((k) => `${k.family}:${k.key}`).sort(), ["item:new", "topic:rust"]);
       assert.equal(exported.retentionDays, 30);
@@ -356,7 +355,7 @@ export function packageSuite(label, pkg) {
         assert.equal(ranker.keyCount, 0, `nothing stored after ${JSON.stringify(event)}`);
       }
       expectLocalrankError(assert, () => ranker.record("not a list", NOW), "INVALID_EVENT");
-      assert.deepEqual(ranker.record([good], NOW), { recorded: 1, expired: 0 });
+      assert.deepEqual(ranker.record([good], NOW), { recorded: 1, expired: 0, clamped: 0 });
       ranker.free();
     });
 

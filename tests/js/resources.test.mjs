@@ -6,23 +6,24 @@
 // (src/signals/tests.rs, src/ranker/tests.rs); these check them across the JS boundary.
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { before, describe, test } from "node:test";
+import v8 from "node:v8";
+import vm from "node:vm";
 
-import { NOW, PACKAGE, catalogue, expectLocalrankError, idsOf, modelBytes } from "./helpers.mjs";
+import { createLocalRanker, memoryStorage, packCandidates, wasmLoader } from "localrank";
+import { NOW, catalogue, expectLocalrankError, idsOf, instrumentedCore, modelBytes } from "./helpers.mjs";
 
 const MiB = 2 ** 20;
 const items = catalogue();
 const model = modelBytes();
-/** One instance's bindings (`Ranker`), from the package's full flavour. */
+/** One instance of the package's full flavour: its `Ranker` class and linear memory. */
 let pkg;
 /** @type {WebAssembly.Memory} */
 let memory;
 
 before(async () => {
-  const { createBindings } = await import(`${PACKAGE}dist/wasm/full/bindings.js`);
-  pkg = createBindings();
-  ({ memory } = await pkg.init({ module_or_path: await WebAssembly.compile(readFileSync(`${PACKAGE}dist/wasm/full/localrank_bg.wasm`)) }));
+  pkg = await instrumentedCore();
+  ({ memory } = pkg);
 });
 
 const memoryMiB = () => memory.buffer.byteLength / MiB;
@@ -39,7 +40,7 @@ describe("a flood of distinct keys", () => {
     const started = performance.now();
     for (let first = 0; first < total; first += batch) {
       const events = Array.from({ length: batch }, (_, i) => ({ kind: "click", item: { id: `flood-${first + i}` }, at: NOW - 1000 }));
-      assert.deepEqual(ranker.record(events, NOW), { recorded: batch, expired: 0 });
+      assert.deepEqual(ranker.record(events, NOW), { recorded: batch, expired: 0, clamped: 0 });
       maxKeys = Math.max(maxKeys, ranker.keyCount);
       assert.ok(ranker.keyCount <= keyCap, `${ranker.keyCount} keys after ${first + batch}`);
       // Steady state: the cap was reached long ago and eviction has run many times (the map
@@ -102,6 +103,69 @@ describe("100 000 candidates", () => {
   });
 });
 
+describe("sizes are decided before anything is converted or allocated (issue 13, item 4)", () => {
+  /** `fn`'s milliseconds and how much the module's linear memory grew meanwhile (MiB). */
+  const measure = (fn) => {
+    const [started, memoryBefore] = [performance.now(), memoryMiB()];
+    const value = fn();
+    return { value, ms: performance.now() - started, grew: memoryMiB() - memoryBefore };
+  };
+
+  test("10⁶ candidate objects: TOO_MANY_CANDIDATES at once, nothing converted", () => {
+    const ranker = new pkg.Ranker(model);
+    const candidates = new Array(1_000_000).fill(items[0]);
+    const { value, ms, grew } = measure(() => ranker.rerank({ candidates, now: NOW }));
+    console.log(`10^6 candidate objects refused in ${ms.toFixed(0)} ms, linear memory +${grew.toFixed(1)} MiB`);
+    assert.equal(value.fallback?.reason, "TOO_MANY_CANDIDATES");
+    assert.equal(value.ids.length, 1_000_000, "the server order, whole");
+    assert.ok(ms < 2000, `${ms} ms`);
+    assert.equal(grew, 0, "no linear memory for a list that is refused");
+    ranker.free();
+  });
+
+  test("10⁷ strings in candidate columns and 10⁶ events: refused by count before a copy", () => {
+    const ranker = new pkg.Ranker(model);
+    const n = 10_000_000;
+    const columns = { ...packCandidates(items.slice(0, 1)), lengths: new Uint32Array(n), ids: new Uint32Array(n), text: "" };
+    const ranked = measure(() => ranker.rerankColumns(columns, { now: NOW }));
+    console.log(`10^7 column strings refused in ${ranked.ms.toFixed(0)} ms, linear memory +${ranked.grew.toFixed(1)} MiB`);
+    assert.equal(ranked.value.fallback?.reason, "TOO_MANY_CANDIDATES");
+    assert.equal(ranked.grew, 0);
+    const events = new Array(1_000_000).fill({ kind: "click", item: { id: "x" }, at: NOW });
+    const recorded = measure(() => {
+      try {
+        ranker.record(events, NOW);
+      } catch (error) {
+        return error;
+      }
+    });
+    console.log(`10^6 events refused in ${recorded.ms.toFixed(0)} ms, linear memory +${recorded.grew.toFixed(1)} MiB`);
+    assert.equal(recorded.value?.code, "INVALID_EVENT");
+    assert.match(recorded.value.message, /record it in parts/);
+    assert.ok(recorded.ms < 2000 && recorded.grew === 0, `${recorded.ms} ms, +${recorded.grew} MiB`);
+    assert.equal(ranker.rerank({ candidates: items, now: NOW }).fallback, null, "the ranker still works");
+    ranker.free();
+  });
+
+  test("a 4 GiB model or snapshot: a coded error, no allocation in the module", () => {
+    // A 4 GiB zeroed buffer is only address space until it is written.
+    let huge;
+    try {
+      huge = new Uint8Array(2 ** 32);
+    } catch {
+      return; // a runtime that cannot even make the buffer has nothing to hand the module
+    }
+    const memoryBefore = memoryMiB();
+    expectLocalrankError(assert, () => new pkg.Ranker(huge), "INVALID_MODEL");
+    const ranker = new pkg.Ranker(model);
+    expectLocalrankError(assert, () => ranker.restore(huge, NOW), "CORRUPT_SNAPSHOT");
+    expectLocalrankError(assert, () => ranker.restore(new Uint8Array(huge.buffer, 0, 2 ** 31), NOW), "CORRUPT_SNAPSHOT");
+    assert.equal(memoryMiB(), memoryBefore, "nothing was copied in");
+    assert.equal(ranker.rerank({ candidates: items, now: NOW }).fallback, null);
+    ranker.free();
+  });
+});
+
 describe("oversized strings and embeddings", () => {
   const MB_STRING = "x".repeat(MiB);
   const HUGE = Array.from({ length: MiB }, () => 0.5);
@@ -147,5 +211,54 @@ describe("oversized strings and embeddings", () => {
     expectLocalrankError(assert, () => ranker.record([typed], NOW), "INVALID_EVENT");
     assert.deepEqual(ranker.exportSignals(NOW), before, "the store is as before");
     ranker.free();
+  });
+});
+
+describe("replaced module instances", () => {
+  test("each recovery frees the instance it replaces (a 20 000-key store: no growth over 8 recoveries)", async () => {
+    v8.setFlagsFromString("--expose-gc");
+    const gc = vm.runInNewContext("gc");
+    /** ArrayBuffers and wasm memories Node holds, after collecting what is garbage. */
+    const held = async () => {
+      for (let i = 0; i < 4; i++) {
+        gc();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const { arrayBuffers, external } = process.memoryUsage();
+      return (arrayBuffers + external) / MiB;
+    };
+    // Every instance traps on the next rerank once armed (as a corrupted one would).
+    const armed = { on: false };
+    const inner = wasmLoader();
+    const initWasm = async (context) => {
+      const { Ranker } = await inner(context);
+      class TrappingRanker extends Ranker {
+        rerank(request) {
+          if (armed.on) throw new WebAssembly.RuntimeError("unreachable");
+          return super.rerank(request);
+        }
+      }
+      return { Ranker: TrappingRanker };
+    };
+    const client = await createLocalRanker({ initWasm, modelBytes: model, storage: memoryStorage(), now: () => NOW, flushDelayMs: Infinity });
+    for (let batch = 0; batch < 2; batch++) {
+      await client.record(Array.from({ length: 10_000 }, (_, i) => ({ kind: "click", item: { id: `k${batch}-${i}` }, at: NOW - 1000 })));
+    }
+    await client.flush();
+    const recover = async () => {
+      armed.on = true;
+      client.rerank(items);
+      armed.on = false;
+      await client.ready();
+    };
+    await recover();
+    const afterOne = await held();
+    for (let i = 0; i < 8; i++) await recover();
+    const afterNine = await held();
+    console.log(`recoveries: ${afterOne.toFixed(1)} MiB held after 1, ${afterNine.toFixed(1)} MiB after 9 (${client.status.instances} instances made)`);
+    assert.equal(client.status.instances, 10);
+    assert.equal(client.keyCount, 20_000, "every recovery restored the store");
+    assert.ok(afterNine <= afterOne + 2, `grew from ${afterOne.toFixed(1)} to ${afterNine.toFixed(1)} MiB`);
+    await client.close();
   });
 });

@@ -3,7 +3,8 @@
 // tarball. Each app runs only what the README shows (tests/packaging/examples/, which the
 // README quotes word for word: tests/js/readme.test.mjs):
 //   vite, webpack      bundled with the real bundler, served under the demo's strict CSP, run
-//                      in headless Chromium: rerank, record, persist in IndexedDB, reload
+//                      in headless Chromium: rerank, record, persist in IndexedDB, reload (the
+//                      webpack app runs the ranker in a Web Worker, `localrank/worker`)
 //   node-esm, node-cjs the Node / Electron-main example, run twice on one signal file
 //   typescript         a strict consumer of the published types, with rejected misuse
 
@@ -61,22 +62,22 @@ function installFixture(name, { example, examplePath, assets = "." } = {}) {
 function builtFiles(dist) {
   const files = readdirSync(dist, { recursive: true }).map(String);
   const js = files.filter((f) => f.endsWith(".js")).map((f) => readFileSync(join(dist, f), "utf8")).join("\n");
-  return { wasm: files.filter((f) => f.endsWith(".wasm")), nodeBuiltins: /["']node:[a-z/]+["']/.test(js) };
+  return { wasm: files.filter((f) => f.endsWith(".wasm")), chunks: files.filter((f) => f.endsWith(".js")).length, nodeBuiltins: /["']node:[a-z/]+["']/.test(js) };
 }
 
-/** How many of the client's IndexedDB slots hold a snapshot (0 before the first persist). */
-function persistedSlots(page) {
+/** How many batches the client's IndexedDB log holds (0 before the first append). */
+function persistedBatches(page) {
   return page.evaluate(
     () =>
       new Promise((resolve) => {
         const open = indexedDB.open("localrank");
         open.onsuccess = () => {
           const db = open.result;
-          if (!db.objectStoreNames.contains("signals")) {
+          if (!db.objectStoreNames.contains("signals-log")) {
             db.close();
             return resolve(0);
           }
-          const request = db.transaction("signals").objectStore("signals").count();
+          const request = db.transaction("signals-log").objectStore("signals-log").count();
           request.onsuccess = () => {
             db.close();
             resolve(request.result);
@@ -116,7 +117,7 @@ async function checkInBrowser(roots) {
 
     // Persisted within the flush window (1 s debounce), then restored after a reload.
     const deadline = Date.now() + 10_000;
-    while ((await persistedSlots(page)) === 0) {
+    while ((await persistedBatches(page)) === 0) {
       assert.ok(Date.now() < deadline, "the like was persisted to IndexedDB within 10 s");
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
@@ -140,12 +141,13 @@ describe("bundled web apps", () => {
     await checkInBrowser([join(dir, "dist")]);
   });
 
-  test("webpack 5: the .wasm emitted as an asset, the app works in Chromium under a strict CSP", async () => {
-    const dir = installFixture("webpack", { example: "browser.js", examplePath: "src/main.js", assets: "public" });
+  test("webpack 5, with the ranker in a worker: the worker bundled, the .wasm emitted as an asset, the app works in Chromium under a strict CSP", async () => {
+    const dir = installFixture("webpack", { example: "browser-worker.js", examplePath: "src/main.js", assets: "public" });
     run(join(dir, "node_modules/.bin/webpack"), ["--no-stats"], dir);
     const built = builtFiles(join(dir, "dist"));
     assert.equal(built.wasm.length, 1, `one .wasm in dist: ${built.wasm}`);
     assert.match(built.wasm[0], /^[0-9a-f]{16,}\.wasm$/, "fingerprinted by webpack");
+    assert.ok(built.chunks > 1, `the worker is a chunk of its own (${built.chunks} .js files)`);
     assert.equal(built.nodeBuiltins, false, "no Node built-in in the browser bundle");
     await checkInBrowser([join(dir, "dist"), join(dir, "public")]);
   });
@@ -161,7 +163,8 @@ describe("Node and Electron's main process", () => {
       const first = run(process.execPath, [main], dir).trim().split("\n");
       assert.deepEqual(first[0], "0 signal keys on this device");
       assert.match(first[1], /^reranked /);
-      assert.ok(existsSync(join(dir, "signals.bin")), "the signal file was written");
+      // The first run's batches are in the log beside the (not yet written) checkpoint file.
+      assert.ok(existsSync(join(dir, "signals.bin.log")), "the signal log was written");
       const second = run(process.execPath, [main], dir).trim().split("\n");
       const [, keys] = second[0].match(/^(\d+) signal keys on this device$/) ?? [];
       assert.ok(Number(keys) > 0, `the second run restored the first one's signals: ${second[0]}`);

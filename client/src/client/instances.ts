@@ -2,7 +2,7 @@
 // with the previous one (a loader that hands back the same instance cannot repair a trap).
 
 import { LocalrankClientError, messageOf, type ClientWarningCode } from "../errors.js";
-import type { LocalrankModule, WasmLoader } from "../wasm/loader.js";
+import type { LoaderContext, LocalrankModule, WasmLoader } from "../wasm/loader.js";
 
 export class Instances {
   /** How many module instances were created (1 after start). */
@@ -15,7 +15,7 @@ export class Instances {
     private readonly warn: (code: ClientWarningCode, message: string) => void,
   ) {}
 
-  async create(reason: "start" | "recover"): Promise<LocalrankModule> {
+  async create(reason: LoaderContext["reason"]): Promise<LocalrankModule> {
     let module: LocalrankModule;
     try {
       module = await this.loader({ instance: this.count, reason });

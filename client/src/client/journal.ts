@@ -1,66 +1,90 @@
-// The journal: every batch recorded since the last persisted snapshot, in order, so that a
-// fresh module instance (after a trap) or the next persist can account for it. A batch is kept
-// as the packed columns it was recorded from (which nothing else holds), or, for a batch the
-// columns cannot carry, as a deep copy of its objects, so later mutation cannot change a replay.
+// The journal: every batch applied to the module's store since the checkpoint it was restored
+// from, in the order applied — this context's own batches (until the log holds them, also the
+// ones still to append) and the ones other contexts appended. With the checkpoint it rebuilds
+// the store exactly, which is what a fresh module instance needs after a trap. A batch is kept
+// as the packed columns it was recorded from (which nothing else holds), so later mutation of
+// the caller's objects cannot change a replay.
 
-import { LocalrankClientError, messageOf } from "../errors.js";
-import type { EventColumns, Ranker, SignalEvent } from "../wasm/types.js";
+import type { StoredBatch } from "../storage/batch-codec.js";
+import type { EventColumns, Ranker } from "../wasm/types.js";
 
-export type JournalBatch = { columns: EventColumns; events?: undefined; count: number } | { events: SignalEvent[]; columns?: undefined; count: number };
-
-type JournalEntry = JournalBatch & { seq: number; now: number };
+export interface JournalEntry {
+  batch: StoredBatch;
+  /** Its key in the storage's log; null while it is this context's own and not yet appended. */
+  key: number | null;
+  /** Whether this context recorded it. */
+  own: boolean;
+}
 
 export class Journal {
   private entries: JournalEntry[] = [];
-  private seq = 0;
 
-  /** The batch as the journal would keep it; throws `INVALID_ARGUMENT` if it cannot be copied. */
-  static batchOf(columns: EventColumns | null, events: unknown): JournalBatch {
-    if (columns) return { columns, count: columns.kinds.length };
-    return { events: copyEvents(events), count: Array.isArray(events) ? events.length : 0 };
+  /** The batch as the journal and the log keep it. */
+  static batchOf(columns: EventColumns, origin: string, seq: number, now: number): StoredBatch {
+    return { origin, seq, now, count: columns.kinds.length, columns };
   }
 
-  /** Appends a batch the module accepted, recorded at `now`. */
-  push(batch: JournalBatch, now: number): void {
-    this.entries.push({ ...batch, seq: ++this.seq, now });
+  /** A batch this context recorded and applied; it waits for its append. */
+  pushOwn(batch: StoredBatch): JournalEntry {
+    const entry: JournalEntry = { batch, key: null, own: true };
+    this.entries.push(entry);
+    return entry;
   }
 
-  /** A mark of everything journaled so far, for `dropUpTo` once a snapshot holding it is safe. */
-  get mark(): number {
-    return this.seq;
+  /** A batch another context appended, applied here under its key. */
+  pushRemote(key: number, batch: StoredBatch): void {
+    this.entries.push({ batch, key, own: false });
   }
 
-  dropUpTo(mark: number): void {
-    this.entries = this.entries.filter((entry) => entry.seq > mark);
+  /** Own batches not yet in the log, oldest first. */
+  unappended(): JournalEntry[] {
+    return this.entries.filter((entry) => entry.key === null);
+  }
+
+  /** Drops what a checkpoint holding every log entry up to `upTo` has. */
+  dropUpTo(upTo: number): void {
+    this.entries = this.entries.filter((entry) => entry.key === null || entry.key > upTo);
   }
 
   clear(): void {
     this.entries = [];
   }
 
+  /** Batches applied since the checkpoint (own and other contexts'). */
   get batches(): number {
     return this.entries.length;
   }
 
-  get events(): number {
-    return this.entries.reduce((n, entry) => n + entry.count, 0);
+  /** Own batches not yet acknowledged (not in the log). */
+  get pendingBatches(): number {
+    return this.unappended().length;
+  }
+
+  /** Events of the batches that are in the log (applied under a key). */
+  get loggedEvents(): number {
+    return this.entries.reduce((n, entry) => n + (entry.key === null ? 0 : entry.batch.count), 0);
+  }
+
+  /** Own events not yet acknowledged (not in the log). */
+  get pendingEvents(): number {
+    return this.unappended().reduce((n, entry) => n + entry.batch.count, 0);
   }
 
   /**
-   * Records every batch into `ranker` (a fresh instance); a batch it refuses is dropped and
-   * reported through `onDropped`. Returns how many events were replayed.
+   * Records every batch into `ranker` (a fresh instance), in the order they were applied; a
+   * batch it refuses is dropped and reported through `onDropped`. Returns how many events were
+   * replayed.
    */
   replayInto(ranker: Ranker, onDropped: (count: number, error: unknown) => void): number {
     let replayed = 0;
     const kept: JournalEntry[] = [];
     for (const entry of this.entries) {
       try {
-        if (entry.columns) ranker.recordColumns(entry.columns, entry.now);
-        else ranker.record(entry.events, entry.now);
+        applyBatch(ranker, entry.batch);
         kept.push(entry);
-        replayed += entry.count;
+        replayed += entry.batch.count;
       } catch (error) {
-        onDropped(entry.count, error);
+        onDropped(entry.batch.count, error);
       }
     }
     this.entries = kept;
@@ -68,14 +92,11 @@ export class Journal {
   }
 }
 
-function copyEvents(events: unknown): SignalEvent[] {
-  try {
-    return structuredClone(events) as SignalEvent[];
-  } catch {
-    try {
-      return JSON.parse(JSON.stringify(events)) as SignalEvent[];
-    } catch (error) {
-      throw new LocalrankClientError("INVALID_ARGUMENT", `events must be plain data (structured-cloneable or JSON): ${messageOf(error)}`, error);
-    }
-  }
+/**
+ * Records a stored batch into `ranker` at the time it was recorded. A batch of events (the log's
+ * shape 1, which this version no longer writes) goes through the Ranker's defensive reader.
+ */
+export function applyBatch(ranker: Ranker, batch: StoredBatch): void {
+  if (batch.columns) ranker.recordColumns(batch.columns, batch.now);
+  else ranker.record(batch.events ?? [], batch.now);
 }

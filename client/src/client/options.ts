@@ -3,14 +3,14 @@
 // (where a careless or hostile script may have put one) changes nothing.
 
 import { LocalrankClientError } from "../errors.js";
-import type { SnapshotStorage } from "../storage/types.js";
+import type { SignalStorage } from "../storage/types.js";
 import type { RankerOptions } from "../wasm/types.js";
 import type { WasmLoader } from "../wasm/loader.js";
 import type { ClientWarning, PersistInfo } from "./types.js";
 
 interface LocalRankerBaseOptions {
   /** Where signals persist. Default: `memoryStorage()` (nothing survives the process). */
-  storage?: SnapshotStorage;
+  storage?: SignalStorage;
   /** Debounce of the persist after `record`, in ms (default 1000; a burst waits at most 5×). `Infinity`: only `flush()` persists. */
   flushDelayMs?: number;
   /** Passed to `new Ranker(model, rankerOptions)`. */
@@ -50,7 +50,7 @@ export const CLIENT_OPTION_KEYS = [
 /** The options as the client uses them: checked, defaults filled in. */
 export interface ResolvedOptions {
   model: { bytes: Uint8Array } | { url: string };
-  storage: SnapshotStorage | undefined;
+  storage: SignalStorage | undefined;
   flushDelayMs: number;
   rankerOptions: RankerOptions | undefined;
   now: () => number;
@@ -87,8 +87,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     throw invalid("options.flushDelayMs must be a number >= 0 (Infinity: only flush() persists)");
   }
   const storage = get("storage");
-  if (storage !== undefined && storage !== null && (typeof storage !== "object" || typeof (storage as SnapshotStorage).save !== "function")) {
-    throw invalid("options.storage must be a SnapshotStorage (memoryStorage(), indexedDbStorage(), fileStorage(path)…)");
+  if (storage !== undefined && storage !== null && (typeof storage !== "object" || typeof (storage as SignalStorage).append !== "function")) {
+    throw invalid("options.storage must be a SignalStorage (memoryStorage(), indexedDbStorage(), fileStorage(path)…)");
   }
   const rankerOptions = get("rankerOptions");
   if (rankerOptions !== undefined && rankerOptions !== null && typeof rankerOptions !== "object") {
@@ -96,7 +96,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   }
   return {
     model: modelBytes !== undefined ? { bytes: toBytes(modelBytes, "options.modelBytes") } : { url: String(modelUrl) },
-    storage: (storage ?? undefined) as SnapshotStorage | undefined,
+    storage: (storage ?? undefined) as SignalStorage | undefined,
     flushDelayMs: delay,
     rankerOptions: (rankerOptions ?? undefined) as RankerOptions | undefined,
     now: optionalFunction<() => number>(get("now"), "now") ?? Date.now,

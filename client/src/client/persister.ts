@@ -1,34 +1,36 @@
-// When and how the signal snapshot reaches storage: a debounced persist after each recorded
-// batch (bounded by a maximum wait while batches keep coming), retries with back-off after a
-// failed write, storage operations one at a time in call order, and a suspended mode that
-// keeps a newer version's snapshot untouched. Timing uses a monotonic clock: a wall clock that
-// steps back must not postpone a persist.
+// When recorded batches reach storage: each is appended to the log (a write the size of the
+// batch, not of the store) a debounce after it was recorded — bounded by a maximum wait while
+// batches keep coming — one append at a time in recording order, retried with back-off when the
+// storage refuses; and, in the leader, the log is folded into a new checkpoint once it grows past
+// a bound. Timing uses a monotonic clock: a wall clock that steps back must not postpone a write.
 
+import { monotonicNow } from "../core/clock.js";
 import { LocalrankClientError, messageOf, type ClientWarningCode } from "../errors.js";
-import type { SnapshotStorage, StoredSnapshot } from "../storage/types.js";
+import type { SignalStorage } from "../storage/types.js";
+import type { JournalEntry } from "./journal.js";
 import type { PersistInfo } from "./types.js";
 
-/** A debounced persist waits at most this many flush delays while events keep coming. */
+/** A debounced append waits at most this many flush delays while events keep coming. */
 const MAX_WAIT_FACTOR = 5;
 /** Longest wait between retries of a failing write. */
 const MAX_RETRY_MS = 60_000;
 
 /** What the persister needs from the client. */
 export interface PersistHooks {
-  /** Whether anything recorded is not yet in a persisted snapshot. */
-  pending(): boolean;
-  /** The current snapshot and a mark of what it holds. */
-  snapshot(): Promise<{ bytes: Uint8Array; mark: number }>;
-  /** The snapshot taken with `mark` is now the persisted state. */
-  persisted(bytes: Uint8Array, mark: number): void;
+  /** Own batches not yet appended, oldest first. */
+  unappended(): JournalEntry[];
+  /** `entry` is now in the log under `key` (acknowledged). */
+  appended(entry: JournalEntry, key: number): void;
+  /** Whether the log since the last checkpoint is past the bound where the leader compacts. */
+  wantsCheckpoint(): boolean;
+  /** Folds the log into a new checkpoint; resolves with its size, or null if not possible now. */
+  checkpoint(): Promise<number | null>;
   warn(code: ClientWarningCode, message: string, cause?: unknown): void;
   onPersist: ((info: PersistInfo) => void) | undefined;
   pendingBatches(): number;
 }
 
-export function monotonicNow(): number {
-  return typeof performance !== "undefined" ? performance.now() : Date.now();
-}
+export { monotonicNow };
 
 export class Persister {
   /** Storage operations run one at a time, in call order. */
@@ -37,24 +39,20 @@ export class Persister {
   private firstPendingAt: number | null = null;
   /** Delay of the next retry after failed writes (0: none failed). */
   private retryDelayMs = 0;
-  /** Bumped by `clear()`, so a persist that started before it does not resurrect old state. */
-  private epoch = 0;
   private closed = false;
-  /** True while storage holds a newer-format snapshot that this version must not overwrite. */
+  /** True while storage holds a newer-format checkpoint that this version must not overwrite. */
   suspended = false;
+  /** Whether this context is the one that compacts. */
+  leader = false;
   lastPersistedAt: number | null = null;
 
   constructor(
-    private readonly storage: SnapshotStorage,
+    private readonly storage: SignalStorage,
     private readonly flushDelayMs: number,
     private readonly hooks: PersistHooks,
   ) {}
 
-  load(): Promise<StoredSnapshot[]> {
-    return this.storage.load();
-  }
-
-  /** After a recorded batch: persist once the burst settles (at most 5 × the delay later). */
+  /** After a recorded batch: append it once the burst settles (at most 5 × the delay later). */
   schedule(): void {
     if (!Number.isFinite(this.flushDelayMs) || this.closed) return;
     const now = monotonicNow();
@@ -63,25 +61,15 @@ export class Persister {
     this.setTimer(Math.max(0, Math.min(this.flushDelayMs, latest - now)));
   }
 
-  /** Persists now (after any storage operation already running); rejects with `STORAGE_FAILED`. */
+  /** Appends everything pending now (after any storage operation already running); rejects with `STORAGE_FAILED`. */
   flush(): Promise<void> {
     this.cancelTimer();
     return this.enqueue(() => this.persist());
   }
 
-  /** Deletes the persisted copy; a persist already running is discarded when it ends. */
-  async clear(): Promise<void> {
-    this.epoch += 1;
-    this.cancelTimer();
-    await this.enqueue(async () => {
-      try {
-        await this.storage.clear();
-      } catch (error) {
-        this.hooks.warn("STORAGE_FAILED", `could not delete the persisted signals: ${messageOf(error)}`, error);
-        throw new LocalrankClientError("STORAGE_FAILED", `could not delete the persisted signals: ${messageOf(error)}`, error);
-      }
-      this.suspended = false;
-    });
+  /** Runs `task` once no storage operation is running, before any later one starts. */
+  exclusive<T>(task: () => Promise<T>): Promise<T> {
+    return this.enqueue(task);
   }
 
   /** Waits for the running storage operations, then closes the storage. */
@@ -97,25 +85,45 @@ export class Persister {
   }
 
   private async persist(): Promise<void> {
-    if (!this.hooks.pending()) return;
-    const epoch = this.epoch;
-    const { bytes, mark } = await this.hooks.snapshot();
-    if (!this.suspended) {
-      try {
-        await this.storage.save(bytes);
-      } catch (error) {
-        const retryMs = this.scheduleRetry();
-        const when = retryMs === null ? "on the next record or flush" : `in ${Math.round(retryMs / 1000)} s`;
-        this.hooks.warn("STORAGE_FAILED", `could not persist the signals: ${messageOf(error)}; the events stay journaled, retrying ${when}`, error);
-        throw new LocalrankClientError("STORAGE_FAILED", `could not persist the signals: ${messageOf(error)}`, error);
+    if (this.suspended) return;
+    // Until none is left: batches recorded while earlier ones were being appended go too, so a
+    // checkpoint can follow in the same step, with no own batch outside the log. Each pass is
+    // reported as soon as it is written: while events keep coming, the passes may not end soon.
+    for (let pending = this.hooks.unappended(); pending.length > 0; pending = this.hooks.unappended()) {
+      let appendedEvents = 0;
+      let byteLength = 0;
+      for (const entry of pending) {
+        let written;
+        try {
+          written = await this.storage.append(entry.batch);
+        } catch (error) {
+          const retryMs = this.scheduleRetry();
+          const when = retryMs === null ? "on the next record or flush" : `in ${Math.round(retryMs / 1000)} s`;
+          this.hooks.warn("STORAGE_FAILED", `could not persist the signals: ${messageOf(error)}; the events stay journaled, retrying ${when}`, error);
+          throw new LocalrankClientError("STORAGE_FAILED", `could not persist the signals: ${messageOf(error)}`, error);
+        }
+        this.hooks.appended(entry, written.key);
+        appendedEvents += entry.batch.count;
+        byteLength += written.byteLength;
       }
+      this.retryDelayMs = 0;
+      this.lastPersistedAt = Date.now();
+      this.report({ kind: "append", byteLength, events: appendedEvents, pendingBatches: this.hooks.pendingBatches(), storage: true });
     }
-    this.retryDelayMs = 0;
-    if (epoch !== this.epoch) return; // cleared meanwhile: this snapshot is history
-    this.hooks.persisted(bytes, mark);
-    this.lastPersistedAt = Date.now();
+    if (this.leader && this.hooks.wantsCheckpoint()) {
+      let written: number | null = null;
+      try {
+        written = await this.hooks.checkpoint();
+      } catch (error) {
+        this.hooks.warn("STORAGE_FAILED", `could not write a checkpoint: ${messageOf(error)}; the log keeps every event, retrying later`, error);
+      }
+      if (written !== null) this.report({ kind: "checkpoint", byteLength: written, events: 0, pendingBatches: this.hooks.pendingBatches(), storage: true });
+    }
+  }
+
+  private report(info: PersistInfo): void {
     try {
-      this.hooks.onPersist?.({ byteLength: bytes.byteLength, pendingBatches: this.hooks.pendingBatches(), storage: !this.suspended });
+      this.hooks.onPersist?.(info);
     } catch {
       // a throwing callback must not fail the persist
     }
@@ -128,8 +136,8 @@ export class Persister {
   }
 
   /**
-   * After a failed write: persist again later, waiting twice as long after each failure (at
-   * most a minute). Returns the delay, or null when only `flush()` persists.
+   * After a failed write: try again later, waiting twice as long after each failure (at most a
+   * minute). Returns the delay, or null when only `flush()` persists.
    */
   private scheduleRetry(): number | null {
     if (!Number.isFinite(this.flushDelayMs) || this.closed) return null;

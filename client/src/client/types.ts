@@ -1,6 +1,7 @@
 // The client's public types besides its options (./options.ts).
 
 import type { ClientFallbackReason, ClientWarningCode } from "../errors.js";
+import type { ModelRef } from "./models.js";
 import type { Candidate, RerankRequest, RerankResult } from "../wasm/types.js";
 
 export interface ClientWarning {
@@ -11,19 +12,26 @@ export interface ClientWarning {
   cause?: unknown;
 }
 
-/** A `RerankResult` whose fallback may also come from the client. */
+/** A `RerankResult` whose fallback may also come from the client, and which says which model served it. */
 export interface ClientRerankResult extends Omit<RerankResult, "fallback"> {
   fallback: { reason: ClientFallbackReason; message: string } | null;
+  /** The serving model (on a fallback too: the one that would have ranked); null before any loaded. */
+  model: ModelRef | null;
 }
 
 /** A candidate list (the server's order) or a whole request. */
 export type RerankInput = readonly Candidate[] | RerankRequest;
 
 export interface PersistInfo {
+  /** "append": recorded batches reached the log (they are acknowledged); "checkpoint": the log was folded into a new checkpoint. */
+  kind: "append" | "checkpoint";
+  /** Bytes written. */
   byteLength: number;
-  /** Batches recorded while the write ran, still journaled. */
+  /** Events acknowledged by this write (0 for a checkpoint). */
+  events: number;
+  /** Batches in the journal (applied since the last checkpoint, own and other contexts'). */
   pendingBatches: number;
-  /** false while persistence is suspended (a newer-format snapshot is kept in storage). */
+  /** false while persistence is suspended (a newer-format checkpoint is kept in storage). */
   storage: boolean;
 }
 
@@ -31,10 +39,13 @@ export interface ClientStatus {
   /** Module instances created so far (1 after start; more after recoveries). */
   instances: number;
   state: "ready" | "recovering" | "broken" | "closed";
-  /** Journaled batches / events not yet in a persisted snapshot. */
+  /** Batches applied since the last checkpoint (this context's and other contexts'). */
   pendingBatches: number;
+  /** This context's events not yet acknowledged (not yet in the storage's log). */
   pendingEvents: number;
   persistence: "storage" | "suspended";
-  /** ms since the Unix epoch of the last successful persist, or null. */
+  /** Whether this context is the leader: the one that folds the log into checkpoints. */
+  leader: boolean;
+  /** ms since the Unix epoch of the last successful write, or null. */
   lastPersistedAt: number | null;
 }

@@ -3,11 +3,12 @@
 
 import { coreEntry } from "../entry.js";
 import { compileUrl } from "../runtime/browser.js";
-import { createBindings, type Ranker as RankerInstance } from "../wasm/full/bindings.js";
+import type { Ranker as RankerInstance, RankerClass } from "../core/ranker.js";
+import { createBindings } from "../wasm/full/bindings.js";
 
 export type * from "../wasm/types.js";
 
 const core = coreEntry({ createBindings, wasm: new URL("../wasm/full/localrank_bg.wasm", import.meta.url), compileUrl });
-export const Ranker: typeof RankerInstance = core.Ranker;
+export const Ranker: RankerClass = core.Ranker;
 export type Ranker = RankerInstance;
 export const init = core.init;

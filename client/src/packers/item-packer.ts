@@ -1,10 +1,30 @@
 // Packs the item attributes candidates and events share (`ItemColumns`): ids and keys into one
-// string table, each distinct string stored once, embeddings into one typed array.
+// string table, each distinct string stored once (and encoded so that a lone surrogate
+// survives, ../core/strings.ts), embeddings into one typed array. Reads hostile values
+// safely (../core/input.ts): it throws `InputError` for anything the module cannot take.
 
+import { InputError, absent, own, typedArrayKind, typedLength, type Reader } from "../core/input.js";
+import { encodeString } from "../core/strings.js";
+import { LIMITS } from "../vocabulary.js";
 import type { ItemColumns } from "../wasm/types.js";
 
 /** "No author" in the columns' `authors`. */
 export const NO_KEY = 0xffffffff;
+
+/** The item fields every reader of items reads. */
+export const ITEM_KEYS = ["id", "author", "containers", "topics", "embedding"] as const;
+
+type ItemFields = { [K in (typeof ITEM_KEYS)[number]]?: unknown };
+
+/** An item's own fields, of an object whose fields cannot all be read directly. */
+function ownItemFields(object: object): ItemFields {
+  return { id: own(object, "id"), author: own(object, "author"), containers: own(object, "containers"), topics: own(object, "topics"), embedding: own(object, "embedding") };
+}
+
+/** Typed arrays an embedding may be given as (besides an array of numbers). */
+const NUMERIC_TYPED_ARRAYS = new Set([
+  "Float32Array", "Float64Array", "Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array", "Int32Array", "Uint32Array",
+]);
 
 export class ItemPacker {
   private readonly strings: string[] = [];
@@ -26,6 +46,7 @@ export class ItemPacker {
   constructor(
     n: number,
     private readonly internIds: boolean,
+    private readonly reader: Reader,
   ) {
     this.ids = new Uint32Array(n);
     this.authors = new Uint32Array(n);
@@ -34,82 +55,71 @@ export class ItemPacker {
     this.embeddingOffsets = new Uint32Array(n + 1);
   }
 
-  /**
-   * The string's index in the table, or -1 if the table cannot carry it: not a string, or
-   * one ending in half a surrogate pair (the table is one concatenated text, where it could
-   * pair up with the next string's first unit).
-   */
-  private intern(key: unknown): number {
-    if (typeof key !== "string") return -1;
+  /** The string's index in the table (stored once); `what` names it in an error. */
+  private intern(key: unknown, what: string): number {
+    if (typeof key !== "string") throw new InputError(`${what} must be a string`);
     let index = this.interned.get(key);
     if (index === undefined) {
-      index = this.push(key);
-      if (index >= 0) this.interned.set(key, index);
+      index = this.strings.push(encodeString(key)) - 1;
+      this.interned.set(key, index);
     }
     return index;
   }
 
-  /** Adds a string to the table without interning it; -1 as for `intern`. */
-  private push(key: unknown): number {
-    if (typeof key !== "string") return -1;
-    const last = key.charCodeAt(key.length - 1);
-    if (last >= 0xd800 && last <= 0xdbff) return -1;
-    return this.strings.push(key) - 1;
-  }
-
-  private keys(list: unknown, out: number[]): boolean {
-    if (list === undefined || list === null) return true;
-    if (!Array.isArray(list)) return false;
-    for (let k = 0; k < list.length; k++) {
-      const index = this.intern(list[k]);
-      if (index < 0) return false;
-      out.push(index);
+  private keys(list: unknown, family: "container" | "topic", out: number[]): void {
+    if (absent(list)) return;
+    if (!Array.isArray(list)) throw new InputError(`${family}s must be an array of strings`);
+    const length = list.length;
+    if (length > LIMITS.maxKeysPerFamily) throw new InputError(`${length} ${family} keys (limit ${LIMITS.maxKeysPerFamily})`);
+    for (let k = 0; k < length; k++) {
+      const key: unknown = list[k];
+      out.push(typeof key === "string" ? this.intern(key, "") : this.intern(key, `${family}s[${k}]`));
     }
-    return true;
   }
 
   /**
-   * Adds item `i` (an object with the item fields). False if it holds something the columns
-   * cannot carry exactly: a field of the wrong type, an empty embedding.
+   * Adds item `i` (an object with the item fields) and returns its id as given. Throws
+   * `InputError` for a field of the wrong type or size.
+   * @param plain what `Reader.plain` says of it (its fields are read directly)
    */
-  add(i: number, value: unknown): boolean {
-    if (typeof value !== "object" || value === null) return false;
-    const item = value as { id?: unknown; author?: unknown; containers?: unknown; topics?: unknown; embedding?: unknown };
-    const id = this.internIds ? this.intern(item.id) : this.push(item.id);
-    if (id < 0) return false;
-    this.ids[i] = id;
-    const author = item.author;
-    if (author === undefined || author === null) {
-      this.authors[i] = NO_KEY;
-    } else {
-      const index = this.intern(author);
-      if (index < 0) return false;
-      this.authors[i] = index;
-    }
-    if (!this.keys(item.containers, this.containerKeys) || !this.keys(item.topics, this.topicKeys)) return false;
+  add(i: number, value: unknown, plain = typeof value === "object" && value !== null && this.reader.plain(value)): string {
+    if (typeof value !== "object" || value === null) throw new InputError("not an object");
+    const item = (plain ? value : ownItemFields(value)) as ItemFields;
+    const { id, author } = item;
+    if (typeof id !== "string") throw new InputError("id must be a string");
+    this.ids[i] = this.internIds ? this.intern(id, "id") : this.strings.push(encodeString(id)) - 1;
+    this.authors[i] = absent(author) ? NO_KEY : this.intern(author, "author");
+    this.keys(item.containers, "container", this.containerKeys);
+    this.keys(item.topics, "topic", this.topicKeys);
     this.containerOffsets[i + 1] = this.containerKeys.length;
     this.topicOffsets[i + 1] = this.topicKeys.length;
-    const embedding = item.embedding;
+    this.addEmbedding(i, item.embedding);
+    return id;
+  }
+
+  private addEmbedding(i: number, embedding: unknown): void {
     const start = this.embeddingOffsets[i] as number;
-    if (embedding === undefined || embedding === null) {
-      this.embeddingOffsets[i + 1] = start;
-      return true;
+    this.embeddingOffsets[i + 1] = start;
+    if (absent(embedding)) return;
+    const typed = !Array.isArray(embedding) && NUMERIC_TYPED_ARRAYS.has(typedArrayKind(embedding) as string);
+    if (!typed && !Array.isArray(embedding)) throw new InputError("embedding must be an array of numbers");
+    const length = typed ? typedLength(embedding) : (embedding as unknown[]).length;
+    if (length === 0 || length > LIMITS.maxEmbeddingLength) {
+      throw new InputError(`embedding of length ${length} (allowed 1..=${LIMITS.maxEmbeddingLength})`);
     }
-    if (!Array.isArray(embedding) || embedding.length === 0) return false;
-    const length = embedding.length;
     if (start + length > this.embeddings.length) {
       // Room for this length for every item left (one allocation when all have one length).
       const grown = new Float32Array(Math.max(2 * this.embeddings.length, start + length * (this.ids.length - i)));
       grown.set(this.embeddings);
       this.embeddings = grown;
     }
+    const values = embedding as ArrayLike<unknown>;
     for (let d = 0; d < length; d++) {
-      const v: unknown = embedding[d];
-      if (typeof v !== "number") return false;
+      const v = values[d];
+      if (typeof v !== "number") throw new InputError(`embedding[${d}] must be a number`);
       this.embeddings[start + d] = v;
     }
     this.embeddingOffsets[i + 1] = start + length;
-    return true;
   }
 
   finish(): ItemColumns {
@@ -130,11 +140,12 @@ export class ItemPacker {
 }
 
 /**
- * A number column's value: NaN for absent, false if it cannot be carried (NaN means absent).
- * @param finite whether only finite numbers can be carried
+ * A number column's value: NaN for absent. A present NaN cannot be carried (NaN means absent)
+ * and is refused, as the core refuses one.
  */
-export function optionalNumber(value: unknown, finite: boolean): number | false {
-  if (value === undefined || value === null) return NaN;
-  if (typeof value !== "number" || Number.isNaN(value) || (finite && !Number.isFinite(value))) return false;
+export function optionalNumber(value: unknown, name: string): number {
+  if (absent(value)) return NaN;
+  if (typeof value !== "number") throw new InputError(`${name} must be a number`);
+  if (Number.isNaN(value)) throw new InputError(`${name} is NaN`);
   return value;
 }

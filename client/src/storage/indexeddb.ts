@@ -1,4 +1,14 @@
-import type { SnapshotStorage, StoredSnapshot } from "./types.js";
+// The signals in IndexedDB, shared by every tab and worker of the origin that opens the same
+// database: two alternating checkpoint slots and an epoch in `signals`, the append-only log in
+// `log` (one checksummed batch per entry, keys from IndexedDB's key generator), the last good
+// model in `models`. Contexts tell each other what they did over a BroadcastChannel, and
+// elect the leader (the one that compacts) with the Web Locks API. Checkpoints and log entries
+// are copied to an OPFS mirror (opfs-mirror.ts says why), which restores a database the browser
+// deleted.
+
+import { decodeBatch, encodeBatch, type StoredBatch } from "./batch-codec.js";
+import { opfsMirror } from "./opfs-mirror.js";
+import type { LogEntry, SignalStorage, StorageChange, StoredModel, StoredSnapshot, StoredState } from "./types.js";
 
 export interface IndexedDbStorageOptions {
   /** Default "localrank". */
@@ -7,135 +17,312 @@ export interface IndexedDbStorageOptions {
   storeName?: string;
   /** Default `globalThis.indexedDB`. */
   indexedDB?: IDBFactory;
+  /**
+   * Default true: keep a copy in the Origin Private File System where the context has one, and
+   * restore from it when the browser has deleted the database (README, "Durability").
+   */
+  mirror?: boolean;
 }
+
+/** Version 1 had the checkpoint slots only; version 2 adds the log and the model. */
+const VERSION = 2;
+const SLOTS = ["slot-0", "slot-1"] as const;
+const META = "meta";
+const MODEL = "serving";
 
 interface SlotRecord {
   generation: number;
+  upTo: number;
   bytes: Uint8Array;
 }
 
-const SLOTS = ["slot-0", "slot-1"] as const;
-
-/**
- * Keeps the snapshot in IndexedDB, in two alternating slots of one object store. A save is
- * one readwrite transaction: it reads both slots' generation numbers and overwrites the older
- * slot with the new snapshot under the next generation. `load()` returns both, newest first,
- * so if the newest does not restore (corrupt at rest, or written by a newer version) the
- * client falls back to the other. `clear()` empties both slots.
- */
-export function indexedDbStorage(options: IndexedDbStorageOptions = {}): SnapshotStorage {
+export function indexedDbStorage(options: IndexedDbStorageOptions = {}): SignalStorage {
   const name = options.databaseName ?? "localrank";
-  const storeName = options.storeName ?? "signals";
-  const factory = options.indexedDB ?? globalThis.indexedDB;
-  let opening: Promise<IDBDatabase> | null = null;
+  const signals = options.storeName ?? "signals";
+  const logStore = `${signals}-log`;
+  const modelStore = `${signals}-models`;
+  // Looked up at each open, not once: a runtime that had none (or a page that hid it) may have
+  // one by the next retry.
+  const factory = () => options.indexedDB ?? globalThis.indexedDB;
+  const channelName = `localrank:${name}/${signals}`;
+  const mirror = options.mirror === false ? null : opfsMirror(name, signals);
+  let channel: BroadcastChannel | null = null;
+  /** The open connection, or null. */
+  let connection: IDBDatabase | null = null;
+  /** The open request in flight, and whether an older connection blocks its upgrade. */
+  let opening: { request: IDBOpenDBRequest; blocked: boolean } | null = null;
+  let waiting: { resolve: (db: IDBDatabase) => void; reject: (error: unknown) => void }[] = [];
+  const settle = (outcome: { db: IDBDatabase } | { error: unknown }) => {
+    for (const waiter of waiting.splice(0)) "db" in outcome ? waiter.resolve(outcome.db) : waiter.reject(outcome.error);
+  };
+  const blockedError = () => new Error(`IndexedDB "${name}" is blocked: an older version of the app holds it open in another tab`);
 
+  /**
+   * The connection, opened (and upgraded) once and kept. While an upgrade is blocked by an
+   * older tab, callers are refused at once (they retry later) and the one request waits for
+   * the older connection to close; a second request would only queue behind it.
+   */
   const open = (): Promise<IDBDatabase> =>
-    (opening ??= new Promise<IDBDatabase>((resolve, reject) => {
-      if (!factory) {
-        reject(new Error("IndexedDB is not available here"));
-        return;
-      }
-      const request = factory.open(name, 1);
+    new Promise<IDBDatabase>((resolve, reject) => {
+      if (connection) return resolve(connection);
+      if (opening?.blocked) return reject(blockedError());
+      waiting.push({ resolve, reject });
+      if (opening) return;
+      const idb = factory();
+      if (!idb) return settle({ error: new Error("IndexedDB is not available here") });
+      const request = idb.open(name, VERSION);
+      opening = { request, blocked: false };
       request.onupgradeneeded = () => {
-        if (!request.result.objectStoreNames.contains(storeName)) request.result.createObjectStore(storeName);
+        const db = request.result;
+        for (const store of [signals, modelStore]) if (!db.objectStoreNames.contains(store)) db.createObjectStore(store);
+        if (!db.objectStoreNames.contains(logStore)) db.createObjectStore(logStore, { autoIncrement: true });
       };
       request.onsuccess = () => {
         const db = request.result;
-        // Another tab upgrading the database: let it, and reopen on the next use.
+        opening = null;
+        connection = db;
+        // A newer version of the app upgrading the database: let it, and reopen on the next use.
         db.onversionchange = () => {
           db.close();
-          opening = null;
+          if (connection === db) connection = null;
         };
         // The browser closed the connection (storage cleared, the disk gone): reopen next time
         // rather than failing every later write on the dead handle.
         db.onclose = () => {
-          opening = null;
+          if (connection === db) connection = null;
         };
-        resolve(db);
+        settle({ db });
       };
-      request.onerror = () => reject(request.error ?? new Error(`IndexedDB "${name}" could not be opened`));
-      request.onblocked = () => reject(new Error(`IndexedDB "${name}" is blocked by another connection`));
-    }).catch((error: unknown) => {
-      opening = null;
-      throw error;
-    }));
+      request.onerror = () => {
+        opening = null;
+        settle({ error: request.error ?? new Error(`IndexedDB "${name}" could not be opened`) });
+      };
+      request.onblocked = () => {
+        if (opening) opening.blocked = true;
+        settle({ error: blockedError() });
+      };
+    });
 
-  /** Runs `body` in one transaction; resolves with its result when the transaction commits. */
-  const transact = async <T>(mode: IDBTransactionMode, body: (store: IDBObjectStore, done: (value: T) => void) => void): Promise<T> => {
+  /** Runs `body` in one transaction; resolves with its result once the transaction commits. */
+  const transact = async <T>(stores: string[], mode: IDBTransactionMode, body: (tx: IDBTransaction, done: (value: T) => void) => void): Promise<T> => {
     const db = await open();
     return new Promise<T>((resolve, reject) => {
-      const tx = db.transaction(storeName, mode);
+      const tx = db.transaction(stores, mode);
       let result: { value: T } | null = null;
-      tx.oncomplete = () => (result ? resolve(result.value) : reject(new Error("transaction ended without a result")));
-      tx.onerror = () => reject(tx.error ?? new Error("the transaction failed"));
+      tx.oncomplete = () => (result ? resolve(result.value) : reject(new Error("the transaction ended without a result")));
+      // The failing request's own error says why (QuotaExceededError, AbortError, …).
+      tx.onerror = (event) => reject((event.target as IDBRequest | null)?.error ?? tx.error ?? new Error("the transaction failed"));
       tx.onabort = () => reject(tx.error ?? new Error("the transaction was aborted"));
-      body(tx.objectStore(storeName), (value) => {
+      body(tx, (value) => {
         result = { value };
       });
     });
   };
 
-  /** Reads both slots inside `store`'s transaction. */
-  const readSlots = (store: IDBObjectStore, then: (records: unknown[]) => void): void => {
+  const broadcast = (change: StorageChange) => {
+    try {
+      (channel ??= typeof BroadcastChannel === "function" ? new BroadcastChannel(channelName) : null)?.postMessage(change);
+    } catch {
+      // the others pick the change up when they next read the log
+    }
+  };
+
+  /** Reads the slots and the epoch, then calls `then` (inside the same transaction). */
+  const readSignals = (tx: IDBTransaction, then: (slots: (SlotRecord | null)[], epoch: number, pristine: boolean) => void): void => {
+    const store = tx.objectStore(signals);
     const records: unknown[] = [];
-    let pending = SLOTS.length;
-    SLOTS.forEach((slot, i) => {
-      const request = store.get(slot);
+    let pending = SLOTS.length + 1;
+    const keys = [...SLOTS, META];
+    keys.forEach((key, i) => {
+      const request = store.get(key);
       request.onsuccess = () => {
         records[i] = request.result;
-        if (--pending === 0) then(records);
+        if (--pending === 0) then(records.slice(0, SLOTS.length).map(asSlotRecord), asEpoch(records[SLOTS.length]), records.every((record) => record === undefined));
       };
     });
   };
 
+  const readEntries = (tx: IDBTransaction, after: number, then: (entries: LogEntry[], corrupt: number) => void): void => {
+    const store = tx.objectStore(logStore);
+    const range = IDBKeyRange.lowerBound(after, true);
+    const keysRequest = store.getAllKeys(range);
+    const valuesRequest = store.getAll(range);
+    valuesRequest.onsuccess = () => {
+      const entries: LogEntry[] = [];
+      let corrupt = 0;
+      (valuesRequest.result as unknown[]).forEach((value, i) => {
+        const batch = value instanceof Uint8Array ? decodeBatch(value) : null;
+        if (batch) entries.push({ key: keysRequest.result[i] as number, batch });
+        else corrupt += 1;
+      });
+      then(entries, corrupt);
+    };
+  };
+
+  const readState = () =>
+    transact<{ stored: StoredState; pristine: boolean }>([signals, logStore], "readonly", (tx, done) =>
+      readSignals(tx, (slots, epoch, noRecords) => {
+        const snapshots: StoredSnapshot[] = slots
+          .map((record, i) => (record ? { bytes: record.bytes, upTo: record.upTo, generation: record.generation, source: `indexeddb:${name}/${signals}/${SLOTS[i]} (generation ${record.generation})` } : null))
+          .filter((snapshot): snapshot is StoredSnapshot => snapshot !== null)
+          .sort((a, b) => b.generation - a.generation);
+        // Everything the last fallback needs: the older checkpoint, or (with one) none at all.
+        readEntries(tx, snapshots[1]?.upTo ?? 0, (log, corruptEntries) =>
+          done({ stored: { epoch, snapshots, log, corruptEntries }, pristine: noRecords && log.length === 0 && corruptEntries === 0 }),
+        );
+      }),
+    );
+
   return {
     kind: "indexeddb",
     async load() {
-      const records = await transact<unknown[]>("readonly", (store, done) => readSlots(store, done));
-      const stored: StoredSnapshot[] = [];
-      records.forEach((value, i) => {
-        const record = asSlotRecord(value);
-        if (record) {
-          const source = `indexeddb:${name}/${storeName}/${SLOTS[i]} (generation ${record.generation})`;
-          stored.push({ bytes: record.bytes, source, generation: record.generation });
+      const state = await readState();
+      if (!state.pristine || !mirror) return state.stored;
+      // A database with nothing in it, not even an epoch: new, or deleted by the browser.
+      const copy = await mirror.read().catch(() => null);
+      if (!copy) return state.stored;
+      await transact<undefined>([signals, logStore], "readwrite", (tx, done) => {
+        const store = tx.objectStore(signals);
+        store.put({ epoch: copy.epoch }, META);
+        if (copy.checkpoint) {
+          const { generation, upTo, bytes } = copy.checkpoint;
+          store.put({ generation, upTo, savedAt: Date.now(), bytes }, SLOTS[0]);
         }
-      });
-      return stored.sort((a, b) => (b.generation ?? 0) - (a.generation ?? 0));
-    },
-    async save(snapshot) {
-      const copy = snapshot.slice();
-      await transact<undefined>("readwrite", (store, done) =>
-        readSlots(store, (records) => {
-          const [first, second] = records.map((record) => asSlotRecord(record)?.generation ?? -1) as [number, number];
-          const target = first <= second ? 0 : 1;
-          store.put({ generation: Math.max(first, second) + 1, savedAt: Date.now(), bytes: copy }, SLOTS[target]);
-          done(undefined);
-        }),
-      );
-    },
-    async clear() {
-      await transact<undefined>("readwrite", (store, done) => {
-        store.clear();
+        // Under their own keys, which also moves the key generator past them.
+        for (const entry of copy.entries) tx.objectStore(logStore).put(entry.bytes, entry.key);
         done(undefined);
       });
+      const restored = await readState();
+      const what = `${copy.checkpoint ? "a checkpoint" : "no checkpoint"} and ${copy.entries.length} log entries`;
+      return { ...restored.stored, recovered: `the browser had deleted IndexedDB "${name}" (it does so when it finds its files corrupt after a crash); restored ${what} from the OPFS mirror` };
     },
-    async close() {
-      const db = await opening?.catch(() => null);
-      db?.close();
-      opening = null;
+    async append(batch: StoredBatch) {
+      const bytes = encodeBatch(batch);
+      const { key, epoch } = await transact<{ key: number; epoch: number }>([signals, logStore], "readwrite", (tx, done) => {
+        const request = tx.objectStore(logStore).add(bytes);
+        request.onsuccess = () => readSignals(tx, (_, epoch) => done({ key: request.result as number, epoch }));
+      });
+      // Acknowledged once both copies hold it; a mirror that fails leaves the database's copy.
+      await mirror?.writeEntry(epoch, key, bytes).catch(() => {});
+      broadcast({ type: "appended", entries: [{ key, batch }] });
+      return { key, byteLength: bytes.length };
+    },
+    readLog(after) {
+      return transact<{ epoch: number; entries: LogEntry[]; corruptEntries: number }>([signals, logStore], "readonly", (tx, done) =>
+        readSignals(tx, (_, epoch) => readEntries(tx, after, (entries, corruptEntries) => done({ epoch, entries, corruptEntries }))),
+      );
+    },
+    async compact(snapshot, upTo, epoch) {
+      const copy = snapshot.slice();
+      const generation = await transact<number | null>([signals, logStore], "readwrite", (tx, done) =>
+        readSignals(tx, (slots, storedEpoch) => {
+          const [first, second] = slots as [SlotRecord | null, SlotRecord | null];
+          const newest = (first?.generation ?? -1) >= (second?.generation ?? -1) ? first : second;
+          if (storedEpoch !== epoch || (newest && newest.upTo >= upTo)) return done(null);
+          const target = newest !== null && newest === first ? 1 : 0;
+          const generation = (newest?.generation ?? -1) + 1;
+          tx.objectStore(signals).put({ generation, upTo, savedAt: Date.now(), bytes: copy }, SLOTS[target]);
+          // The previous checkpoint stays as the fallback: keep the log it needs.
+          const keepAfter = newest?.upTo ?? 0;
+          if (keepAfter > 0) tx.objectStore(logStore).delete(IDBKeyRange.upperBound(keepAfter));
+          done(generation);
+        }),
+      );
+      if (generation === null) return false;
+      // In the background: until it is in place the mirror keeps its older checkpoint and the log after it.
+      mirror?.writeCheckpoint({ epoch, generation, upTo, bytes: copy }).catch(() => {});
+      broadcast({ type: "compacted", upTo });
+      return true;
+    },
+    async clear() {
+      // The mirror first: a crash in between must not leave a copy that brings cleared signals back.
+      await mirror?.clear();
+      const epoch = await transact<number>([signals, logStore], "readwrite", (tx, done) =>
+        readSignals(tx, (_, stored) => {
+          const store = tx.objectStore(signals);
+          for (const slot of SLOTS) store.delete(slot);
+          store.put({ epoch: stored + 1 }, META);
+          tx.objectStore(logStore).clear();
+          done(stored + 1);
+        }),
+      );
+      broadcast({ type: "cleared", epoch });
+      return epoch;
+    },
+    watch(onChange) {
+      if (typeof BroadcastChannel !== "function") return () => {};
+      const listening = new BroadcastChannel(channelName);
+      listening.onmessage = (event: MessageEvent) => onChange(event.data as StorageChange);
+      return () => listening.close();
+    },
+    lead(onLeader) {
+      const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+      if (!locks) {
+        // No Web Locks: every context compacts on its own; `compact` checks and writes in one
+        // transaction, so a stale checkpoint never replaces a newer one (see the README).
+        queueMicrotask(onLeader);
+        return () => {};
+      }
+      let release: () => void = () => {};
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const controller = new AbortController();
+      locks
+        .request(channelName, { signal: controller.signal }, () => {
+          onLeader();
+          return held;
+        })
+        .catch(() => {}); // aborted while waiting
+      return () => {
+        controller.abort();
+        release();
+      };
+    },
+    async saveModel(model: StoredModel) {
+      const copy = { bytes: model.bytes.slice(), sha256: model.sha256, updated: model.updated };
+      await transact<undefined>([modelStore], "readwrite", (tx, done) => {
+        tx.objectStore(modelStore).put(copy, MODEL);
+        done(undefined);
+      });
+      broadcast({ type: "model", sha256: model.sha256 });
+    },
+    loadModel() {
+      return transact<StoredModel | null>([modelStore], "readonly", (tx, done) => {
+        const request = tx.objectStore(modelStore).get(MODEL);
+        request.onsuccess = () => done(asModel(request.result));
+      });
+    },
+    close() {
+      channel?.close();
+      channel = null;
+      connection?.close();
+      connection = null;
     },
   };
 }
 
 /**
  * A slot's record, or null if it holds nothing usable as one. Bytes of the wrong type become
- * empty bytes, so the client reports them as a corrupt snapshot.
+ * empty bytes, so the client reports them as a corrupt snapshot. Version 1 slots (no `upTo`)
+ * hold no log entries.
  */
 function asSlotRecord(record: unknown): SlotRecord | null {
   if (!record || typeof record !== "object") return null;
-  const { generation, bytes } = record as { generation?: unknown; bytes?: unknown };
+  const { generation, upTo, bytes } = record as { generation?: unknown; upTo?: unknown; bytes?: unknown };
   if (typeof generation !== "number" || !Number.isFinite(generation)) return null;
-  if (bytes instanceof Uint8Array) return { generation, bytes };
-  if (bytes instanceof ArrayBuffer) return { generation, bytes: new Uint8Array(bytes) };
-  return { generation, bytes: new Uint8Array(0) };
+  const covered = typeof upTo === "number" && Number.isFinite(upTo) ? upTo : 0;
+  if (bytes instanceof Uint8Array) return { generation, upTo: covered, bytes };
+  if (bytes instanceof ArrayBuffer) return { generation, upTo: covered, bytes: new Uint8Array(bytes) };
+  return { generation, upTo: covered, bytes: new Uint8Array(0) };
+}
+
+function asEpoch(record: unknown): number {
+  const epoch = (record as { epoch?: unknown } | undefined)?.epoch;
+  return typeof epoch === "number" && Number.isFinite(epoch) ? epoch : 0;
+}
+
+function asModel(record: unknown): StoredModel | null {
+  const { bytes, sha256, updated } = (record ?? {}) as { bytes?: unknown; sha256?: unknown; updated?: unknown };
+  return bytes instanceof Uint8Array && typeof sha256 === "string" ? { bytes, sha256, updated: updated === true } : null;
 }

@@ -2,20 +2,20 @@
 // call instantiates it anew through fresh bindings (see client/scripts/wrap-glue.mjs), so two
 // LocalRankers never share an instance and a trapped instance is replaced, not reused.
 
+import { rankerClass, type RankerClass } from "../core/ranker.js";
 import { LocalrankClientError, messageOf } from "../errors.js";
 import type { Bindings } from "./full/bindings.js";
-import type { Ranker, RankerOptions } from "./types.js";
 
 /** What the client needs of a module: its `Ranker` class. */
 export interface LocalrankModule {
-  Ranker: new (model: Uint8Array, options?: RankerOptions) => Ranker;
+  Ranker: RankerClass;
 }
 
 export interface LoaderContext {
   /** How many instances this LocalRanker created before: 0 at start, 1 at the first recovery… */
   instance: number;
-  /** "start" for the first call; "recover" after a trap or an unexpected exception. */
-  reason: "start" | "recover";
+  /** "start" for the first call; "recover" after a trap or an unexpected exception; "model" to load a model update beside the serving one. */
+  reason: "start" | "recover" | "model";
 }
 
 /**
@@ -46,7 +46,7 @@ export function moduleLoader(createBindings: () => Bindings, source: WasmSource,
     });
     const bindings = createBindings();
     await bindings.init({ module_or_path: await compiled });
-    return bindings;
+    return { Ranker: rankerClass(bindings.WasmRanker) };
   };
 }
 

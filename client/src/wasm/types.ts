@@ -21,7 +21,6 @@ export type {
   LocalrankError,
   ModelInfo,
   OnError,
-  Ranker,
   RankerOptions,
   RecordSummary,
   RerankRequest,
@@ -30,3 +29,4 @@ export type {
   SignalEvent,
   SignalExport,
 } from "./full/bindings.js";
+export type { ModelBytes, Ranker, RankerClass } from "../core/ranker.js";

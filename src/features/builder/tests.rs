@@ -217,3 +217,75 @@ fn recent_similarity_reads_only_the_newest_positives() {
     let m = build(&features, &[with_embedding("a", [1.0, 0.0])], &store, 2.0e6);
     assert!((m[0] - 1.0).abs() < 1e-6 && (m[1] - 1.0).abs() < 1e-6, "{m:?}");
 }
+
+/// The fuzzed case that drove a model's output to −∞: engagement recorded under one clock, a
+/// batch recorded 1.4 years later (the user totals, decayed to it, nearly vanish), then a
+/// request at the first clock. The topic's old engagement over the totals was 3·10²⁰.
+#[test]
+fn a_share_stays_a_share_after_the_clock_steps_back() {
+    let mut store = SignalStore::new(StoreConfig::default()).unwrap();
+    let now = 1.7e12;
+    let liked = Item { id: "x".into(), topics: vec!["t".into()], ..Item::default() };
+    let like = |at: f64| Event { kind: EventKind::Like, item: liked.clone(), at, dwell_ms: None };
+    store.record(&[like(now - DAY_MS), like(now)], now).unwrap();
+    let later = now + 500.0 * DAY_MS;
+    let hide = Event {
+        kind: EventKind::Hide,
+        item: Item { id: "y".into(), ..Item::default() },
+        at: later,
+        dwell_ms: None,
+    };
+    store.record(&[hide], later).unwrap();
+    let back = build(&["share.topic.7d"], &[candidate("a", &["t"], 0.0)], &store, now);
+    assert_eq!(back, [1.0], "all of the user's engagement is on t");
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+proptest::proptest! {
+    /// Whatever is recorded under whatever clocks (jumping ahead years, stepping back, events
+    /// dated anywhere), every feature of the vocabulary stays within its range.
+    #[test]
+    fn every_feature_stays_in_its_range_under_any_clock(
+        batches in proptest::collection::vec(
+            (
+                proptest::collection::vec(
+                    (0usize..7, 0usize..4, 0usize..3, -3.0e10f64..3.0e10, proptest::option::of(0.0f64..4.0e6)),
+                    1..12,
+                ),
+                -3.0e10f64..3.0e10,
+            ),
+            1..8,
+        ),
+        request_offset in -3.0e10f64..3.0e10,
+    ) {
+        let base = 1.7e12;
+        let mut store = SignalStore::new(StoreConfig::default()).unwrap();
+        let item = |i: usize, topic: usize| Item {
+            id: format!("i{i}"),
+            author: Some(format!("a{}", i % 2)),
+            containers: vec![format!("c{topic}")],
+            topics: vec![format!("t{topic}")],
+            embedding: Some(vec![(i as f32 + 1.0) * 0.3, topic as f32 - 1.0]),
+        };
+        for (events, now) in &batches {
+            let events: Vec<Event> = events
+                .iter()
+                .map(|&(kind, i, topic, at, dwell)| Event {
+                    kind: EventKind::ALL[kind],
+                    item: item(i, topic),
+                    at: base + at,
+                    dwell_ms: (EventKind::ALL[kind] == EventKind::Dwell).then(|| dwell.unwrap_or(1.0)),
+                })
+                .collect();
+            let _ = store.record(&events, base + now);
+        }
+        let names = Feature::all_names();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let candidates: Vec<Candidate> = (0..5).map(|i| Candidate { item: item(i, i % 3), ..Candidate::default() }).collect();
+        let matrix = build(&names, &candidates, &store, base + request_offset);
+        for (at, &value) in matrix.iter().enumerate() {
+            let name = names[at % names.len()];
+            proptest::prop_assert!(Feature::parse(name).unwrap().admits(value), "{name} = {value}");
+        }
+    }
+}

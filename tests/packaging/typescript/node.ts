@@ -19,7 +19,7 @@ import {
   type ClientWarning,
   type LocalRanker,
   type LocalrankModule,
-  type SnapshotStorage,
+  type SignalStorage,
   type WasmLoader,
 } from "localrank";
 import {
@@ -153,7 +153,7 @@ const ownLoader: WasmLoader = async ({ instance, reason: why }) => {
 };
 const codes: readonly ErrorCode[] = ERROR_CODES;
 const kinds: readonly SignalEvent["kind"][] = EVENT_KINDS;
-const storages: SnapshotStorage[] = [memoryStorage(), fileStorage("/tmp/signals.bin"), indexedDbStorage({ databaseName: "app" })];
+const storages: SignalStorage[] = [memoryStorage(), fileStorage("/tmp/signals.bin"), indexedDbStorage({ databaseName: "app" })];
 
 async function useShim(): Promise<void> {
   const local: LocalRanker = await createLocalRanker({
