@@ -27,7 +27,7 @@ if [[ -f $DATA/events.csv.gz && -f $DATA/items.csv ]]; then
   # candidate (KuaiRand has too few hides to learn that), and the local term is bounded by ±1,
   # so one signal moves a candidate a bounded amount. (One model: the bound and the sign apply
   # to one g, not to an ensemble's average.)
-  SHAPE=(--negative "[.](neg|hide|dismiss)[.]" --bound 1)
+  SHAPE=(--negative "[.](neg|hide|dismiss)[.]" --positive "[.]pos[.]|^share[.]|^recency[.]|[.](click|like|share)[.]" --bound 1)
   GOALS=(--goal-lift-low 0 --goal-control-ratio 0.995)
   ABLATIONS=(
     "author signals=[.]author([.]|$)"

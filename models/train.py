@@ -114,6 +114,10 @@ def parse_args(argv):
     parser.add_argument("--negative", metavar="REGEX",
                         help="signal features that may only lower a candidate (e.g. hides): their multiplier's "
                              "g is kept at least MIN_PENALTY with its sign fixed, whatever the data's few examples say")
+    parser.add_argument("--positive", metavar="REGEX",
+                        help="signal features that may only raise a candidate (e.g. likes): their multiplier's g "
+                             "is kept at least 0, so engagement never lowers what it bears on, and as it decays "
+                             "its lift fades to nothing")
     parser.add_argument("--bound", type=float,
                         help="the local term is bound * tanh(term / bound): a few signals move a candidate a bounded amount")
     parser.add_argument("--ungated", action="store_true",
@@ -126,9 +130,9 @@ def parse_args(argv):
         parser.error("--hidden widths must be positive")
     if args.epochs < 1 or args.patience < 1 or args.batch_requests < 1 or args.ensemble < 1:
         parser.error("--epochs, --patience, --batch-requests and --ensemble must be at least 1")
-    if (args.negative or args.bound) and args.ensemble > 1:
+    if (args.negative or args.positive or args.bound) and args.ensemble > 1:
         # The export averages the members' g in one layer, before any constraint.
-        parser.error("--negative and --bound take one model (--ensemble 1)")
+        parser.error("--negative, --positive and --bound take one model (--ensemble 1)")
     if args.bound is not None and not args.bound > 0:
         parser.error("--bound must be positive")
     return args
@@ -215,14 +219,17 @@ def train_statistics(data, train_ids):
     return x.mean(axis=0), np.maximum(x.std(axis=0), STD_FLOOR)
 
 
-def constrained(g, negative, bound, multipliers):
+def constrained(g, negative, positive, bound, multipliers):
     """The local term from g and the multipliers (`features @ scale`): a `negative` column's g
-    is relu(g) + MIN_PENALTY (its scale column is negated, so it only lowers), then the sum is
-    bounded by `bound * tanh(term / bound)`.  relu(g) = g + relu(-g), written so: the ops
-    (Relu, Mul, Add, Tanh) are ones tract and NNEF run.
+    is relu(g) + MIN_PENALTY (its scale column is negated, so it only lowers), a `positive`
+    column's g is relu(g) (so it only raises), then the sum is bounded by
+    `bound * tanh(term / bound)`.  relu(g) = g + relu(-g), written so: the ops (Relu, Mul,
+    Add, Tanh) are ones tract and NNEF run.
     """
     if negative is not None:
         g = g + negative * (torch.relu(-g) + MIN_PENALTY)
+    if positive is not None:
+        g = g + positive * torch.relu(-g)
     term = (multipliers * g).sum(-1)
     return term if bound is None else bound * torch.tanh(term / bound)
 
@@ -236,9 +243,10 @@ class LocalTerm(nn.Module):
     control) the term is g's one output.
     """
 
-    def __init__(self, mean, std, hidden, scale, negative=None, bound=None):
+    def __init__(self, mean, std, hidden, scale, negative=None, positive=None, bound=None):
         super().__init__()
         self.negative = None if negative is None else nn.Buffer(torch.tensor(negative, dtype=torch.float32))
+        self.positive = None if positive is None else nn.Buffer(torch.tensor(positive, dtype=torch.float32))
         self.bound = bound
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
@@ -253,9 +261,9 @@ class LocalTerm(nn.Module):
     def forward(self, features):
         if self.scale is None:
             return self.mlp((features - self.mean) / self.std).sum(-1)
-        if self.negative is not None or self.bound is not None:
+        if self.negative is not None or self.positive is not None or self.bound is not None:
             g = self.mlp((features - self.mean) / self.std)
-            return constrained(g, self.negative, self.bound, features @ self.scale)
+            return constrained(g, self.negative, self.positive, self.bound, features @ self.scale)
         return ((features @ self.scale) * self.mlp((features - self.mean) / self.std)).sum(-1)
 
 
@@ -282,9 +290,10 @@ class ExportedLocalTerm(nn.Module):
     graph runs).
     """
 
-    def __init__(self, mlps, scale, negative=None, bound=None):
+    def __init__(self, mlps, scale, negative=None, positive=None, bound=None):
         super().__init__()
         self.negative = negative
+        self.positive = positive
         self.bound = bound
         count = len(mlps)
         linears = [[layer for layer in mlp if isinstance(layer, nn.Linear)] for mlp in mlps]
@@ -317,13 +326,14 @@ class ExportedLocalTerm(nn.Module):
             hidden = hidden.reshape(-1, self.count * weight.shape[2])
         if self.scale is None:
             return self.last(hidden).sum(-1)
-        if self.negative is not None or self.bound is not None:
-            return constrained(self.last(hidden), self.negative, self.bound, features @ self.scale)
+        if self.negative is not None or self.positive is not None or self.bound is not None:
+            return constrained(self.last(hidden), self.negative, self.positive, self.bound, features @ self.scale)
         return ((features @ self.scale) * self.last(hidden)).sum(-1)
 
 
-def multiplier_scale(data, std, negative):
-    """The [F, K] matrix that picks and scales the multipliers, and which of them are `negative`.
+def multiplier_scale(data, std, negative, positive):
+    """The [F, K] matrix that picks and scales the multipliers, and which of them are `negative`
+    and which `positive` (each None when none is).
 
     The multipliers are the signal columns that vary in training (a constant one taught
     nothing, and 1 / (a floored std) would blow up any value it takes at serve time), plus the
@@ -339,8 +349,10 @@ def multiplier_scale(data, std, negative):
     unit = np.where(varies[columns], 1.0 / np.where(varies, std, 1.0)[columns], 1.0)
     sign = np.where(negative[columns], -1.0, 1.0)
     scale[columns, np.arange(len(columns))] = sign * unit
-    picked = negative[columns]
-    return columns, scale, (picked.astype(np.float32) if picked.any() else None)
+    def flags(picked):
+        return picked.astype(np.float32) if picked.any() else None
+
+    return columns, scale, flags(negative[columns]), flags(positive[columns])
 
 
 def listnet_loss(scores, labels, mask):
@@ -529,21 +541,28 @@ def main(argv=None):
 
     mean, std = train_statistics(data, train_ids)
     # None matching (an ablation that dropped them) leaves nothing to constrain.
-    negative_columns = np.array([bool(args.negative and re.search(args.negative, name)) for name in contract["features"]])
-    multipliers, scale, negative = ([], None, None) if args.ungated else multiplier_scale(data, std, negative_columns)
+    def matching(pattern):
+        return np.array([bool(pattern and re.search(pattern, name)) for name in contract["features"]])
+
+    negative_columns, positive_columns = matching(args.negative), matching(args.positive)
+    if (negative_columns & positive_columns).any():
+        raise TrainError("a feature matches both --negative and --positive")
+    multipliers, scale, negative, positive = (
+        ([], None, None, None) if args.ungated else multiplier_scale(data, std, negative_columns, positive_columns)
+    )
     members, histories, best_epochs = [], [], []
     for member in range(args.ensemble):
         member_args = copy.copy(args)
         member_args.seed = args.seed + member
         make_deterministic(member_args.seed)
-        model = LocalTerm(mean, std, args.hidden, scale, negative, args.bound)
+        model = LocalTerm(mean, std, args.hidden, scale, negative, positive, args.bound)
         history, best_epoch = fit(model, data, train_ids, valid_ids, member_args)
         members.append(model)
         histories.append(history)
         best_epochs.append(best_epoch)
     trained = MeanOf(members).eval()
     exported = ExportedLocalTerm(
-        [fold_standardisation(m) for m in members], members[0].scale, members[0].negative, args.bound
+        [fold_standardisation(m) for m in members], members[0].scale, members[0].negative, members[0].positive, args.bound
     ).eval()
     fold_gap = check_fold(trained, exported, data.features)
     history = histories[0] if len(histories) == 1 else histories
@@ -563,6 +582,7 @@ def main(argv=None):
         "constant_features": [f for f, s in zip(contract["features"], std) if s <= STD_FLOOR],
         "multipliers": [contract["features"][c] for c in multipliers],
         "negative_multipliers": [contract["features"][c] for c, n in zip(multipliers, negative if negative is not None else []) if n],
+        "positive_multipliers": [contract["features"][c] for c, p in zip(multipliers, positive if positive is not None else []) if p],
         "bound": args.bound,
         "fold_max_abs_diff": fold_gap,
         "opset": OPSET,

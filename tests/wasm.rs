@@ -194,10 +194,11 @@ fn scores_equal_the_native_ones() {
     let Ranked { order, scores, contributions } = Request::of(&fixture).run(&mut ranker).unwrap();
     assert_eq!(scores.len(), fixture.expected_scores.len());
     // Features are computed by the same code; the model's matrix kernels differ between x86
-    // and wasm SIMD (summation order), so scores agree to float rounding: 1e-6 relative.
+    // and wasm SIMD (summation order), so scores agree to float rounding: 4e-6 relative, ~32
+    // f32 steps (the KuaiRand model's tanh bound gave 1.1e-6 at most).
     for (i, (wasm, native)) in scores.iter().zip(&fixture.expected_scores).enumerate() {
         assert!(
-            (wasm - native).abs() <= 1e-6 * native.abs().max(1.0),
+            (wasm - native).abs() <= 4e-6 * native.abs().max(1.0),
             "candidate {i}: wasm {wasm} vs native {native}"
         );
     }

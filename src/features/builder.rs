@@ -3,7 +3,7 @@
 //! training and serving features cannot differ.
 
 use super::contract::Contract;
-use super::feature::{Feature, ServerField};
+use super::feature::{Feature, ServerField, MAX_DWELL_RATIO, SHARE_PRIOR_ENGAGEMENT};
 use crate::columns::CandidateColumns;
 use crate::error::Result;
 use crate::item::{Candidate, EventKind, Family, DWELL_UNIT_MS};
@@ -12,9 +12,6 @@ use crate::signals::KeyStats;
 use crate::signals::{RecentMatrix, SignalStore, UserVector};
 
 const HOUR_MS: f64 = 3_600_000.0;
-/// The most a `dwell.*` feature says: dwelling ten times an item's length is a rewatch, and
-/// past it the ratio only measures how short the candidate is.
-const MAX_DWELL_RATIO: f64 = 10.0;
 
 /// What a request knows besides its candidates.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -359,17 +356,16 @@ impl FeatureBuilder {
                         ln_1p(value[half_life])
                     }
                     Feature::Share { family, half_life } => {
-                        let total = total_positive[half_life];
-                        if total > 0.0 {
-                            // At most 1 when both are decayed from one time (every event that
-                            // reaches a key reaches the totals). After a clock stepped back, a
-                            // value updated after `now` is read undecayed (see `decay_factor`)
-                            // while one updated before it decays: a key's old engagement over
-                            // totals updated since was once 3·10²⁰, and the model's output −∞.
-                            (summaries[family.index()].positive[half_life] / total).min(1.0)
-                        } else {
-                            0.0
-                        }
+                        // One engagement's worth in the denominator: a plain ratio stays at 1
+                        // while one old like decays to nothing (numerator and denominator
+                        // alike), so a model read a like from months ago as a strong signal.
+                        // The bound: after a clock stepped back, a value updated after `now`
+                        // is read undecayed (see `decay_factor`) while one updated before
+                        // decays, and a key's old engagement over totals updated since was
+                        // once 3·10²⁰ (the model's output −∞).
+                        let share = summaries[family.index()].positive[half_life]
+                            / (total_positive[half_life] + SHARE_PRIOR_ENGAGEMENT);
+                        share.min(1.0)
                     }
                     Feature::Recency { family } => summaries[family.index()]
                         .last_positive_at

@@ -5,7 +5,7 @@
 //! | `server.rank` | ln(1 + position in the server's list) |
 //! | `server.<score\|popularity\|age\|duration>.quantile` | the candidate's mid-rank quantile in (0, 1) among the list's candidates that have the field (highest score / popularity, oldest, longest: nearest 1), 0 without it |
 //! | `affinity.<family>.<pos\|neg>.<half-life>` | ln(1 + mean decayed engagement over the candidate's keys) |
-//! | `share.<family>.<half-life>` | mean share of the user's positive engagement on those keys |
+//! | `share.<family>.<half-life>` | mean decayed positive engagement on those keys over (the user's total + 1): a share that fades as the engagement does |
 //! | `recency.<family>` | 1 / (1 + days since the last positive engagement with one of the keys), 0 if never |
 //! | `fatigue.<family>` | ln(1 + most impressions without engagement on one of the keys) |
 //! | `count.<family>.<kind>.<half-life>` | ln(1 + mean decayed count of one event kind over the keys; dwell in units of 30 s): e.g. `count.author.hide.30d`, how much this author was hidden |
@@ -31,6 +31,13 @@ use crate::error::{Error, Result};
 use crate::item::{EventKind, Family};
 use crate::signals::decay::half_life_index;
 use crate::signals::RECENT_CAPACITY;
+
+/// The most a `dwell.*` feature says: dwelling ten times an item's length is a rewatch, and
+/// past it the ratio only measures how short the candidate is.
+pub const MAX_DWELL_RATIO: f64 = 10.0;
+
+/// The engagement added to the user's total under a `share.*` feature (one click's worth).
+pub const SHARE_PRIOR_ENGAGEMENT: f64 = 1.0;
 
 /// How many recent embeddings a `recent.similarity.<max|mean>.<n>` feature may read; the
 /// largest is the store's whole ring.
@@ -235,8 +242,13 @@ impl Feature {
             Feature::ServerRank
             | Feature::Affinity { .. }
             | Feature::Fatigue { .. }
+            | Feature::Count { .. }
             | Feature::UserActivity { .. } => (0.0, LN_1P_F32_MAX),
-            Feature::ServerQuantile(_) | Feature::Share { .. } | Feature::Recency { .. } => (0.0, 1.0),
+            Feature::ServerQuantile(_)
+            | Feature::Share { .. }
+            | Feature::Recency { .. }
+            | Feature::Seen { .. } => (0.0, 1.0),
+            Feature::DwellRelative { .. } => (0.0, MAX_DWELL_RATIO as f32),
             Feature::UserSimilarity
             | Feature::SessionSimilarity
             | Feature::RecentSimilarity { .. }
