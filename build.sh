@@ -4,7 +4,8 @@
 #   ./build.sh build         the npm package only: pkg/localrank/ and pkg/localrank-VERSION.tgz
 #   ./build.sh test          every test tier: native, wasm (Node + Chromium), JS package + demo
 #                            page, the packed package in fixture apps, a fuzzing smoke run
-#   ./build.sh model DATA    regenerate models/ranker.onnx + MODEL_CARD.md from MovieLens at DATA
+#   ./build.sh model DATA    regenerate a shipped model + its card from DATA: KuaiRand (the default,
+#                            models/) or MovieLens (models/movielens/); see models/make_model.sh
 #   ./build.sh bench         the benchmark against onnxruntime-web (writes bench/results/)
 #   ./build.sh fuzz [SECS [TARGET…]]  cargo-fuzz targets (default: all) for SECS seconds each (300),
 #                            then ("js", also in the default) the JS-boundary fuzzer on the built
@@ -105,10 +106,11 @@ build_packages() {
 }
 
 print_model_sizes() {
-  printf '\n%-32s %10s %10s %10s\n' "model file" raw gzip brotli
-  for f in models/ranker.onnx models/ranker.nnef.tar; do
+  printf '\n%-36s %10s %10s %10s\n' "model file" raw gzip brotli
+  # The default model (KuaiRand) and the second one (MovieLens), each in both formats.
+  for f in models/ranker.onnx models/ranker.nnef.tar models/movielens/ranker.onnx models/movielens/ranker.nnef.tar; do
     [[ -f $f ]] || continue
-    printf '%-32s %10d %10d %10d\n' "$f" "$(wc -c <"$f")" "$(gzip -9c "$f" | wc -c)" \
+    printf '%-36s %10d %10d %10d\n' "$f" "$(wc -c <"$f")" "$(gzip -9c "$f" | wc -c)" \
       "$(node -e 'const z=require("zlib");process.stdout.write(String(z.brotliCompressSync(require("fs").readFileSync(process.argv[1])).length))' "$f")"
   done
 }

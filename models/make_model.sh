@@ -1,33 +1,83 @@
 #!/usr/bin/env bash
-# Regenerates the shipped model and its evidence from MovieLens:
-#   models/ranker.onnx (+ its NNEF conversion for the slim build, models/ranker.nnef.tar),
-#   models/MODEL_CARD.md, models/ndcg.svg, tests/fixtures/parity.json
+# Regenerates a shipped model and its evidence from a data folder, bit for bit:
+#   KuaiRand (events.csv.gz, items.csv): the default model, models/ranker.onnx (+ its NNEF
+#     conversion for the slim build, models/ranker.nnef.tar), models/MODEL_CARD.md,
+#     models/ndcg.svg, tests/fixtures/parity.json
+#   MovieLens (ratings.csv, movies.csv): the second model, models/movielens/ (the same files)
 # Usage (through build.sh, which prepares the Python venv): ./build.sh model DATA_DIR
-# The protocol's constants are `localrank-pipeline replay` options (`--help` lists them with
-# their defaults); pass any of them through REPLAY_OPTIONS, e.g. REPLAY_OPTIONS="--train-every 5".
+# Steps: the data set's adapter writes the event-log format (README, "Event-log format"), the
+# replay runs the device's SignalStore and FeatureBuilder over it (one shard per core), then
+# train, ablations, controls, evaluation (with the other shipped model on this log: the
+# cross-log check), NNEF conversion. Replay options (`localrank-pipeline replay --help`) pass
+# through REPLAY_OPTIONS, e.g. REPLAY_OPTIONS="--train-every 5".
 set -euo pipefail
-DATA=${1:?usage: ./build.sh model MOVIELENS_DIR}
+DATA=${1:?usage: ./build.sh model DATA_DIR}
 cd "$(dirname "$0")/.."
 CACHE=${LOCALRANK_CACHE:-$HOME/.cache/localrank}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/target}
 PY=$CACHE/venv/bin/python
-# Each run in a folder of its own: two runs at once never read each other's shards.
-mkdir -p "$CACHE/runs"
-RUN=$(mktemp -d "$CACHE/runs/model-$(date -u +%Y%m%dT%H%M%SZ)-XXXXXX")
-echo "run folder: $RUN"
 read -r -a replay_options <<<"${REPLAY_OPTIONS:-}"
+
+# Per data set: where its model goes, the other shipped model (for the cross-log check), its
+# ensemble size, goals, and the feature families its ablation table removes (LABEL=REGEX over
+# feature names).
+if [[ -f $DATA/events.csv.gz && -f $DATA/items.csv ]]; then
+  KIND=kuairand OUT=models NAME=localrank-kuairand OTHER=models/movielens ENSEMBLE=1
+  # The default model's shape (README, "The model"): a hide or a dismiss only ever lowers a
+  # candidate (KuaiRand has too few hides to learn that), and the local term is bounded by ±1,
+  # so one signal moves a candidate a bounded amount. (One model: the bound and the sign apply
+  # to one g, not to an ensemble's average.)
+  SHAPE=(--negative "[.](neg|hide|dismiss)[.]" --positive "[.]pos[.]|^share[.]|^recency[.]|[.](click|like|share)[.]" --bound 1)
+  GOALS=(--goal-lift-low 0 --goal-control-ratio 0.995)
+  ABLATIONS=(
+    "author signals=[.]author([.]|$)"
+    "fatigue (impressions without engagement)=^fatigue[.]|[.]impression[.]"
+    "dwell relative to duration=^dwell[.]"
+    "recency of the same author / topic=^recency[.]"
+    "hides (negative author affinity and hide counts)=[.]hide[.]|[.]neg[.]"
+    "topic signals=[.]topic([.]|$)"
+  )
+elif [[ -f $DATA/ratings.csv && -f $DATA/movies.csv ]]; then
+  KIND=movielens OUT=models/movielens NAME=localrank-movielens-demo OTHER=models ENSEMBLE=6 SHAPE=()
+  GOALS=(--goal-lift 28)
+  # (No topic affinities in this contract: models/movielens/ABOUT.md says why.)
+  ABLATIONS=(
+    "embedding similarities=similarity"
+    "recency of the same topic=^recency[.]"
+  )
+else
+  echo "make_model.sh: $DATA holds neither KuaiRand (events.csv.gz, items.csv) nor MovieLens (ratings.csv, movies.csv)" >&2
+  exit 2
+fi
+DATASET=$(basename "$(realpath "$DATA")")
+FEATURES=models/$KIND/features.json
+OTHER_FEATURES=models/$([[ $KIND == kuairand ]] && echo movielens || echo kuairand)/features.json
+
+# Each run in a folder of its own: two runs at once never read each other's files.
+mkdir -p "$CACHE/runs"
+RUN=$(mktemp -d "$CACHE/runs/model-$KIND-$(date -u +%Y%m%dT%H%M%SZ)-XXXXXX")
+echo "run folder: $RUN"
 
 cargo build --release --bin localrank-pipeline
 LOCALRANK=$CARGO_TARGET_DIR/release/localrank-pipeline
 
+requests=()
+if [[ $KIND == kuairand ]]; then
+  "$LOCALRANK" adapt-kuairand --data "$DATA" --events "$RUN/events.parquet" --requests "$RUN/requests.parquet"
+  requests=(--requests "$RUN/requests.parquet")
+else
+  "$LOCALRANK" adapt-movielens --data "$DATA" --events "$RUN/events.parquet"
+fi
+
 # Users are independent: replay them in shards, one per core (one per machine on a cluster),
 # and merge; the merged file is the same whatever the sharding. Every shard is waited for by
-# its pid, so a failing one fails the run.
+# its pid, so a failing one fails the run. The replay computes the other model's features
+# too, for the cross-log check.
 SHARDS=$(nproc)
 pids=()
 for i in $(seq 0 $((SHARDS - 1))); do
-  "$LOCALRANK" replay --data "$DATA" --features models/features.json --shard "$i/$SHARDS" \
-    --out "$RUN/shard$i.npz" "${replay_options[@]}" &
+  "$LOCALRANK" replay --events "$RUN/events.parquet" "${requests[@]}" --features "$FEATURES,$OTHER_FEATURES" \
+    --dataset "$DATASET" --shard "$i/$SHARDS" --out "$RUN/shard$i.npz" "${replay_options[@]}" &
   pids+=($!)
 done
 failed=0
@@ -38,15 +88,37 @@ if ((failed)); then
 fi
 "$LOCALRANK" merge --out "$RUN/replay.npz" "$RUN"/shard*.npz
 
-# Six seeds' g averaged in one graph (one hidden layer of 32 each, the default): the mean of
-# six scored higher on validation than single seeds, and costs about what the previous model
-# (three 64-32 MLPs) did per row.
-"$PY" models/train.py --data "$RUN/replay.npz" --contract models/features.json \
-  --out models/ranker.onnx --report "$RUN/train-report.json" --name localrank-movielens-demo --ensemble 6
+# The mean of several seeds' g in one graph (one hidden layer of 32 each, the default).
+train() { "$PY" models/train.py --data "$RUN/replay.npz" --contract "$FEATURES" --ensemble "$ENSEMBLE" "$@"; }
+train "${SHAPE[@]}" --out "$OUT/ranker.onnx" --report "$RUN/train-report.json" --name "$NAME"
+ablations=()
+for k in "${!ABLATIONS[@]}"; do
+  train "${SHAPE[@]}" --drop "${ABLATIONS[$k]#*=}" --out "$RUN/ablation$k.onnx" --name "$NAME-ablation$k" >"$RUN/ablation$k.log"
+  ablations+=("${ABLATIONS[$k]%%=*}=$RUN/ablation$k.onnx")
+done
+controls=()
+if [[ $KIND == kuairand ]]; then
+  # The controls a device model cannot be: ungated, every candidate recalibrated.
+  echo '{"version":2,"features":["server.rank","server.score.quantile","server.popularity.quantile","server.age.quantile","server.duration.quantile"]}' \
+    >"$RUN/server-fields.json"
+  "$PY" models/train.py --data "$RUN/replay.npz" --contract "$RUN/server-fields.json" --ensemble "$ENSEMBLE" --ungated \
+    --out "$RUN/control-server.onnx" --name "server fields only (ungated)" >"$RUN/control-server.log"
+  train --ungated --out "$RUN/control-all.onnx" --name "this model's features, ungated" >"$RUN/control-all.log"
+  controls=(--controls "$RUN/control-server.onnx,$RUN/control-all.onnx")
+fi
 
-"$LOCALRANK" to-nnef --model models/ranker.onnx --out models/ranker.nnef.tar
-"$LOCALRANK" evaluate --replay "$RUN/replay.npz" --model models/ranker.onnx --nnef models/ranker.nnef.tar \
-  --card models/MODEL_CARD.md --chart models/ndcg.svg --train-report "$RUN/train-report.json" \
-  --goal-lift 28 --command "${REPLAY_OPTIONS:+REPLAY_OPTIONS=\"$REPLAY_OPTIONS\" }./build.sh model $*"
-"$LOCALRANK" parity-fixture --model models/ranker.onnx --out tests/fixtures/parity.json
-sha256sum models/ranker.onnx models/ranker.nnef.tar models/MODEL_CARD.md models/ndcg.svg tests/fixtures/parity.json
+"$LOCALRANK" to-nnef --model "$OUT/ranker.onnx" --out "$OUT/ranker.nnef.tar"
+cross=()
+[[ -f $OTHER/ranker.onnx ]] && cross=(--cross "$OTHER/ranker.onnx")
+ablation_list=$(IFS=,; echo "${ablations[*]}")
+"$LOCALRANK" evaluate --replay "$RUN/replay.npz" --model "$OUT/ranker.onnx" --nnef "$OUT/ranker.nnef.tar" \
+  --card "$OUT/MODEL_CARD.md" --chart "$OUT/ndcg.svg" --train-report "$RUN/train-report.json" \
+  --about "models/$KIND/ABOUT.md" --ablations "$ablation_list" "${controls[@]}" "${cross[@]}" "${GOALS[@]}" \
+  --command "${REPLAY_OPTIONS:+REPLAY_OPTIONS=\"$REPLAY_OPTIONS\" }./build.sh model $*"
+outputs=("$OUT/ranker.onnx" "$OUT/ranker.nnef.tar" "$OUT/MODEL_CARD.md" "$OUT/ndcg.svg")
+if [[ $OUT == models ]]; then
+  # The default model's parity fixture: the wasm tests check the module against it.
+  "$LOCALRANK" parity-fixture --model models/ranker.onnx --out tests/fixtures/parity.json
+  outputs+=(tests/fixtures/parity.json)
+fi
+sha256sum "${outputs[@]}"

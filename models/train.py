@@ -26,6 +26,7 @@ import io
 import json
 import os
 import random
+import re
 import sys
 import warnings
 from dataclasses import dataclass
@@ -41,6 +42,12 @@ OPSET = 13
 MAX_MODEL_BYTES = 64 * 1024
 NDCG_K = 10
 STD_FLOOR = 1e-6
+# The least a `--negative` multiplier's g is, per unit of its feature (of its training std when
+# it varies): one hide of an author (affinity.author.neg 1.39, count.author.hide 0.69) then
+# costs that author's other posts at least tanh(1.04) = 0.78 with `--bound 1`, enough to drop
+# a post below the next one even at the top of a list (ln 3 - ln 2 = 0.41, ln 4 - ln 2 = 0.69
+# past a pinned one).
+MIN_PENALTY = 0.5
 SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST = 0, 1, 2
 CONTRACT_KEY = "localrank.contract"
 CONTRACT_VERSION = 2
@@ -102,12 +109,32 @@ def parse_args(argv):
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--ensemble", type=int, default=1,
                         help="train this many models (seeds seed, seed+1, ...) and export the mean of their scores")
+    parser.add_argument("--drop", metavar="REGEX",
+                        help="leave out the contract's features whose names match (an ablation)")
+    parser.add_argument("--negative", metavar="REGEX",
+                        help="signal features that may only lower a candidate (e.g. hides): their multiplier's "
+                             "g is kept at least MIN_PENALTY with its sign fixed, whatever the data's few examples say")
+    parser.add_argument("--positive", metavar="REGEX",
+                        help="signal features that may only raise a candidate (e.g. likes): their multiplier's g "
+                             "is kept at least 0, so engagement never lowers what it bears on, and as it decays "
+                             "its lift fades to nothing")
+    parser.add_argument("--bound", type=float,
+                        help="the local term is bound * tanh(term / bound): a few signals move a candidate a bounded amount")
+    parser.add_argument("--ungated", action="store_true",
+                        help="an evaluation control, not a device model: the term is g(x) itself, not gated by "
+                             "signal features (e.g. a model of the server's fields alone, which recalibrates "
+                             "the server's order for everyone)")
     args = parser.parse_args(argv)
     args.hidden = [int(width) for width in args.hidden.split(",") if width.strip()]
     if any(width <= 0 for width in args.hidden):
         parser.error("--hidden widths must be positive")
     if args.epochs < 1 or args.patience < 1 or args.batch_requests < 1 or args.ensemble < 1:
         parser.error("--epochs, --patience, --batch-requests and --ensemble must be at least 1")
+    if (args.negative or args.positive or args.bound) and args.ensemble > 1:
+        # The export averages the members' g in one layer, before any constraint.
+        parser.error("--negative, --positive and --bound take one model (--ensemble 1)")
+    if args.bound is not None and not args.bound > 0:
+        parser.error("--bound must be positive")
     return args
 
 
@@ -192,27 +219,51 @@ def train_statistics(data, train_ids):
     return x.mean(axis=0), np.maximum(x.std(axis=0), STD_FLOOR)
 
 
+def constrained(g, negative, positive, bound, multipliers):
+    """The local term from g and the multipliers (`features @ scale`): a `negative` column's g
+    is relu(g) + MIN_PENALTY (its scale column is negated, so it only lowers), a `positive`
+    column's g is relu(g) (so it only raises), then the sum is bounded by
+    `bound * tanh(term / bound)`.  relu(g) = g + relu(-g), written so: the ops (Relu, Mul,
+    Add, Tanh) are ones tract and NNEF run.
+    """
+    if negative is not None:
+        g = g + negative * (torch.relu(-g) + MIN_PENALTY)
+    if positive is not None:
+        g = g + positive * torch.relu(-g)
+    term = (multipliers * g).sum(-1)
+    return term if bound is None else bound * torch.tanh(term / bound)
+
+
 class LocalTerm(nn.Module):
     """sum_k x_k * g_k(x): an MLP g over the standardised features, one output per multiplier.
 
     The multipliers are the raw signal columns scaled by their training std (not centred,
     so a column without signal stays exactly 0): `features @ scale`, where `scale[F, K]`
-    holds 1 / std of multiplier k's column in its row.
+    holds 1 / std of multiplier k's column in its row.  Without `scale` (an `--ungated`
+    control) the term is g's one output.
     """
 
-    def __init__(self, mean, std, hidden, scale):
+    def __init__(self, mean, std, hidden, scale, negative=None, positive=None, bound=None):
         super().__init__()
+        self.negative = None if negative is None else nn.Buffer(torch.tensor(negative, dtype=torch.float32))
+        self.positive = None if positive is None else nn.Buffer(torch.tensor(positive, dtype=torch.float32))
+        self.bound = bound
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
-        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32))
+        self.scale = None if scale is None else nn.Buffer(torch.tensor(scale, dtype=torch.float32))
         widths = [len(mean), *hidden]
         layers = []
         for width_in, width_out in zip(widths, widths[1:]):
             layers += [nn.Linear(width_in, width_out), nn.ReLU()]
-        layers.append(nn.Linear(widths[-1], scale.shape[1]))
+        layers.append(nn.Linear(widths[-1], 1 if scale is None else scale.shape[1]))
         self.mlp = nn.Sequential(*layers)
 
     def forward(self, features):
+        if self.scale is None:
+            return self.mlp((features - self.mean) / self.std).sum(-1)
+        if self.negative is not None or self.positive is not None or self.bound is not None:
+            g = self.mlp((features - self.mean) / self.std)
+            return constrained(g, self.negative, self.positive, self.bound, features @ self.scale)
         return ((features @ self.scale) * self.mlp((features - self.mean) / self.std)).sum(-1)
 
 
@@ -239,8 +290,11 @@ class ExportedLocalTerm(nn.Module):
     graph runs).
     """
 
-    def __init__(self, mlps, scale):
+    def __init__(self, mlps, scale, negative=None, positive=None, bound=None):
         super().__init__()
+        self.negative = negative
+        self.positive = positive
+        self.bound = bound
         count = len(mlps)
         linears = [[layer for layer in mlp if isinstance(layer, nn.Linear)] for mlp in mlps]
         first = [layers[0] for layers in linears]
@@ -262,7 +316,7 @@ class ExportedLocalTerm(nn.Module):
             self.last.weight.copy_(weight.float())
             self.last.bias.copy_(bias.float())
         self.count = count
-        self.register_buffer("scale", scale)
+        self.scale = None if scale is None else nn.Buffer(scale)
 
     def forward(self, features):
         hidden = torch.relu(self.first(features))
@@ -270,20 +324,35 @@ class ExportedLocalTerm(nn.Module):
             per_member = hidden.reshape(-1, self.count, weight.shape[1])
             hidden = torch.relu(torch.einsum("nmi,mio->nmo", per_member, weight) + bias)
             hidden = hidden.reshape(-1, self.count * weight.shape[2])
+        if self.scale is None:
+            return self.last(hidden).sum(-1)
+        if self.negative is not None or self.positive is not None or self.bound is not None:
+            return constrained(self.last(hidden), self.negative, self.positive, self.bound, features @ self.scale)
         return ((features @ self.scale) * self.last(hidden)).sum(-1)
 
 
-def multiplier_scale(data, std):
-    """The [F, K] matrix that picks and scales the multipliers: the signal columns that vary in training.
+def multiplier_scale(data, std, negative, positive):
+    """The [F, K] matrix that picks and scales the multipliers, and which of them are `negative`
+    and which `positive` (each None when none is).
 
-    A constant one taught nothing, and 1 / (a floored std) would blow up any value it takes at serve time.
+    The multipliers are the signal columns that vary in training (a constant one taught
+    nothing, and 1 / (a floored std) would blow up any value it takes at serve time), plus the
+    `negative` ones even when constant: a rule the data cannot teach (KuaiRand users hide an
+    author too rarely to see that author again), kept unscaled.  A negative column's scale is
+    negated, so that with g >= MIN_PENALTY (`constrained`) it only ever lowers a candidate.
     """
-    columns = np.flatnonzero(data.signals & (std > STD_FLOOR))
+    varies = std > STD_FLOOR
+    columns = np.flatnonzero(data.signals & (varies | negative))
     if len(columns) == 0:
         raise TrainError("no signal feature varies in the training rows: there is no local term to learn")
     scale = np.zeros((len(std), len(columns)))
-    scale[columns, np.arange(len(columns))] = 1.0 / std[columns]
-    return columns, scale
+    unit = np.where(varies[columns], 1.0 / np.where(varies, std, 1.0)[columns], 1.0)
+    sign = np.where(negative[columns], -1.0, 1.0)
+    scale[columns, np.arange(len(columns))] = sign * unit
+    def flags(picked):
+        return picked.astype(np.float32) if picked.any() else None
+
+    return columns, scale, flags(negative[columns]), flags(positive[columns])
 
 
 def listnet_loss(scores, labels, mask):
@@ -457,6 +526,11 @@ def main(argv=None):
     args = parse_args(argv)
     make_deterministic(args.seed)
     contract = load_contract(args.contract)
+    if args.drop:
+        kept = [name for name in contract["features"] if not re.search(args.drop, name)]
+        if len(kept) == len(contract["features"]):
+            raise TrainError(f"--drop {args.drop!r} matches none of the contract's features")
+        contract["features"] = kept
     data = load_dataset(args.data, contract["features"])
 
     train_ids = data.requests_with_positive(SPLIT_TRAIN)
@@ -466,19 +540,30 @@ def main(argv=None):
         raise TrainError("need training and validation requests with at least one positive each")
 
     mean, std = train_statistics(data, train_ids)
-    multipliers, scale = multiplier_scale(data, std)
+    # None matching (an ablation that dropped them) leaves nothing to constrain.
+    def matching(pattern):
+        return np.array([bool(pattern and re.search(pattern, name)) for name in contract["features"]])
+
+    negative_columns, positive_columns = matching(args.negative), matching(args.positive)
+    if (negative_columns & positive_columns).any():
+        raise TrainError("a feature matches both --negative and --positive")
+    multipliers, scale, negative, positive = (
+        ([], None, None, None) if args.ungated else multiplier_scale(data, std, negative_columns, positive_columns)
+    )
     members, histories, best_epochs = [], [], []
     for member in range(args.ensemble):
         member_args = copy.copy(args)
         member_args.seed = args.seed + member
         make_deterministic(member_args.seed)
-        model = LocalTerm(mean, std, args.hidden, scale)
+        model = LocalTerm(mean, std, args.hidden, scale, negative, positive, args.bound)
         history, best_epoch = fit(model, data, train_ids, valid_ids, member_args)
         members.append(model)
         histories.append(history)
         best_epochs.append(best_epoch)
     trained = MeanOf(members).eval()
-    exported = ExportedLocalTerm([fold_standardisation(m) for m in members], members[0].scale).eval()
+    exported = ExportedLocalTerm(
+        [fold_standardisation(m) for m in members], members[0].scale, members[0].negative, members[0].positive, args.bound
+    ).eval()
     fold_gap = check_fold(trained, exported, data.features)
     history = histories[0] if len(histories) == 1 else histories
     best_epoch = best_epochs[0] if len(best_epochs) == 1 else best_epochs
@@ -496,6 +581,9 @@ def main(argv=None):
         "test_requests": len(test_ids),
         "constant_features": [f for f, s in zip(contract["features"], std) if s <= STD_FLOOR],
         "multipliers": [contract["features"][c] for c in multipliers],
+        "negative_multipliers": [contract["features"][c] for c, n in zip(multipliers, negative if negative is not None else []) if n],
+        "positive_multipliers": [contract["features"][c] for c, p in zip(multipliers, positive if positive is not None else []) if p],
+        "bound": args.bound,
         "fold_max_abs_diff": fold_gap,
         "opset": OPSET,
         "model_bytes": len(payload),

@@ -41,6 +41,8 @@ export interface Candidate {
   popularity?: number;
   /** ms since the Unix epoch. */
   createdAt?: number;
+  /** How long the item takes to watch or read through (a video's length), in ms: what dwell on similar items is compared with. */
+  durationMs?: number;
   /** Pinned candidates keep their server position. */
   pinned?: boolean;
 }
@@ -104,6 +106,8 @@ export interface CandidateColumns extends ItemColumns {
   popularity: Float32Array;
   /** Per candidate, ms since the Unix epoch; NaN: absent. */
   createdAt: Float64Array;
+  /** Per candidate, in ms; NaN: absent. */
+  durationMs: Float64Array;
   /** Per candidate, 1 if pinned. */
   pinned: Uint8Array;
 }

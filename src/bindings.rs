@@ -217,6 +217,7 @@ impl WasmRanker {
         server_scores: Vec<f32>,
         popularity: Vec<f32>,
         created_at: Vec<f64>,
+        duration_ms: Vec<f64>,
         pinned: Vec<u8>,
         now: f64,
         utc_offset_minutes: f64,
@@ -237,7 +238,7 @@ impl WasmRanker {
             embedding_offsets,
             embeddings,
         };
-        let wire_columns = ColumnsWire { items, server_scores, popularity, created_at, pinned };
+        let wire_columns = ColumnsWire { items, server_scores, popularity, created_at, duration_ms, pinned };
         let ranking =
             rerank_settings(now, utc_offset_minutes, max_displacement, diversity_by, max_run, explain)
                 .and_then(|settings| {

@@ -191,6 +191,9 @@ pub struct Candidate {
     pub popularity: Option<f32>,
     /// Creation time, ms since the Unix epoch.
     pub created_at: Option<f64>,
+    /// How long the item takes to watch or read through, in ms (a video's length): what a
+    /// dwell on it is measured against.
+    pub duration_ms: Option<f64>,
     /// Pinned candidates keep their server position.
     pub pinned: bool,
 }
@@ -216,6 +219,8 @@ struct CandidateFields {
     popularity: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     created_at: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    duration_ms: Option<f64>,
     #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "std::ops::Not::not")]
     pinned: bool,
 }
@@ -233,6 +238,7 @@ impl From<CandidateFields> for Candidate {
             server_score: f.server_score,
             popularity: f.popularity,
             created_at: f.created_at,
+            duration_ms: f.duration_ms,
             pinned: f.pinned,
         }
     }
@@ -250,6 +256,7 @@ impl From<Candidate> for CandidateFields {
             server_score: c.server_score,
             popularity: c.popularity,
             created_at: c.created_at,
+            duration_ms: c.duration_ms,
             pinned: c.pinned,
         }
     }

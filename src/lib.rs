@@ -10,7 +10,7 @@ pub mod error;
 pub mod features;
 pub mod item;
 pub mod model;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "offline", not(target_arch = "wasm32")))]
 pub mod offline;
 pub mod ranker;
 pub mod rerank;

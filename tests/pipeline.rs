@@ -2,18 +2,29 @@
 //! order without local signals and ranks the same whatever the server's score scale, the
 //! committed parity fixture still matches the committed model, the committed NNEF model is
 //! its conversion and ranks identically, and the trainer's export loads in tract.
-#![cfg(all(not(target_arch = "wasm32"), feature = "onnx"))]
+#![cfg(all(not(target_arch = "wasm32"), feature = "onnx", feature = "offline"))]
 
 use std::process::Command;
 
-use localrank::item::{Candidate, Event, EventKind, Item};
+use localrank::item::{Candidate, Event, EventKind, Family, Item};
 use localrank::model::ModelRunner;
 use localrank::offline::parity;
 use localrank::ranker::{server_prior, Clock, Ranker, RankerOptions, RequestContextInput, RerankRequest};
 use proptest::prelude::*;
 
-/// Every model the package ships, in both formats.
-const SHIPPED_MODELS: [&str; 2] = ["models/ranker.onnx", "models/ranker.nnef.tar"];
+/// Every model the package ships, in both formats: the default (KuaiRand) and the second
+/// (MovieLens) model.
+const SHIPPED_MODELS: [&str; 4] = [
+    "models/ranker.onnx",
+    "models/ranker.nnef.tar",
+    "models/movielens/ranker.onnx",
+    "models/movielens/ranker.nnef.tar",
+];
+/// Each shipped model's ONNX file and its NNEF conversion.
+const MODEL_PAIRS: [(&str, &str); 2] = [
+    ("models/ranker.onnx", "models/ranker.nnef.tar"),
+    ("models/movielens/ranker.onnx", "models/movielens/ranker.nnef.tar"),
+];
 
 fn shipped_rankers() -> Vec<(&'static str, Ranker)> {
     SHIPPED_MODELS
@@ -65,6 +76,7 @@ fn candidates() -> impl Strategy<Value = Vec<Candidate>> {
                 server_score: Some(score as f32 / 8.0),
                 popularity: Some(popularity as f32),
                 created_at: Some(NOW - age),
+                duration_ms: Some(1000.0 + (popularity % 600) as f64 * 1000.0),
                 pinned: false,
             })
             .collect()
@@ -166,19 +178,21 @@ fn parity_fixture_matches_the_shipped_model() {
     );
 }
 
-/// The slim build's model (`models/ranker.nnef.tar`) is today's conversion of the ONNX one,
+/// Each shipped model's NNEF file (the slim build's) is today's conversion of its ONNX one,
 /// and gives the same scores and order as the ONNX one on the parity request.
 #[test]
-fn nnef_model_is_the_converted_onnx_model_and_ranks_identically() {
-    let onnx = std::fs::read("models/ranker.onnx").expect("the shipped model");
-    let nnef = std::fs::read("models/ranker.nnef.tar").expect("the shipped NNEF model");
-    let fresh = localrank::model::onnx_to_nnef(&onnx).expect("the model converts");
-    assert!(
-        fresh == nnef,
-        "models/ranker.nnef.tar is stale: regenerate it with \
-         `localrank-pipeline to-nnef --model models/ranker.onnx --out models/ranker.nnef.tar`"
-    );
-    assert_eq!(parity::fixture(&nnef).unwrap(), parity::fixture(&onnx).unwrap());
+fn nnef_models_are_the_converted_onnx_models_and_rank_identically() {
+    for (onnx_path, nnef_path) in MODEL_PAIRS {
+        let onnx = std::fs::read(onnx_path).expect("the shipped model");
+        let nnef = std::fs::read(nnef_path).expect("the shipped NNEF model");
+        let fresh = localrank::model::onnx_to_nnef(&onnx).expect("the model converts");
+        assert!(
+            fresh == nnef,
+            "{nnef_path} is stale: regenerate it with \
+             `localrank-pipeline to-nnef --model {onnx_path} --out {nnef_path}`"
+        );
+        assert_eq!(parity::fixture(&nnef).unwrap(), parity::fixture(&onnx).unwrap(), "{onnx_path}");
+    }
 }
 
 /// NNEF has no ONNX metadata: the contract travels as a graph property, and is read from it.
@@ -230,4 +244,200 @@ fn trainer_exports_a_model_tract_loads_and_scores_with() {
     assert!(scores.iter().all(|s| s.is_finite()));
     assert!(scores[1] > scores[0], "{scores:?}");
     std::fs::remove_dir_all(out_dir).ok();
+}
+
+/// The demo's catalogue (`www/data/server-response.json`, a chat community) through the
+/// default model, as the demo's browser test drives it: hiding one of an author's posts drops
+/// each of that author's other posts and moves nothing else but by the places they free, and
+/// one like moves only the posts sharing a key with it, each by a bounded amount (its local
+/// term is within ±1 of its server prior).
+#[test]
+fn the_default_model_reacts_to_the_demo_visibly_and_proportionately() {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Response {
+        generated_at: f64,
+        items: Vec<Candidate>,
+    }
+    let json = std::fs::read_to_string("www/data/server-response.json").expect("the demo's catalogue");
+    let Response { generated_at: now, items } = serde_json::from_str(&json).unwrap();
+    let bytes = std::fs::read("models/ranker.onnx").unwrap();
+    // Each post's position after one event on `post` a minute ago, and its final score.
+    let after = |kind: EventKind, post: usize| {
+        let mut ranker = Ranker::new(&bytes, RankerOptions::default()).unwrap();
+        let event = Event { kind, item: items[post].item.clone(), at: now - 60_000.0, dwell_ms: None };
+        ranker.record(&[event], now).unwrap();
+        let request = RerankRequest {
+            candidates: items.clone(),
+            context: RequestContextInput { now, utc_offset_minutes: 0.0 },
+            ..RerankRequest::default()
+        };
+        let ranking = ranker.rerank(&request, &Frozen).unwrap();
+        assert!(ranking.fallback.is_none(), "{:?}", ranking.fallback);
+        let mut rank = vec![0usize; items.len()];
+        for (position, &i) in ranking.order.iter().enumerate() {
+            rank[i as usize] = position;
+        }
+        (rank, ranking.scores)
+    };
+    let shares_a_key = |a: usize, b: usize| {
+        Family::ALL
+            .into_iter()
+            .skip(1)
+            .any(|f| items[a].item.keys(f).iter().any(|k| items[b].item.keys(f).contains(k)))
+    };
+    // Posts that keep their relative order: `rank` of each, in server order, must rise.
+    let in_order = |rank: &[usize], posts: &[usize]| posts.windows(2).all(|w| rank[w[0]] < rank[w[1]]);
+    let (mut most_moved, mut farthest) = (0, 0);
+    let (mut touched, mut displacements, mut likes) = (0, Vec::new(), 0);
+    for post in (0..items.len()).filter(|&i| !items[i].pinned) {
+        let author = &items[post].item.author;
+        let (rank, _) = after(EventKind::Hide, post);
+        // (Pinned posts keep their own positions, which the others may move past.)
+        let others: Vec<usize> = (0..items.len())
+            .filter(|&o| o != post && !items[o].pinned && &items[o].item.author != author)
+            .collect();
+        assert!(in_order(&rank, &others), "hiding {} reordered other authors' posts", items[post].item.id);
+        for same in
+            (0..items.len()).filter(|&o| o != post && !items[o].pinned && &items[o].item.author == author)
+        {
+            assert!(
+                rank[same] > same || same == items.len() - 1,
+                "hiding {} left {} at {} (server {same})",
+                items[post].item.id,
+                items[same].item.id,
+                rank[same]
+            );
+        }
+        let (rank, scores) = after(EventKind::Like, post);
+        let unrelated: Vec<usize> =
+            (0..items.len()).filter(|&o| o != post && !items[o].pinned && !shares_a_key(o, post)).collect();
+        assert!(
+            in_order(&rank, &unrelated),
+            "liking {} reordered posts it says nothing about",
+            items[post].item.id
+        );
+        for (k, &score) in scores.iter().enumerate() {
+            assert!(
+                (score - server_prior(k)).abs() <= 1.0 + 1e-5,
+                "liking {}: {} moved by {}",
+                items[post].item.id,
+                items[k].item.id,
+                score - server_prior(k)
+            );
+        }
+        most_moved = most_moved.max((0..items.len()).filter(|&i| rank[i] != i).count());
+        farthest = farthest.max((0..items.len()).map(|i| rank[i].abs_diff(i)).max().unwrap_or(0));
+        touched += (0..items.len()).filter(|&k| scores[k] != server_prior(k)).count();
+        displacements.push((0..items.len()).map(|i| rank[i].abs_diff(i)).max().unwrap_or(0));
+        likes += 1;
+    }
+    println!(
+        "one like: at most {most_moved} of {} posts change position, none by more than {farthest} places; \
+         on average {:.1} posts' scores move (the posts sharing a key with it); the median like's farthest move {} places",
+        items.len(),
+        touched as f64 / likes as f64,
+        {
+            displacements.sort_unstable();
+            displacements[displacements.len() / 2]
+        }
+    );
+}
+
+/// A KuaiRand-shaped folder (events.csv.gz, items.csv) of `users` users with random feeds:
+/// videos by few authors, a few tags each, plays, likes, follows, forwards and hides.
+fn synthetic_kuairand(users: u32) -> std::path::PathBuf {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("localrank-pipeline-kuairand-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut rng = localrank::offline::random::SplitMix64::new(12);
+    let mut items = String::from("video_id,author_id,music_id,video_type,upload_dt,video_duration,tags\n");
+    for v in 0..40 {
+        let tags = (0..1 + rng.below(2)).map(|_| rng.below(8).to_string()).collect::<Vec<_>>().join(";");
+        items.push_str(&format!(
+            "{v},{},0,NORMAL,2022-04-{:02},{}.0,{tags}\n",
+            rng.below(6),
+            1 + rng.below(20),
+            3_000 + rng.below(120_000)
+        ));
+    }
+    std::fs::write(dir.join("items.csv"), items).unwrap();
+    let mut rows = String::from("user_id,video_id,date,hourmin,time_ms,is_click,is_like,is_follow,is_comment,is_forward,is_hate,long_view,play_time_ms,duration_ms,profile_stay_time,comment_stay_time,is_profile_enter,is_rand,tab\n");
+    for user in 0..users {
+        let mut at = 1_650_800_000_000.0 + rng.next_f64() * 3.0 * DAY_MS;
+        for _ in 0..10 + rng.below(30) {
+            at += if rng.below(6) == 0 { 10.0 * 3_600_000.0 } else { (5_000 + rng.below(120_000)) as f64 };
+            let flag = |rng: &mut localrank::offline::random::SplitMix64, one_in: usize| {
+                u8::from(rng.below(one_in) == 0)
+            };
+            let (click, like, follow, forward, hate, long) = (
+                flag(&mut rng, 3),
+                flag(&mut rng, 8),
+                flag(&mut rng, 20),
+                flag(&mut rng, 20),
+                flag(&mut rng, 15),
+                flag(&mut rng, 3),
+            );
+            let play = if rng.below(10) == 0 { 0 } else { rng.below(60_000) };
+            rows.push_str(&format!(
+                "{user},{},20220425,1800,{at},{click},{like},{follow},0,{forward},{hate},{long},{play},10000,0,0,0,0,1\n",
+                rng.below(40)
+            ));
+        }
+    }
+    let gz = std::fs::File::create(dir.join("events.csv.gz")).unwrap();
+    let mut encoder = flate2::write::GzEncoder::new(gz, flate2::Compression::fast());
+    encoder.write_all(rows.as_bytes()).unwrap();
+    encoder.finish().unwrap();
+    dir
+}
+
+/// Parity of the offline replay with the device on the KuaiRand adapter's log: for every
+/// request the replay emits, the shipped models' scores from the replay's rows are the scores
+/// a `Ranker` gives after recording that user's earlier events as the client does (one batch
+/// of columns) and reranking the same candidates.
+#[test]
+fn the_kuairand_replay_scores_exactly_as_the_device_does() {
+    use localrank::columns::EventColumns;
+    use localrank::features::Contract;
+    use localrank::offline::evaluate::{model_scores, Scoring};
+    use localrank::offline::kuairand::{self, KuaiRandProtocol};
+    use localrank::offline::log::Log;
+    use localrank::offline::replay::{replay, ReplayOptions};
+
+    let protocol = KuaiRandProtocol { validation_from: 0.4, test_from: 0.7, ..KuaiRandProtocol::default() };
+    let (events, requests) = kuairand::load(&synthetic_kuairand(40), &protocol).unwrap();
+    let log = Log::new(events.clone(), Vec::new(), Some(requests.clone()));
+    let mut compared = 0;
+    for (onnx, _) in MODEL_PAIRS {
+        let bytes = std::fs::read(onnx).unwrap();
+        let mut model = ModelRunner::load(&bytes, &[]).unwrap();
+        let contract = Contract { name: "replay".into(), ..model.contract().clone() };
+        let data = replay(&log, &contract, ReplayOptions::default()).unwrap();
+        assert!(data.requests() >= 20, "{onnx}: only {} requests", data.requests());
+        let all: Vec<usize> = (0..data.requests()).collect();
+        let offline = model_scores(&data, &mut model, &all, Scoring::Device).unwrap();
+        for r in all {
+            let user = data.user_ids[r] as u32;
+            let ordinal = (data.request_ids[r] & 0xFF_FFFF) as usize;
+            let request = requests.requests.iter().filter(|q| q.user == user).nth(ordinal).unwrap();
+            assert_eq!(request.at, data.timestamps[r]);
+            let before: Vec<Event> = events
+                .iter()
+                .filter(|e| e.user == user && e.event.at < request.at)
+                .map(|e| e.event.clone())
+                .collect();
+            let mut ranker = Ranker::new(&bytes, RankerOptions::default()).unwrap();
+            ranker.record_columns(&EventColumns::from_events(&before), request.at).unwrap();
+            let rerank = RerankRequest {
+                candidates: request.candidates.clone(),
+                context: RequestContextInput { now: request.at, utc_offset_minutes: 0.0 },
+                ..RerankRequest::default()
+            };
+            let device = ranker.rerank(&rerank, &Frozen).unwrap();
+            assert_eq!(device.scores, offline[r], "{onnx}: request {r}");
+            compared += usize::from(device.scores.iter().zip(0..).any(|(&s, k)| s != server_prior(k)));
+        }
+    }
+    assert!(compared >= 10, "only {compared} requests had a local term: the test would not see a difference");
 }

@@ -89,6 +89,7 @@ struct Request {
     server_scores: Vec<f32>,
     popularity: Vec<f32>,
     created_at: Vec<f64>,
+    duration_ms: Vec<f64>,
     pinned: Vec<u8>,
     now: f64,
     utc_offset_minutes: f64,
@@ -105,6 +106,7 @@ impl Request {
             server_scores: candidates.iter().map(|c| c.server_score.unwrap_or(f32::NAN)).collect(),
             popularity: candidates.iter().map(|c| c.popularity.unwrap_or(f32::NAN)).collect(),
             created_at: candidates.iter().map(|c| c.created_at.unwrap_or(f64::NAN)).collect(),
+            duration_ms: candidates.iter().map(|c| c.duration_ms.unwrap_or(f64::NAN)).collect(),
             pinned: candidates.iter().map(|c| u8::from(c.pinned)).collect(),
             now: fixture.now,
             utc_offset_minutes: fixture.utc_offset_minutes,
@@ -131,6 +133,7 @@ impl Request {
             self.server_scores,
             self.popularity,
             self.created_at,
+            self.duration_ms,
             self.pinned,
             self.now,
             self.utc_offset_minutes,
@@ -191,10 +194,11 @@ fn scores_equal_the_native_ones() {
     let Ranked { order, scores, contributions } = Request::of(&fixture).run(&mut ranker).unwrap();
     assert_eq!(scores.len(), fixture.expected_scores.len());
     // Features are computed by the same code; the model's matrix kernels differ between x86
-    // and wasm SIMD (summation order), so scores agree to float rounding: 1e-6 relative.
+    // and wasm SIMD (summation order), so scores agree to float rounding: 4e-6 relative, ~32
+    // f32 steps (the KuaiRand model's tanh bound gave 1.1e-6 at most).
     for (i, (wasm, native)) in scores.iter().zip(&fixture.expected_scores).enumerate() {
         assert!(
-            (wasm - native).abs() <= 1e-6 * native.abs().max(1.0),
+            (wasm - native).abs() <= 4e-6 * native.abs().max(1.0),
             "candidate {i}: wasm {wasm} vs native {native}"
         );
     }

@@ -16,13 +16,13 @@ const DATABASE = "localrank-demo";
 const inWorker = localStorage.getItem(WORKER_KEY) === "on";
 const GROUP_LABELS = {
   server: "server score & rank",
-  affinity: "your likes & dismissals",
+  affinity: "your likes, clicks, dwell & hides",
   recency: "recent engagement",
   fatigue: "seen too often",
   similarity: "similar to what you like",
   context: "time of day",
 };
-const ACTION_KINDS = new Set(["click", "like", "dismiss"]);
+const ACTION_KINDS = new Set(["click", "like", "dismiss", "hide"]);
 
 /** @param {string} testid */
 const $ = (testid) => /** @type {HTMLElement} */ (document.querySelector(`[data-testid="${testid}"]`));
@@ -203,6 +203,7 @@ async function renderOnce() {
           h("button", { type: "button", "data-action": "click", "data-testid": "btn-click", title: "Record a click" }, ["Open"]),
           h("button", { type: "button", "data-action": "like", "data-testid": "btn-like", title: "Record a like" }, ["♥ Like"]),
           h("button", { type: "button", "data-action": "dismiss", "data-testid": "btn-dismiss", title: "Record a dismissal" }, ["✕ Not for me"]),
+          h("button", { type: "button", "data-action": "hide", "data-testid": "btn-hide", title: "Record a hide: the strongest negative signal, on the item, its author and topics" }, ["⊘ Hide"]),
         ]),
         explanation ? whyPanel(id, explanation.contributions) : null,
       ]),
@@ -249,7 +250,7 @@ async function onListClick(event) {
   if (!item || !ACTION_KINDS.has(kind)) return;
   const { id, author, containers, topics, embedding } = item;
   try {
-    await ranker.record([{ kind: /** @type {"click" | "like" | "dismiss"} */ (kind), item: { id, author, containers, topics, embedding }, at: now() }]);
+    await ranker.record([{ kind: /** @type {"click" | "like" | "dismiss" | "hide"} */ (kind), item: { id, author, containers, topics, embedding }, at: now() }]);
     showPersist(`saving ${ranker.status.pendingEvents} event(s)…`, ranker.status.pendingEvents);
   } catch (error) {
     warn({ code: error.code ?? "ERROR", message: error.message });

@@ -24,6 +24,8 @@ const HOUR = 3_600_000;
 const EMBEDDING_DIM = 8;
 
 const random = mulberry32(SEED);
+// Durations from a stream of their own, so adding them left every other generated value as it was.
+const durationRandom = mulberry32(SEED ^ 0x5eed);
 const pick = (list) => list[Math.floor(random() * list.length)];
 const gauss = () => {
   const u = 1 - random();
@@ -86,6 +88,8 @@ function add(item) {
     embedding: embeddingFor(item.topics),
     popularity: Math.round(Math.exp(3 + 4 * random())),
     createdAt: GENERATED_AT - Math.round(random() * 30 * 24) * HOUR,
+    // How long a post takes to read or watch through (servers and channels have no length).
+    ...(item.kind === "post" ? { durationMs: Math.round(15 + 165 * durationRandom()) * 1000 } : {}),
   });
 }
 for (const guild of GUILDS) {
@@ -127,7 +131,7 @@ items.unshift({
   id: "post-announcement", title: "Announcement: summer event starts Friday", kind: "post", author: "mira",
   containers: ["g-indie-forge", "g-indie-forge/announcements"], topics: ["gamedev"],
   embedding: embeddingFor(["gamedev"]), serverScore: 1, popularity: 9120,
-  createdAt: GENERATED_AT - 2 * HOUR, pinned: true,
+  createdAt: GENERATED_AT - 2 * HOUR, durationMs: 45_000, pinned: true,
 });
 const help = items.find((item) => item.id === "chn-rustaceans-help");
 help.pinned = true;
@@ -141,8 +145,9 @@ const response = {
   requestId: `req-${SEED.toString(16)}`,
   generatedAt: GENERATED_AT,
   surface: "home-feed",
-  items: items.map(({ id, title, kind, author, containers, topics, embedding, serverScore, popularity, createdAt, pinned }) => ({
-    id, title, kind, author, containers, topics, embedding, serverScore, popularity, createdAt, ...(pinned ? { pinned } : {}),
+  items: items.map(({ id, title, kind, author, containers, topics, embedding, serverScore, popularity, createdAt, durationMs, pinned }) => ({
+    id, title, kind, author, containers, topics, embedding, serverScore, popularity, createdAt,
+    ...(durationMs === undefined ? {} : { durationMs }), ...(pinned ? { pinned } : {}),
   })),
 };
 

@@ -18,6 +18,7 @@ pub struct CandidateColumns {
     server_scores: Vec<Option<f32>>,
     popularity: Vec<Option<f32>>,
     created_at: Vec<Option<f64>>,
+    duration_ms: Vec<Option<f64>>,
     pinned: Vec<bool>,
 }
 
@@ -30,6 +31,7 @@ pub struct ColumnsWire {
     pub server_scores: Vec<f32>,
     pub popularity: Vec<f32>,
     pub created_at: Vec<f64>,
+    pub duration_ms: Vec<f64>,
     pub pinned: Vec<u8>,
 }
 
@@ -47,6 +49,7 @@ impl CandidateColumns {
             ("serverScores", wire.server_scores.len()),
             ("popularity", wire.popularity.len()),
             ("createdAt", wire.created_at.len()),
+            ("durationMs", wire.duration_ms.len()),
             ("pinned", wire.pinned.len()),
         ];
         per_candidate
@@ -58,6 +61,7 @@ impl CandidateColumns {
             server_scores: present(wire.server_scores),
             popularity: present(wire.popularity),
             created_at: present(wire.created_at),
+            duration_ms: present(wire.duration_ms),
             pinned: wire.pinned.into_iter().map(|p| p != 0).collect(),
         })
     }
@@ -70,6 +74,7 @@ impl CandidateColumns {
             columns.server_scores.push(candidate.server_score);
             columns.popularity.push(candidate.popularity);
             columns.created_at.push(candidate.created_at);
+            columns.duration_ms.push(candidate.duration_ms);
             columns.pinned.push(candidate.pinned);
         }
         columns
@@ -122,6 +127,10 @@ impl CandidateColumns {
         self.created_at[i]
     }
 
+    pub fn duration_ms(&self, i: usize) -> Option<f64> {
+        self.duration_ms[i]
+    }
+
     pub fn pinned(&self, i: usize) -> bool {
         self.pinned[i]
     }
@@ -143,6 +152,7 @@ impl CandidateColumns {
                 ("serverScore", self.server_scores[index].map(f64::from)),
                 ("popularity", self.popularity[index].map(f64::from)),
                 ("createdAt", self.created_at[index]),
+                ("durationMs", self.duration_ms[index]),
             ];
             if let Some((name, value)) = numbers.iter().find(|(_, v)| v.is_some_and(|v| !v.is_finite())) {
                 return Err(Error::InvalidRequest(format!(
@@ -180,6 +190,7 @@ mod tests {
                 server_score: Some(0.5),
                 popularity: None,
                 created_at: Some(1e12),
+                duration_ms: None,
                 pinned: true,
             },
             Candidate {
@@ -187,6 +198,7 @@ mod tests {
                 server_score: None,
                 popularity: Some(3.0),
                 created_at: None,
+                duration_ms: Some(15_000.0),
                 pinned: false,
             },
         ]
@@ -211,6 +223,7 @@ mod tests {
             server_scores: vec![0.5, f32::NAN],
             popularity: vec![f32::NAN, 3.0],
             created_at: vec![1e12, f64::NAN],
+            duration_ms: vec![f64::NAN, 15_000.0],
             pinned: vec![1, 0],
         }
     }
@@ -221,6 +234,7 @@ mod tests {
             assert_eq!(a.server_score(i), b.server_score(i));
             assert_eq!(a.popularity(i), b.popularity(i));
             assert_eq!(a.created_at(i), b.created_at(i));
+            assert_eq!(a.duration_ms(i), b.duration_ms(i));
             assert_eq!(a.pinned(i), b.pinned(i));
         }
     }

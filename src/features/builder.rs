@@ -3,10 +3,10 @@
 //! training and serving features cannot differ.
 
 use super::contract::Contract;
-use super::feature::{Feature, ServerField};
+use super::feature::{Feature, ServerField, MAX_DWELL_RATIO, SHARE_PRIOR_ENGAGEMENT};
 use crate::columns::CandidateColumns;
 use crate::error::Result;
-use crate::item::{Candidate, Family};
+use crate::item::{Candidate, EventKind, Family, DWELL_UNIT_MS};
 use crate::signals::decay::{DAY_MS, HALF_LIFE_COUNT};
 use crate::signals::KeyStats;
 use crate::signals::{RecentMatrix, SignalStore, UserVector};
@@ -30,7 +30,10 @@ pub struct FeatureBuilder {
     /// How many recent embeddings some feature reads (one dot product each per candidate).
     recent_used: usize,
     /// Server fields whose within-list quantiles some feature reads.
-    quantiles_used: [bool; 3],
+    quantiles_used: [bool; 4],
+    /// Whether some feature reads per-kind counts (`count.*`, `dwell.*`), which the key
+    /// summaries then carry.
+    counts_used: bool,
     /// Columns of the candidate signal features (`Feature::is_candidate_signal`).
     signal_columns: Vec<usize>,
 }
@@ -45,6 +48,12 @@ struct FamilySummary {
     last_positive_at: Option<f64>,
     /// Most fatigue on one key.
     fatigue: f64,
+    /// Mean over the keys of each kind's decayed count (when `counts_used`).
+    counts: [[f64; HALF_LIFE_COUNT]; EventKind::COUNT],
+    /// Newest event of any kind on one of the keys.
+    last_seen_at: Option<f64>,
+    /// Mean dwell (ms) per exposure over the keys that had exposures (when `counts_used`).
+    dwell_per_exposure: [f64; HALF_LIFE_COUNT],
 }
 
 /// What the store says about one key at `now`, computed once per request and key.
@@ -54,18 +63,30 @@ struct KeySummary {
     negative: [f64; HALF_LIFE_COUNT],
     last_positive_at: Option<f64>,
     fatigue: f64,
+    /// All zero unless the contract reads counts.
+    counts: [[f64; HALF_LIFE_COUNT]; EventKind::COUNT],
+    last_seen_at: f64,
 }
 
 impl KeySummary {
-    fn of(stats: &KeyStats, now: f64) -> Self {
+    fn of(stats: &KeyStats, now: f64, with_counts: bool) -> Self {
         let mut summary = KeySummary {
             positive: [0.0; HALF_LIFE_COUNT],
             negative: [0.0; HALF_LIFE_COUNT],
             last_positive_at: stats.last_positive_at,
             fatigue: stats.fatigue_at(now),
+            counts: [[0.0; HALF_LIFE_COUNT]; EventKind::COUNT],
+            last_seen_at: stats.last_seen_at,
         };
         for h in 0..HALF_LIFE_COUNT {
             (summary.positive[h], summary.negative[h]) = stats.affinity_at(h, now);
+        }
+        if with_counts {
+            for kind in EventKind::ALL {
+                for h in 0..HALF_LIFE_COUNT {
+                    summary.counts[kind.index()][h] = stats.count_at(kind, h, now);
+                }
+            }
         }
         summary
     }
@@ -80,7 +101,7 @@ pub struct FeatureScratch {
     /// One candidate's cosines with them.
     cosines: Vec<f32>,
     /// Per server field, each candidate's quantile in the list, and the sort order behind it.
-    quantiles: [Vec<f32>; 3],
+    quantiles: [Vec<f32>; 4],
     order: Vec<u32>,
 }
 
@@ -91,13 +112,16 @@ struct KeySummaries {
     /// `slots[family][string]`: `UNSEEN`, `ABSENT` (not in the store) or an index into `keys`.
     slots: [Vec<u32>; 4],
     keys: Vec<KeySummary>,
+    /// Whether summaries carry per-kind counts.
+    with_counts: bool,
 }
 
 const UNSEEN: u32 = u32::MAX;
 const ABSENT: u32 = u32::MAX - 1;
 
 impl KeySummaries {
-    fn reset(&mut self, strings: usize, families_used: [bool; 4]) {
+    fn reset(&mut self, strings: usize, families_used: [bool; 4], with_counts: bool) {
+        self.with_counts = with_counts;
         for (slots, used) in self.slots.iter_mut().zip(families_used) {
             slots.clear();
             if used {
@@ -119,7 +143,7 @@ impl KeySummaries {
         if *slot == UNSEEN {
             *slot = match store.key(family, candidates.string(key)) {
                 Some(stats) => {
-                    self.keys.push(KeySummary::of(stats, now));
+                    self.keys.push(KeySummary::of(stats, now, self.with_counts));
                     (self.keys.len() - 1) as u32
                 }
                 None => ABSENT,
@@ -146,22 +170,45 @@ impl FamilySummary {
         if keys.is_empty() {
             return summary;
         }
+        let with_counts = key_summaries.with_counts;
+        let mut exposed = [0usize; HALF_LIFE_COUNT];
         for &key in keys {
             let Some(stats) = key_summaries.key(family, key, candidates, store, now) else { continue };
             for h in 0..HALF_LIFE_COUNT {
                 summary.positive[h] += stats.positive[h];
                 summary.negative[h] += stats.negative[h];
             }
-            summary.last_positive_at = match (summary.last_positive_at, stats.last_positive_at) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
+            summary.last_positive_at = latest(summary.last_positive_at, stats.last_positive_at);
+            summary.last_seen_at = latest(summary.last_seen_at, Some(stats.last_seen_at));
             summary.fatigue = summary.fatigue.max(stats.fatigue);
+            if with_counts {
+                for (sum, count) in summary.counts.iter_mut().flatten().zip(stats.counts.iter().flatten()) {
+                    *sum += count;
+                }
+                let impressions = &stats.counts[EventKind::Impression.index()];
+                let dwell = &stats.counts[EventKind::Dwell.index()];
+                for h in 0..HALF_LIFE_COUNT {
+                    if impressions[h] > 0.0 {
+                        summary.dwell_per_exposure[h] += dwell[h] * DWELL_UNIT_MS / impressions[h];
+                        exposed[h] += 1;
+                    }
+                }
+            }
         }
         let count = keys.len() as f64;
         for h in 0..HALF_LIFE_COUNT {
             summary.positive[h] /= count;
             summary.negative[h] /= count;
+        }
+        if with_counts {
+            for sum in summary.counts.iter_mut().flatten() {
+                *sum /= count;
+            }
+            for (sum, &n) in summary.dwell_per_exposure.iter_mut().zip(&exposed) {
+                if n > 0 {
+                    *sum /= n as f64;
+                }
+            }
         }
         summary
     }
@@ -177,7 +224,10 @@ impl FeatureBuilder {
             if let Feature::Affinity { family, .. }
             | Feature::Share { family, .. }
             | Feature::Recency { family }
-            | Feature::Fatigue { family } = *feature
+            | Feature::Fatigue { family }
+            | Feature::Count { family, .. }
+            | Feature::Seen { family }
+            | Feature::DwellRelative { family, .. } = *feature
             {
                 families_used[family.index()] = true;
             }
@@ -191,14 +241,23 @@ impl FeatureBuilder {
             })
             .max()
             .unwrap_or(0);
-        let mut quantiles_used = [false; 3];
+        let mut quantiles_used = [false; 4];
         for feature in &features {
             if let Feature::ServerQuantile(field) = *feature {
                 quantiles_used[field.index()] = true;
             }
         }
+        let counts_used =
+            features.iter().any(|f| matches!(f, Feature::Count { .. } | Feature::DwellRelative { .. }));
         let signal_columns = (0..features.len()).filter(|&c| features[c].is_candidate_signal()).collect();
-        Ok(FeatureBuilder { features, families_used, recent_used, quantiles_used, signal_columns })
+        Ok(FeatureBuilder {
+            features,
+            families_used,
+            recent_used,
+            quantiles_used,
+            counts_used,
+            signal_columns,
+        })
     }
 
     pub fn width(&self) -> usize {
@@ -239,7 +298,7 @@ impl FeatureBuilder {
     ) {
         out.clear();
         out.reserve(candidates.len() * self.width());
-        scratch.keys.reset(candidates.string_count(), self.families_used);
+        scratch.keys.reset(candidates.string_count(), self.families_used, self.counts_used);
         store.recent().newest_into(self.recent_used, &mut scratch.recent);
         let now = context.now;
         let mut total_positive = [0.0; HALF_LIFE_COUNT];
@@ -262,6 +321,7 @@ impl FeatureBuilder {
                     ServerField::Popularity => candidates.popularity(i).map(f64::from),
                     // Older is higher, as age grows.
                     ServerField::Age => candidates.created_at(i).map(|created| -created),
+                    ServerField::Duration => candidates.duration_ms(i),
                 };
                 quantiles_into(
                     candidates.len(),
@@ -296,22 +356,35 @@ impl FeatureBuilder {
                         ln_1p(value[half_life])
                     }
                     Feature::Share { family, half_life } => {
-                        let total = total_positive[half_life];
-                        if total > 0.0 {
-                            // At most 1 when both are decayed from one time (every event that
-                            // reaches a key reaches the totals). After a clock stepped back, a
-                            // value updated after `now` is read undecayed (see `decay_factor`)
-                            // while one updated before it decays: a key's old engagement over
-                            // totals updated since was once 3·10²⁰, and the model's output −∞.
-                            (summaries[family.index()].positive[half_life] / total).min(1.0)
-                        } else {
-                            0.0
-                        }
+                        // One engagement's worth in the denominator: a plain ratio stays at 1
+                        // while one old like decays to nothing (numerator and denominator
+                        // alike), so a model read a like from months ago as a strong signal.
+                        // The bound: after a clock stepped back, a value updated after `now`
+                        // is read undecayed (see `decay_factor`) while one updated before
+                        // decays, and a key's old engagement over totals updated since was
+                        // once 3·10²⁰ (the model's output −∞).
+                        let share = summaries[family.index()].positive[half_life]
+                            / (total_positive[half_life] + SHARE_PRIOR_ENGAGEMENT);
+                        share.min(1.0)
                     }
                     Feature::Recency { family } => summaries[family.index()]
                         .last_positive_at
                         .map_or(0.0, |at| 1.0 / (1.0 + (now - at).max(0.0) / DAY_MS)),
                     Feature::Fatigue { family } => ln_1p(summaries[family.index()].fatigue),
+                    Feature::Count { family, kind, half_life } => {
+                        ln_1p(summaries[family.index()].counts[kind.index()][half_life])
+                    }
+                    Feature::Seen { family } => summaries[family.index()]
+                        .last_seen_at
+                        .map_or(0.0, |at| 1.0 / (1.0 + (now - at).max(0.0) / HOUR_MS)),
+                    Feature::DwellRelative { family, half_life } => {
+                        match candidates.duration_ms(rank).filter(|&d| d > 0.0) {
+                            Some(duration) => (summaries[family.index()].dwell_per_exposure[half_life]
+                                / duration)
+                                .min(MAX_DWELL_RATIO),
+                            None => 0.0,
+                        }
+                    }
                     Feature::UserSimilarity => similarity(user_vector, embedding),
                     Feature::SessionSimilarity => similarity(session_vector, embedding),
                     Feature::RecentSimilarity { mean, count } => recent_similarity(recent, mean, count),
@@ -352,6 +425,14 @@ fn quantiles_into(
             out[i as usize] = quantile as f32;
         }
         start = end;
+    }
+}
+
+/// The later of two optional times.
+fn latest(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -3,11 +3,14 @@
 //! | name | value |
 //! |---|---|
 //! | `server.rank` | ln(1 + position in the server's list) |
-//! | `server.<score\|popularity\|age>.quantile` | the candidate's mid-rank quantile in (0, 1) among the list's candidates that have the field (highest score / popularity, oldest: nearest 1), 0 without it |
+//! | `server.<score\|popularity\|age\|duration>.quantile` | the candidate's mid-rank quantile in (0, 1) among the list's candidates that have the field (highest score / popularity, oldest, longest: nearest 1), 0 without it |
 //! | `affinity.<family>.<pos\|neg>.<half-life>` | ln(1 + mean decayed engagement over the candidate's keys) |
-//! | `share.<family>.<half-life>` | mean share of the user's positive engagement on those keys |
+//! | `share.<family>.<half-life>` | mean decayed positive engagement on those keys over (the user's total + 1): a share that fades as the engagement does |
 //! | `recency.<family>` | 1 / (1 + days since the last positive engagement with one of the keys), 0 if never |
 //! | `fatigue.<family>` | ln(1 + most impressions without engagement on one of the keys) |
+//! | `count.<family>.<kind>.<half-life>` | ln(1 + mean decayed count of one event kind over the keys; dwell in units of 30 s): e.g. `count.author.hide.30d`, how much this author was hidden |
+//! | `seen.<family>` | 1 / (1 + hours since the newest event of any kind, an exposure included, on one of the keys), 0 if never |
+//! | `dwell.<family>.<half-life>` | the user's decayed dwell per exposure on the keys (mean over the keys that had exposures) relative to the candidate's `durationMs`, at most 10; 0 without a duration or exposures |
 //! | `user.similarity` | cosine of the local user vector and the candidate embedding |
 //! | `session.similarity` | cosine of the local session vector (1 h half-life) and the candidate embedding |
 //! | `recent.similarity.last` | cosine of the candidate embedding with the newest positively engaged embedding |
@@ -15,7 +18,8 @@
 //! | `user.activity.<half-life>` | ln(1 + the user's total positive engagement) |
 //! | `context.hour_sin`, `context.hour_cos` | local time of day on the unit circle |
 //!
-//! Families: `item`, `author`, `container`, `topic`; half-lives: `1h`, `1d`, `7d`, `30d`.
+//! Families: `item`, `author`, `container`, `topic`; half-lives: `1h`, `1d`, `7d`, `30d`; kinds:
+//! the event kinds (`impression`, `click`, `dwell`, `like`, `share`, `dismiss`, `hide`).
 //!
 //! Server fields enter only through the list's own order (rank and quantiles), never as raw
 //! magnitudes: a server that rescales its scores, or ships a model whose scores are any
@@ -24,9 +28,16 @@
 //! whose scores were 8x larger.)
 
 use crate::error::{Error, Result};
-use crate::item::Family;
+use crate::item::{EventKind, Family};
 use crate::signals::decay::half_life_index;
 use crate::signals::RECENT_CAPACITY;
+
+/// The most a `dwell.*` feature says: dwelling ten times an item's length is a rewatch, and
+/// past it the ratio only measures how short the candidate is.
+pub const MAX_DWELL_RATIO: f64 = 10.0;
+
+/// The engagement added to the user's total under a `share.*` feature (one click's worth).
+pub const SHARE_PRIOR_ENGAGEMENT: f64 = 1.0;
 
 /// How many recent embeddings a `recent.similarity.<max|mean>.<n>` feature may read; the
 /// largest is the store's whole ring.
@@ -39,16 +50,20 @@ pub enum ServerField {
     Popularity,
     /// Time since `createdAt`: the oldest candidate has the highest quantile.
     Age,
+    /// `durationMs`: the longest candidate has the highest quantile.
+    Duration,
 }
 
 impl ServerField {
-    pub const ALL: [ServerField; 3] = [ServerField::Score, ServerField::Popularity, ServerField::Age];
+    pub const ALL: [ServerField; 4] =
+        [ServerField::Score, ServerField::Popularity, ServerField::Age, ServerField::Duration];
 
     pub fn name(self) -> &'static str {
         match self {
             ServerField::Score => "score",
             ServerField::Popularity => "popularity",
             ServerField::Age => "age",
+            ServerField::Duration => "duration",
         }
     }
 
@@ -75,6 +90,21 @@ pub enum Feature {
     },
     Fatigue {
         family: Family,
+    },
+    /// The decayed count of one event kind on the candidate's keys.
+    Count {
+        family: Family,
+        kind: EventKind,
+        half_life: usize,
+    },
+    /// How recently any event (an exposure included) touched one of the keys.
+    Seen {
+        family: Family,
+    },
+    /// Dwell per exposure on the keys relative to the candidate's duration.
+    DwellRelative {
+        family: Family,
+        half_life: usize,
     },
     UserSimilarity,
     SessionSimilarity,
@@ -143,6 +173,13 @@ impl Feature {
             ["share", f, h] => Feature::Share { family: family(f)?, half_life: half_life(h)? },
             ["recency", f] => Feature::Recency { family: family(f)? },
             ["fatigue", f] => Feature::Fatigue { family: family(f)? },
+            ["count", f, kind, h] => Feature::Count {
+                family: family(f)?,
+                kind: EventKind::ALL.into_iter().find(|k| k.name() == *kind).ok_or_else(unknown)?,
+                half_life: half_life(h)?,
+            },
+            ["seen", f] => Feature::Seen { family: family(f)? },
+            ["dwell", f, h] => Feature::DwellRelative { family: family(f)?, half_life: half_life(h)? },
             ["user", "similarity"] => Feature::UserSimilarity,
             ["session", "similarity"] => Feature::SessionSimilarity,
             ["recent", "similarity", kind @ ("max" | "mean"), n] => Feature::RecentSimilarity {
@@ -160,9 +197,15 @@ impl Feature {
     pub fn group(self) -> FeatureGroup {
         match self {
             Feature::ServerRank | Feature::ServerQuantile(_) => FeatureGroup::Server,
-            Feature::Affinity { .. } | Feature::Share { .. } => FeatureGroup::Affinity,
-            Feature::Recency { .. } => FeatureGroup::Recency,
-            Feature::Fatigue { .. } => FeatureGroup::Fatigue,
+            // Impressions without engagement are fatigue; every other kind is engagement.
+            Feature::Count { kind: EventKind::Impression, .. } | Feature::Fatigue { .. } => {
+                FeatureGroup::Fatigue
+            }
+            Feature::Affinity { .. }
+            | Feature::Share { .. }
+            | Feature::Count { .. }
+            | Feature::DwellRelative { .. } => FeatureGroup::Affinity,
+            Feature::Recency { .. } | Feature::Seen { .. } => FeatureGroup::Recency,
             Feature::UserSimilarity
             | Feature::SessionSimilarity
             | Feature::RecentSimilarity { .. }
@@ -199,8 +242,13 @@ impl Feature {
             Feature::ServerRank
             | Feature::Affinity { .. }
             | Feature::Fatigue { .. }
+            | Feature::Count { .. }
             | Feature::UserActivity { .. } => (0.0, LN_1P_F32_MAX),
-            Feature::ServerQuantile(_) | Feature::Share { .. } | Feature::Recency { .. } => (0.0, 1.0),
+            Feature::ServerQuantile(_)
+            | Feature::Share { .. }
+            | Feature::Recency { .. }
+            | Feature::Seen { .. } => (0.0, 1.0),
+            Feature::DwellRelative { .. } => (0.0, MAX_DWELL_RATIO as f32),
             Feature::UserSimilarity
             | Feature::SessionSimilarity
             | Feature::RecentSimilarity { .. }
@@ -225,6 +273,11 @@ impl Feature {
             }
             names.push(format!("recency.{f}"));
             names.push(format!("fatigue.{f}"));
+            for kind in EventKind::ALL {
+                names.extend(HALF_LIVES.map(|h| format!("count.{f}.{}.{h}", kind.name())));
+            }
+            names.push(format!("seen.{f}"));
+            names.extend(HALF_LIVES.map(|h| format!("dwell.{f}.{h}")));
         }
         names.extend(["user.similarity", "session.similarity", "recent.similarity.last"].map(String::from));
         for kind in ["max", "mean"] {
@@ -257,6 +310,9 @@ mod tests {
             "affinity.topic.pos.2d",
             "affinity.planet.pos.1d",
             "recent.similarity.max.5",
+            "count.topic.stare.1d",
+            "dwell.topic",
+            "seen.topic.1d",
             "",
             "a.b.c.d.e",
         ] {

@@ -1,6 +1,7 @@
-//! Offline evaluation on the test period: NDCG@10, Recall@10 and MRR for the server order, a
-//! hand-made heuristic, the trained model (run by the same `ModelRunner` as the device) and a
-//! full-history server reference, with 95 % bootstrap intervals over users.
+//! Offline evaluation on the test period: NDCG@10, NDCG@5, Recall@10 and MRR for the server
+//! order, baselines, the trained model (run by the same `ModelRunner` as the device), controls
+//! it cannot be, its ablations and the other shipped models, with 95 % bootstrap intervals over
+//! users.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,7 @@ pub const HISTORY_BUCKETS: [(i64, &str); 4] = [(0, "0–4"), (5, "5–19"), (20,
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RequestMetrics {
     pub ndcg: f64,
+    pub ndcg5: f64,
     pub recall: f64,
     pub mrr: f64,
 }
@@ -32,13 +34,21 @@ pub fn request_metrics(scores: &[f32], labels: &[f32]) -> RequestMetrics {
         return RequestMetrics::default();
     }
     let gain = |rank: usize| 1.0 / (rank as f64 + 2.0).log2();
-    let dcg: f64 =
-        order.iter().take(CUTOFF).enumerate().filter(|(_, &i)| labels[i] > 0.0).map(|(r, _)| gain(r)).sum();
-    let ideal: f64 = (0..positives.min(CUTOFF)).map(gain).sum();
+    let ndcg_at = |cutoff: usize| {
+        let dcg: f64 = order
+            .iter()
+            .take(cutoff)
+            .enumerate()
+            .filter(|(_, &i)| labels[i] > 0.0)
+            .map(|(r, _)| gain(r))
+            .sum();
+        dcg / (0..positives.min(cutoff)).map(gain).sum::<f64>()
+    };
     let hits = order.iter().take(CUTOFF).filter(|&&i| labels[i] > 0.0).count();
     let first = order.iter().position(|&i| labels[i] > 0.0).expect("a positive exists");
     RequestMetrics {
-        ndcg: dcg / ideal,
+        ndcg: ndcg_at(CUTOFF),
+        ndcg5: ndcg_at(5),
         recall: hits as f64 / positives as f64,
         mrr: 1.0 / (first as f64 + 1.0),
     }
@@ -52,10 +62,28 @@ pub struct Estimate {
     pub high: f64,
 }
 
+/// What a method is to the card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The server's order, which every lift is measured against (always the first method).
+    Server,
+    Baseline,
+    /// The model the card is about.
+    Model,
+    /// A reference the device cannot be (it recalibrates for everyone, or sees all history).
+    Control,
+    /// The model's features without one family, retrained.
+    Ablation,
+    /// Another shipped model, trained on another log.
+    CrossLog,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct MethodResult {
-    pub name: &'static str,
+    pub name: String,
+    pub role: Role,
     pub ndcg: Estimate,
+    pub ndcg5: Estimate,
     pub recall: Estimate,
     pub mrr: Estimate,
     /// Relative NDCG@10 change over the server order.
@@ -73,30 +101,46 @@ pub struct Evaluation {
     pub users: usize,
     pub requests_by_bucket: Vec<usize>,
     pub heuristic_weight: f32,
-    pub reference_weight: f32,
+    /// The full-history reference's weight, when the replay's simulated server computed it.
+    pub reference_weight: Option<f32>,
     pub methods: Vec<MethodResult>,
 }
 
+impl Evaluation {
+    /// The model the card is about.
+    pub fn model(&self) -> &MethodResult {
+        self.methods.iter().find(|m| m.role == Role::Model).expect("evaluate always scores the model")
+    }
+
+    pub fn with_role(&self, role: Role) -> impl Iterator<Item = &MethodResult> {
+        self.methods.iter().filter(move |m| m.role == role)
+    }
+}
+
 /// How each method scores one request's rows.
-enum Method<'a> {
+enum Method {
     Server,
+    /// The candidates' server popularity, highest first (ties in server order).
+    Popularity,
     Heuristic(f32),
-    Model(&'a [Vec<f32>]),
+    /// Final scores per request (a model's, computed once).
+    Scores(Vec<Vec<f32>>),
     FullHistory(f32),
 }
 
-impl Method<'_> {
+impl Method {
     fn scores(&self, data: &Dataset, request: usize) -> Vec<f32> {
         let rows = data.rows_of(request);
         match self {
             Method::Server => (0..rows.len()).map(server_prior).collect(),
+            Method::Popularity => data.popularity[rows].to_vec(),
             Method::Heuristic(w) => {
                 rows.enumerate().map(|(k, row)| server_prior(k) + w * data.topic_affinity[row]).collect()
             }
             Method::FullHistory(w) => {
                 rows.enumerate().map(|(k, row)| server_prior(k) + w * data.co_like[row]).collect()
             }
-            Method::Model(scores) => scores[request].clone(),
+            Method::Scores(scores) => scores[request].clone(),
         }
     }
 }
@@ -110,7 +154,7 @@ fn mean_ndcg(data: &Dataset, requests: &[usize], method: &Method) -> f64 {
 }
 
 /// The blend weight that maximises validation NDCG@10 over a fixed grid.
-fn tune(data: &Dataset, validation: &[usize], method: impl Fn(f32) -> Method<'static>) -> f32 {
+fn tune(data: &Dataset, validation: &[usize], method: impl Fn(f32) -> Method) -> f32 {
     const GRID: [f32; 10] = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
     GRID.into_iter()
         .map(|w| (w, mean_ndcg(data, validation, &method(w))))
@@ -139,19 +183,36 @@ fn model_inputs(data: &Dataset, model: &ModelRunner, request: usize) -> Result<V
     Ok(inputs)
 }
 
-/// The final scores the device gives each request asked for (empty for the others): the
-/// model's local terms turned into scores by the ranker's own `residual_scores`.
+/// How a model's output becomes a request's scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scoring {
+    /// As the device does: the local terms through the ranker's own `residual_scores`.
+    Device,
+    /// An evaluation control (`train.py --ungated`): the server prior plus the raw output, for
+    /// every candidate.
+    Ungated,
+}
+
+/// The final scores each request asked for gets (empty for the others).
 pub fn model_scores(
     data: &Dataset,
     model: &mut ModelRunner,
     requests: &[usize],
+    scoring: Scoring,
 ) -> Result<Vec<Vec<f32>>, String> {
     let builder = FeatureBuilder::new(model.contract()).map_err(|e| e.to_string())?;
     let mut scores = vec![Vec::new(); data.requests()];
     for &r in requests {
         let inputs = model_inputs(data, model, r)?;
         let mut request_scores = model.score(&inputs, data.rows_of(r).len()).map_err(|e| e.to_string())?;
-        residual_scores(&mut request_scores, &inputs, &builder);
+        match scoring {
+            Scoring::Device => residual_scores(&mut request_scores, &inputs, &builder),
+            Scoring::Ungated => {
+                for (k, score) in request_scores.iter_mut().enumerate() {
+                    *score += server_prior(k);
+                }
+            }
+        }
         scores[r] = request_scores;
     }
     Ok(scores)
@@ -177,22 +238,55 @@ fn pooled(users: &[UserSums], sample: &[usize], pick: impl Fn(&UserSums) -> f64)
     sample.iter().map(|&u| pick(&users[u])).sum()
 }
 
-pub fn evaluate(data: &Dataset, model: &mut ModelRunner, seed: u64) -> Result<Evaluation, String> {
+/// A model to evaluate besides the card's own, with its name and role.
+pub struct Extra {
+    pub name: String,
+    pub role: Role,
+    pub model: ModelRunner,
+    pub scoring: Scoring,
+}
+
+/// Evaluates `model` (and `extras`) on the test period against the baselines the replay
+/// supports: the server order, a heuristic, the candidates' popularity where the log has it
+/// (a request log), and the full-history reference where the simulated server computed it.
+pub fn evaluate(
+    data: &Dataset,
+    model: &mut ModelRunner,
+    extras: &mut [Extra],
+    seed: u64,
+) -> Result<Evaluation, String> {
     let of_split = |split: u8| (0..data.requests()).filter(|&r| data.split[r] == split).collect::<Vec<_>>();
     let validation = of_split(SPLIT_VALIDATION);
     let test = of_split(SPLIT_TEST);
     if test.is_empty() {
         return Err("the dataset has no test requests".into());
     }
+    let logged = data.source.logged_requests.is_some();
     let heuristic_weight = tune(data, &validation, Method::Heuristic);
-    let reference_weight = tune(data, &validation, Method::FullHistory);
-    let scores = model_scores(data, model, &test)?;
-    let methods = [
-        ("server order", Method::Server),
-        ("heuristic (server + topic affinity)", Method::Heuristic(heuristic_weight)),
-        ("trained model (local signals)", Method::Model(&scores)),
-        ("full-history server (reference)", Method::FullHistory(reference_weight)),
-    ];
+    let reference_weight = (!logged).then(|| tune(data, &validation, Method::FullHistory));
+    let server_name = if logged { "logged order (the server's)" } else { "server order" };
+    let mut methods: Vec<(String, Role, Method)> = vec![(server_name.into(), Role::Server, Method::Server)];
+    if logged {
+        methods.push(("popularity (server field)".into(), Role::Baseline, Method::Popularity));
+    }
+    methods.push((
+        "heuristic (server + topic affinity)".into(),
+        Role::Baseline,
+        Method::Heuristic(heuristic_weight),
+    ));
+    methods.push((
+        "trained model (local signals)".into(),
+        Role::Model,
+        Method::Scores(model_scores(data, model, &test, Scoring::Device)?),
+    ));
+    if let Some(w) = reference_weight {
+        methods.push(("full-history server (reference)".into(), Role::Control, Method::FullHistory(w)));
+    }
+    for extra in extras.iter_mut() {
+        let scores = model_scores(data, &mut extra.model, &test, extra.scoring)
+            .map_err(|e| format!("{}: {e}", extra.name))?;
+        methods.push((extra.name.clone(), extra.role, Method::Scores(scores)));
+    }
 
     let mut by_user: BTreeMap<i64, UserSums> = BTreeMap::new();
     let mut requests_by_bucket = vec![0; HISTORY_BUCKETS.len()];
@@ -205,9 +299,10 @@ pub fn evaluate(data: &Dataset, model: &mut ModelRunner, seed: u64) -> Result<Ev
             bucket_ndcg: vec![[0.0; HISTORY_BUCKETS.len()]; methods.len()],
         });
         sums.requests += 1;
-        for (m, (_, method)) in methods.iter().enumerate() {
+        for (m, (_, _, method)) in methods.iter().enumerate() {
             let metrics = request_metrics(&method.scores(data, r), &data.labels[data.rows_of(r)]);
             sums.metrics[m].ndcg += metrics.ndcg;
+            sums.metrics[m].ndcg5 += metrics.ndcg5;
             sums.metrics[m].recall += metrics.recall;
             sums.metrics[m].mrr += metrics.mrr;
             sums.bucket_ndcg[m][bucket] += metrics.ndcg;
@@ -227,7 +322,7 @@ pub fn evaluate(data: &Dataset, model: &mut ModelRunner, seed: u64) -> Result<Ev
     let results = methods
         .iter()
         .enumerate()
-        .map(|(m, (name, _))| {
+        .map(|(m, (name, role, _))| {
             let mean = |pick: fn(&RequestMetrics) -> f64| {
                 move |s: &[usize]| {
                     pooled(users, s, |u| pick(&u.metrics[m])) / pooled(users, s, |u| u.requests as f64)
@@ -244,8 +339,10 @@ pub fn evaluate(data: &Dataset, model: &mut ModelRunner, seed: u64) -> Result<Ev
                 })
             };
             MethodResult {
-                name,
+                name: name.clone(),
+                role: *role,
                 ndcg: estimate(&mean(|x| x.ndcg)),
+                ndcg5: estimate(&mean(|x| x.ndcg5)),
                 recall: estimate(&mean(|x| x.recall)),
                 mrr: estimate(&mean(|x| x.mrr)),
                 lift: estimate(&lift),
@@ -294,8 +391,13 @@ mod tests {
         assert!((m.ndcg - dcg / ideal).abs() < 1e-12);
         assert_eq!(m.recall, 1.0);
         assert_eq!(m.mrr, 0.5);
+        assert_eq!(m.ndcg5, m.ndcg, "both positives are in the top 5");
         let perfect = request_metrics(&[0.1, 0.9], &[0.0, 1.0]);
         assert_eq!((perfect.ndcg, perfect.mrr), (1.0, 1.0));
+        // One positive at rank 6: counted by NDCG@10, not by NDCG@5.
+        let late = request_metrics(&[7.0, 6.0, 5.0, 4.0, 3.0, 2.0], &[0.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
+        assert!((late.ndcg - 1.0 / 7f64.log2()).abs() < 1e-12);
+        assert_eq!(late.ndcg5, 0.0);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! evaluates models through the same model runner.
 
 pub mod evaluate;
+pub mod event_log;
+pub mod kuairand;
 pub mod log;
 pub mod movielens;
 pub mod npz;

@@ -50,6 +50,7 @@ pub fn write(path: &Path, data: &Dataset) -> io::Result<()> {
     write_array(&mut npz, "labels", &[rows], &data.labels)?;
     write_array(&mut npz, "topic_affinity", &[rows], &data.topic_affinity)?;
     write_array(&mut npz, "co_like", &[rows], &data.co_like)?;
+    write_array(&mut npz, "popularity", &[rows], &data.popularity)?;
     write_array(&mut npz, "offsets", &[requests + 1], &data.offsets)?;
     write_array(&mut npz, "request_ids", &[requests], &data.request_ids)?;
     write_array(&mut npz, "user_ids", &[requests], &data.user_ids)?;
@@ -101,6 +102,7 @@ pub fn read(path: &Path) -> io::Result<Dataset> {
         labels: read_array(&mut npz, "labels")?,
         topic_affinity: read_array(&mut npz, "topic_affinity")?,
         co_like: read_array(&mut npz, "co_like")?,
+        popularity: read_array(&mut npz, "popularity")?,
         offsets: read_array(&mut npz, "offsets")?,
         request_ids: read_array(&mut npz, "request_ids")?,
         user_ids: read_array(&mut npz, "user_ids")?,
@@ -145,7 +147,8 @@ pub fn merge(parts: Vec<Dataset>) -> Result<Dataset, String> {
         merged.features.extend_from_slice(&part.features[rows.start * width..rows.end * width]);
         merged.labels.extend_from_slice(&part.labels[rows.clone()]);
         merged.topic_affinity.extend_from_slice(&part.topic_affinity[rows.clone()]);
-        merged.co_like.extend_from_slice(&part.co_like[rows]);
+        merged.co_like.extend_from_slice(&part.co_like[rows.clone()]);
+        merged.popularity.extend_from_slice(&part.popularity[rows]);
         merged.offsets.push(merged.labels.len() as i64);
         merged.request_ids.push(part.request_ids[r]);
         merged.user_ids.push(part.user_ids[r]);

@@ -14,8 +14,9 @@ pub const SPLIT_TEST: u8 = 2;
 const MINUTE_MS: f64 = 60_000.0;
 const HOUR_MS: f64 = 60.0 * MINUTE_MS;
 
-/// The MovieLens replay's protocol: sessions and request points in each user's ratings, the
-/// simulated server, and the split by global time.
+/// The replay's protocol without a request log: sessions and request points in each user's
+/// events, the simulated server, and the split by global time (which a request log without
+/// its own split also uses).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Protocol {
@@ -92,35 +93,24 @@ impl Protocol {
     /// The protocol in words, for the model card.
     pub fn describe(&self) -> Vec<String> {
         vec![
-            "Every rating is an engagement at its timestamp: ≥ 4 is a like, ≤ 2 a dismiss, else a click. Movie genres are the item's topics.".into(),
             format!(
-                "Sessions break at gaps over {} min; a request at each session start and every {} ratings within a session (every {} in the training period). Labels: positives (≥ 4) among the user's next {} ratings in the session.",
+                "No request log: a simulated server makes the requests. Sessions break at gaps over {} min; a request at each session start and every {} events within a session (every {} in the training period). Labels: the items the user likes among the next {} events of the session.",
                 self.session_gap_ms / MINUTE_MS, self.request_every, self.train_every, self.label_window
             ),
             format!(
-                "The simulated server sends the top {} items by popularity decayed with a {}-day half-life, computed from all users' ratings strictly before request time − {} h, excluding items the user already rated. Each candidate carries its server score, rank, rating count, first-seen time and a {}-dimensional co-occurrence embedding (random indexing over users' likes, same lag). The server never sees the user's local signals.",
+                "The simulated server sends the top {} items by popularity (events of any kind) decayed with a {}-day half-life, computed from all users' events strictly before request time − {} h, excluding items the user already had an event on. Each candidate carries its server score, rank, event count, first-seen time and a {}-dimensional co-occurrence embedding (random indexing over users' likes, same lag), which also replaces the events' own embeddings. The server never sees the user's local signals.",
                 self.candidates, self.popularity_half_life_ms / DAY_MS, self.server_lag_ms / HOUR_MS, self.embedding_dim
             ),
             format!(
-                "Split by global time: requests at or after the {} quantile of the ratings' times are test; [{}, {}) validation; earlier ones train. Only requests with at least one positive among the candidates are kept.",
+                "Split by global time: requests at or after the {} quantile of the events' times are test; [{}, {}) validation; earlier ones train. Only requests with both a positive and a negative candidate are kept.",
                 self.test_from, self.validation_from, self.test_from
             ),
         ]
     }
 }
 
-/// A rating of 4 or more is positive (like), 2 or less negative (dismiss), anything between a
-/// plain engagement (click).
-pub fn event_kind(rating: f32) -> EventKind {
-    if rating >= 4.0 {
-        EventKind::Like
-    } else if rating <= 2.0 {
-        EventKind::Dismiss
-    } else {
-        EventKind::Click
-    }
-}
-
-pub fn is_positive(rating: f32) -> bool {
-    rating >= 4.0
+/// What the simulated server and its labels count as a positive: a like (MovieLens: a rating
+/// of 4 or more).
+pub fn is_positive(kind: EventKind) -> bool {
+    kind == EventKind::Like
 }

@@ -1,17 +1,18 @@
-//! The replay: walks a log in time order, feeding each user's ratings into that user's own
-//! `SignalStore` (exactly as the device would record them) and, at each request point, asking
-//! the simulated server for candidates and the `FeatureBuilder` for the feature matrix. Users
-//! are independent, so a shard of users can be replayed on its own and the shards merged.
+//! The replay: walks a log in time order, feeding each user's events into that user's own
+//! `SignalStore` (exactly as the device would record them) and, at each request (a logged one,
+//! or one the simulated server answers), asking the `FeatureBuilder` for the feature matrix.
+//! Users are independent, so a shard of users can be replayed on its own and the shards merged.
 
 use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::event_log::{LoggedRequest, Split};
 use super::log::Log;
 use super::protocol::*;
 use super::server::{Server, REFERENCE_HISTORY};
 use crate::features::{Contract, FeatureBuilder, RequestContext};
-use crate::item::{Candidate, Event, Item};
+use crate::item::{Candidate, Event};
 use crate::signals::{SignalStore, StoreConfig};
 
 /// Which users this replay handles: those with `user % count == index`.
@@ -47,6 +48,13 @@ impl Shard {
 pub struct ReplaySource {
     /// The data set's name (by default its folder's).
     pub dataset: String,
+    /// How its adapter made the events (the events table's description).
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// How the requests were made, when they come from a request log (its description); `None`:
+    /// the simulated server made them, by `protocol`.
+    #[serde(default)]
+    pub logged_requests: Option<Vec<String>>,
     pub protocol: Protocol,
 }
 
@@ -66,10 +74,12 @@ pub struct Dataset {
     pub split: Vec<u8>,
     /// Events in the user's store at request time.
     pub history_lengths: Vec<i64>,
-    /// Per row: the heuristic's topic affinity (`share.topic.30d`) and the full-history
-    /// reference's co-like score, for the evaluator's baselines.
+    /// Per row, for the evaluator's baselines: the heuristic's topic affinity
+    /// (`share.topic.30d`), the full-history reference's co-like score (0 with a request log:
+    /// the simulated server computes it) and the candidate's server popularity (0 without).
     pub topic_affinity: Vec<f32>,
     pub co_like: Vec<f32>,
+    pub popularity: Vec<f32>,
 }
 
 impl Dataset {
@@ -85,14 +95,14 @@ impl Dataset {
 /// A point in one user's history where the client asks for a ranking.
 #[derive(Debug, Clone, Copy)]
 struct RequestPoint {
-    /// Index into the user's ratings of the first rating after the request.
+    /// Index into the user's events of the first event after the request.
     position: usize,
     /// Index one past the end of the request's session.
     session_end: usize,
 }
 
-/// Request points of one user's time-sorted ratings: each session start (after a gap over
-/// `session_gap_ms`), then every `every` ratings within the session.
+/// Request points of one user's time-sorted events: each session start (after a gap over
+/// `session_gap_ms`), then every `every` events within the session.
 fn request_points(times: &[f64], session_gap_ms: f64, every: usize) -> Vec<RequestPoint> {
     let mut points = Vec::new();
     let mut start = 0;
@@ -109,20 +119,40 @@ fn request_points(times: &[f64], session_gap_ms: f64, every: usize) -> Vec<Reque
 }
 
 /// What happens next on the shared timeline, in order: (time, user, sequence). A request at
-/// position `p` sorts before the user's rating `p` and after rating `p - 1`.
+/// position `p` sorts before the user's event `p` and after event `p - 1`.
 #[derive(Debug, Clone, Copy)]
 enum Step {
-    Rating { user: u32, position: usize },
+    Event { user: u32, position: usize },
     Request { user: u32, point: RequestPoint },
 }
 
 struct UserState {
-    /// This user's ratings in time order (indices into the log).
-    ratings: Vec<usize>,
+    /// This user's events in time order (indices into the log).
+    events: Vec<usize>,
     store: SignalStore,
-    rated: HashSet<u32>,
-    liked: Vec<u32>,
-    events: usize,
+    /// Items (server indices) the user had an event on, and liked.
+    seen: HashSet<usize>,
+    liked: Vec<usize>,
+    recorded: usize,
+}
+
+impl UserState {
+    fn new() -> Self {
+        UserState {
+            events: Vec::new(),
+            // No key cap or retention pressure in the replay beyond the device defaults.
+            store: SignalStore::new(StoreConfig::default()).expect("default config"),
+            seen: HashSet::new(),
+            liked: Vec::new(),
+            recorded: 0,
+        }
+    }
+
+    fn record(&mut self, event: &Event) -> Result<(), String> {
+        self.store.record(std::slice::from_ref(event), event.at).map_err(|e| e.to_string())?;
+        self.recorded += 1;
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -138,39 +168,172 @@ impl Default for ReplayOptions {
     }
 }
 
-/// Replays `log` for the users of `options.shard`, building `contract.features` at each request.
-pub fn replay(log: &Log, contract: &Contract, options: ReplayOptions) -> Result<Dataset, String> {
-    let ReplayOptions { shard, dataset, protocol } = options;
-    protocol.validate()?;
-    let builder = FeatureBuilder::new(contract).map_err(|e| e.to_string())?;
-    let affinity_builder =
-        FeatureBuilder::new(&Contract { features: vec!["share.topic.30d".into()], ..contract.clone() })
-            .map_err(|e| e.to_string())?;
-    let test_from = log.time_quantile(protocol.test_from);
-    let validation_from = log.time_quantile(protocol.validation_from);
+/// Builds each emitted request's rows into the dataset: the same for simulated and logged
+/// requests.
+struct Emitter {
+    builder: FeatureBuilder,
+    affinity_builder: FeatureBuilder,
+    validation_from: f64,
+    test_from: f64,
+    data: Dataset,
+    matrix: Vec<f32>,
+    affinity: Vec<f32>,
+}
 
+/// One request to emit.
+struct Emitted<'a> {
+    user: u32,
+    request_id: i64,
+    at: f64,
+    split: Option<Split>,
+    candidates: &'a [Candidate],
+    labels: &'a [f32],
+    co_like: &'a [f32],
+}
+
+impl Emitter {
+    fn new(log: &Log, contract: &Contract, source: ReplaySource) -> Result<Emitter, String> {
+        let affinity_contract = Contract { features: vec!["share.topic.30d".into()], ..contract.clone() };
+        Ok(Emitter {
+            builder: FeatureBuilder::new(contract).map_err(|e| e.to_string())?,
+            affinity_builder: FeatureBuilder::new(&affinity_contract).map_err(|e| e.to_string())?,
+            validation_from: log.time_quantile(source.protocol.validation_from),
+            test_from: log.time_quantile(source.protocol.test_from),
+            data: Dataset {
+                source,
+                feature_names: contract.features.clone(),
+                offsets: vec![0],
+                ..Dataset::default()
+            },
+            matrix: Vec::new(),
+            affinity: Vec::new(),
+        })
+    }
+
+    /// Emits a request with both a positive and a negative candidate (any order ranks a list
+    /// of one label the same); others are skipped.
+    fn emit(&mut self, state: &UserState, request: Emitted) {
+        let positives = request.labels.iter().filter(|&&l| l > 0.0).count();
+        if positives == 0 || positives == request.labels.len() {
+            return;
+        }
+        let context = RequestContext { now: request.at, utc_offset_minutes: 0.0 };
+        self.builder.build_into(request.candidates, &state.store, &context, &mut self.matrix);
+        self.affinity_builder.build_into(request.candidates, &state.store, &context, &mut self.affinity);
+        let data = &mut self.data;
+        data.features.extend_from_slice(&self.matrix);
+        data.topic_affinity.extend_from_slice(&self.affinity);
+        data.labels.extend_from_slice(request.labels);
+        data.co_like.extend_from_slice(request.co_like);
+        data.popularity.extend(request.candidates.iter().map(|c| c.popularity.unwrap_or(0.0)));
+        data.offsets.push(data.labels.len() as i64);
+        data.request_ids.push(request.request_id);
+        data.user_ids.push(i64::from(request.user));
+        data.timestamps.push(request.at);
+        let split = request.split.unwrap_or(if request.at >= self.test_from {
+            Split::Test
+        } else if request.at >= self.validation_from {
+            Split::Validation
+        } else {
+            Split::Train
+        });
+        data.split.push(match split {
+            Split::Train => SPLIT_TRAIN,
+            Split::Validation => SPLIT_VALIDATION,
+            Split::Test => SPLIT_TEST,
+        });
+        data.history_lengths.push(state.recorded as i64);
+    }
+}
+
+/// Replays `log` for the users of `options.shard`, building `contract.features` at each
+/// request: the logged requests if the log has them, else the simulated server's.
+pub fn replay(log: &Log, contract: &Contract, options: ReplayOptions) -> Result<Dataset, String> {
+    options.protocol.validate()?;
+    let source = ReplaySource {
+        dataset: options.dataset.clone(),
+        events: log.description.clone(),
+        logged_requests: log.requests.as_ref().map(|r| r.description.clone()),
+        protocol: options.protocol,
+    };
+    let emitter = Emitter::new(log, contract, source)?;
+    match &log.requests {
+        Some(requests) => replay_logged(log, &requests.requests, options.shard, emitter),
+        None => replay_simulated(log, options.shard, &options.protocol, emitter),
+    }
+}
+
+/// Each user's events go into the user's store; at each logged request, the events strictly
+/// before it are in the store (those at its time are its candidates' own outcomes).
+fn replay_logged(
+    log: &Log,
+    requests: &[LoggedRequest],
+    shard: Shard,
+    mut emitter: Emitter,
+) -> Result<Dataset, String> {
+    // (time, user, requests before events at the same time, index).
+    let mut timeline: Vec<(f64, u32, u8, usize)> = Vec::new();
+    for (index, logged) in log.events.iter().enumerate().filter(|(_, e)| shard.contains(e.user)) {
+        timeline.push((logged.event.at, logged.user, 1, index));
+    }
+    for (index, request) in requests.iter().enumerate().filter(|(_, r)| shard.contains(r.user)) {
+        if request.labels.len() != request.candidates.len() {
+            return Err(format!(
+                "logged request {index}: {} labels for {} candidates",
+                request.labels.len(),
+                request.candidates.len()
+            ));
+        }
+        timeline.push((request.at, request.user, 0, index));
+    }
+    timeline.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)).then(a.3.cmp(&b.3)));
     let mut users: HashMap<u32, UserState> = HashMap::new();
-    for (index, rating) in log.ratings.iter().enumerate() {
-        if shard.contains(rating.user) {
-            users
-                .entry(rating.user)
-                .or_insert_with(|| UserState {
-                    ratings: Vec::new(),
-                    // No key cap or retention pressure in the replay beyond the device defaults.
-                    store: SignalStore::new(StoreConfig::default()).expect("default config"),
-                    rated: HashSet::new(),
-                    liked: Vec::new(),
-                    events: 0,
-                })
-                .ratings
-                .push(index);
+    let mut served: HashMap<u32, usize> = HashMap::new();
+    for (at, user, step, index) in timeline {
+        let state = users.entry(user).or_insert_with(UserState::new);
+        if step == 1 {
+            state.record(&log.events[index].event)?;
+            continue;
+        }
+        let request = &requests[index];
+        let ordinal = served.entry(user).or_insert(0);
+        *ordinal += 1;
+        emitter.emit(
+            state,
+            Emitted {
+                user,
+                request_id: request_id(user, *ordinal - 1),
+                at,
+                split: request.split,
+                candidates: &request.candidates,
+                labels: &request.labels,
+                co_like: &vec![0.0; request.candidates.len()],
+            },
+        );
+    }
+    Ok(emitter.data)
+}
+
+/// Without a request log: the simulated server answers requests at session starts and every
+/// few events (see `Protocol`); labels are the items the user likes next in the session.
+fn replay_simulated(
+    log: &Log,
+    shard: Shard,
+    protocol: &Protocol,
+    mut emitter: Emitter,
+) -> Result<Dataset, String> {
+    let validation_from = emitter.validation_from;
+    let mut users: HashMap<u32, UserState> = HashMap::new();
+    for (index, logged) in log.events.iter().enumerate() {
+        if shard.contains(logged.user) {
+            users.entry(logged.user).or_insert_with(UserState::new).events.push(index);
         }
     }
     let mut timeline: Vec<(f64, u32, usize, Step)> = Vec::new();
     for (&user, state) in &users {
-        let times: Vec<f64> = state.ratings.iter().map(|&i| log.ratings[i].at).collect();
+        let times: Vec<f64> = state.events.iter().map(|&i| log.events[i].event.at).collect();
         for (position, &at) in times.iter().enumerate() {
-            timeline.push((at, user, 2 * position + 1, Step::Rating { user, position }));
+            timeline.push((at, user, 2 * position + 1, Step::Event { user, position }));
         }
         // Training requests may be denser than the protocol's: more (overlapping) lists to
         // learn from, while validation and test keep the fixed protocol.
@@ -187,88 +350,62 @@ pub fn replay(log: &Log, contract: &Contract, options: ReplayOptions) -> Result<
     }
     timeline.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
 
-    let mut server = Server::new(log, &protocol);
-    let mut data = Dataset {
-        source: ReplaySource { dataset, protocol },
-        feature_names: contract.features.clone(),
-        offsets: vec![0],
-        ..Dataset::default()
-    };
+    let mut server = Server::new(log, protocol);
     let mut candidates: Vec<Candidate> = Vec::with_capacity(protocol.candidates);
-    let mut matrix = Vec::new();
-    let mut affinity = Vec::new();
+    let (mut labels, mut co_like) = (Vec::new(), Vec::new());
     for (at, _, _, step) in timeline {
         server.advance_to(at - protocol.server_lag_ms);
         match step {
-            Step::Rating { user, position } => {
+            Step::Event { user, position } => {
                 let state = users.get_mut(&user).expect("user of the shard");
-                let rating = log.ratings[state.ratings[position]];
-                let item = Item {
-                    id: rating.item.to_string(),
-                    topics: log.topics.get(&rating.item).cloned().unwrap_or_default(),
-                    embedding: Some(server.embedding(rating.item)),
-                    ..Item::default()
-                };
-                let event = Event { kind: event_kind(rating.rating), item, at, dwell_ms: None };
-                state.store.record(std::slice::from_ref(&event), at).map_err(|e| e.to_string())?;
-                state.events += 1;
-                state.rated.insert(rating.item);
-                if is_positive(rating.rating) {
-                    state.liked.push(rating.item);
+                let logged = &log.events[state.events[position]].event;
+                let item = server.index(&logged.item.id).expect("the server indexes every logged item");
+                let event = Event { item: server.item(item), ..logged.clone() };
+                state.record(&event)?;
+                state.seen.insert(item);
+                if is_positive(event.kind) {
+                    state.liked.push(item);
                 }
             }
             Step::Request { user, point } => {
                 let state = &users[&user];
                 let window_end = (point.position + protocol.label_window).min(point.session_end);
-                let positives: HashSet<u32> = state.ratings[point.position..window_end]
+                let positives: HashSet<usize> = state.events[point.position..window_end]
                     .iter()
-                    .map(|&i| log.ratings[i])
-                    .filter(|r| is_positive(r.rating))
-                    .map(|r| r.item)
+                    .map(|&i| &log.events[i].event)
+                    .filter(|e| is_positive(e.kind))
+                    .filter_map(|e| server.index(&e.item.id))
                     .collect();
-                let served = server.top(protocol.candidates, at - protocol.server_lag_ms, &state.rated);
-                if !served.iter().any(|s| positives.contains(&s.item)) {
-                    continue;
-                }
+                let served = server.top(protocol.candidates, at - protocol.server_lag_ms, &state.seen);
+                let history = &state.liked[state.liked.len().saturating_sub(REFERENCE_HISTORY)..];
                 candidates.clear();
                 candidates.extend(served.iter().map(|s| Candidate {
-                    item: Item {
-                        id: s.item.to_string(),
-                        topics: log.topics.get(&s.item).cloned().unwrap_or_default(),
-                        embedding: Some(server.embedding(s.item)),
-                        ..Item::default()
-                    },
+                    item: server.item(s.item),
                     server_score: Some(s.score),
                     popularity: Some(s.popularity),
                     created_at: Some(s.first_seen),
-                    pinned: false,
+                    ..Candidate::default()
                 }));
-                let context = RequestContext { now: at, utc_offset_minutes: 0.0 };
-                builder.build_into(&candidates, &state.store, &context, &mut matrix);
-                affinity_builder.build_into(&candidates, &state.store, &context, &mut affinity);
-                let history = &state.liked[state.liked.len().saturating_sub(REFERENCE_HISTORY)..];
-                data.features.extend_from_slice(&matrix);
-                data.topic_affinity.extend_from_slice(&affinity);
-                for s in &served {
-                    data.labels.push(f32::from(u8::from(positives.contains(&s.item))));
-                    data.co_like.push(server.co_like_score(s.item, history));
-                }
-                data.offsets.push(data.labels.len() as i64);
-                data.request_ids.push(request_id(user, point.position));
-                data.user_ids.push(i64::from(user));
-                data.timestamps.push(at);
-                data.split.push(if at >= test_from {
-                    SPLIT_TEST
-                } else if at >= validation_from {
-                    SPLIT_VALIDATION
-                } else {
-                    SPLIT_TRAIN
-                });
-                data.history_lengths.push(state.events as i64);
+                labels.clear();
+                labels.extend(served.iter().map(|s| f32::from(u8::from(positives.contains(&s.item)))));
+                co_like.clear();
+                co_like.extend(served.iter().map(|s| server.co_like_score(s.item, history)));
+                emitter.emit(
+                    state,
+                    Emitted {
+                        user,
+                        request_id: request_id(user, point.position),
+                        at,
+                        split: None,
+                        candidates: &candidates,
+                        labels: &labels,
+                        co_like: &co_like,
+                    },
+                );
             }
         }
     }
-    Ok(data)
+    Ok(emitter.data)
 }
 
 /// Stable across shardings: user and position in the user's history.

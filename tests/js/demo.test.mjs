@@ -139,6 +139,15 @@ for (const worker of [false, true]) describe(`the demo page${worker ? " with the
     const values = groups.map(([, text]) => Math.abs(Number(text.replace("−", "-"))));
     assert.deepEqual(values, [...values].sort((a, b) => b - a), "contributions, largest first");
     assert.notEqual(await page.textContent('[data-testid="key-count"]'), "0 keys");
+    // The like bears only on what shares a key with the liked item: everything else keeps
+    // its relative order (the local term is exactly 0 for it).
+    const likedItem = items.find((item) => item.id === target);
+    const shares = (item) =>
+      item.id === target || item.author === likedItem.author ||
+      item.containers.some((c) => likedItem.containers.includes(c)) || item.topics.some((t) => likedItem.topics.includes(t));
+    const unrelated = new Set(items.filter((item) => !shares(item)).map((item) => item.id));
+    assert.ok(unrelated.size >= 10, `${unrelated.size} items share nothing with ${target}`);
+    assert.deepEqual(after.filter((id) => unrelated.has(id)), baseline.filter((id) => unrelated.has(id)), "unrelated items keep their relative order");
     assert.deepEqual(problems, []);
   });
 
@@ -196,6 +205,27 @@ for (const worker of [false, true]) describe(`the demo page${worker ? " with the
     assert.deepEqual(await rankedIds(page), baseline);
     assert.deepEqual(await exportedKeys(page), []);
     assert.deepEqual(await page.evaluate(() => window.__cspViolations), []);
+    assert.deepEqual(problems, []);
+  });
+
+  test("hiding a post pushes it and its author's other posts down", async () => {
+    const posts = baseline.map((id) => items.find((item) => item.id === id)).filter((item) => item.kind === "post" && !item.pinned);
+    const byAuthor = (author) => posts.filter((item) => item.author === author);
+    // A post in the upper half whose author has other posts there too.
+    const hidden = posts.find((item, i) => i < posts.length / 2 && byAuthor(item.author).length >= 3);
+    assert.ok(hidden, "the catalogue has an author with several posts");
+    const siblings = byAuthor(hidden.author).filter((item) => item.id !== hidden.id).map((item) => item.id);
+    const renders = await rendered(page);
+    await page.locator(`[data-testid="ranked-item"][data-id="${hidden.id}"] [data-testid="btn-hide"]`).click();
+    await rendered(page, renders + 1);
+    const after = await rankedIds(page);
+    assert.ok(after.indexOf(hidden.id) > baseline.indexOf(hidden.id), `${hidden.id}: ${baseline.indexOf(hidden.id) + 1} → ${after.indexOf(hidden.id) + 1}`);
+    const drops = siblings.map((id) => after.indexOf(id) - baseline.indexOf(id));
+    assert.ok(drops.every((d) => d >= 0), `no other post by ${hidden.author} rises: ${drops}`);
+    assert.ok(drops.some((d) => d > 0), `some other post by ${hidden.author} drops: ${drops}`);
+    await page.click('[data-testid="reset-signals"]');
+    await rendered(page, renders + 2);
+    assert.deepEqual(await rankedIds(page), baseline);
     assert.deepEqual(problems, []);
   });
 });

@@ -31,7 +31,7 @@ export function packageSuite(label, pkg) {
       assert.ok(info.name.length > 0);
       assert.equal(info.contractVersion, 2);
       assert.ok(Array.isArray(info.features) && info.features.length > 0);
-      const prefixes = ["server", "affinity", "share", "recency", "fatigue", "user", "session", "recent", "context"];
+      const prefixes = ["server", "affinity", "share", "count", "dwell", "seen", "recency", "fatigue", "user", "session", "recent", "context"];
       for (const feature of info.features) assert.ok(prefixes.includes(feature.split(".")[0]), feature);
       assert.equal(info.byteSize, model.byteLength);
       assert.equal(typeof info.opset, "number");

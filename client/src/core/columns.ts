@@ -23,6 +23,7 @@ const CANDIDATE_COLUMNS = {
   serverScores: "Float32Array",
   popularity: "Float32Array",
   createdAt: "Float64Array",
+  durationMs: "Float64Array",
   pinned: "Uint8Array",
 } as const satisfies Record<Exclude<keyof CandidateColumns, "text">, TypedArrayKind>;
 

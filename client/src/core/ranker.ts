@@ -310,7 +310,7 @@ export class Ranker {
       const s = settings;
       const error = handle.rerankColumns(
         c.text, c.lengths, c.ids, c.authors, c.containerOffsets, c.containerKeys, c.topicOffsets, c.topicKeys,
-        c.embeddingOffsets, c.embeddings, c.serverScores, c.popularity, c.createdAt, c.pinned,
+        c.embeddingOffsets, c.embeddings, c.serverScores, c.popularity, c.createdAt, c.durationMs, c.pinned,
         s.now, s.utcOffsetMinutes, s.maxDisplacement, s.diversityBy, s.maxRun, s.explain,
       );
       if (error !== undefined) throw error;

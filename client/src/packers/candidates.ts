@@ -4,13 +4,13 @@ import type { CandidateColumns } from "../wasm/types.js";
 import { ITEM_KEYS, ItemPacker, optionalNumber } from "./item-packer.js";
 
 /** Every candidate field the packer reads. */
-export const CANDIDATE_KEYS = [...ITEM_KEYS, "serverScore", "popularity", "createdAt", "pinned"] as const;
+export const CANDIDATE_KEYS = [...ITEM_KEYS, "serverScore", "popularity", "createdAt", "durationMs", "pinned"] as const;
 
-type ServerFields = { serverScore?: unknown; popularity?: unknown; createdAt?: unknown; pinned?: unknown };
+type ServerFields = { serverScore?: unknown; popularity?: unknown; createdAt?: unknown; durationMs?: unknown; pinned?: unknown };
 
 /** A candidate's own server fields, of an object whose fields cannot all be read directly. */
 function ownServerFields(object: object): ServerFields {
-  return { serverScore: own(object, "serverScore"), popularity: own(object, "popularity"), createdAt: own(object, "createdAt"), pinned: own(object, "pinned") };
+  return { serverScore: own(object, "serverScore"), popularity: own(object, "popularity"), createdAt: own(object, "createdAt"), durationMs: own(object, "durationMs"), pinned: own(object, "pinned") };
 }
 
 /** Candidates as columns, with their ids as given (the columns hold them encoded). */
@@ -28,6 +28,7 @@ export function readCandidates(list: unknown[], length: number, reader: Reader):
   const serverScores = new Float32Array(length);
   const popularity = new Float32Array(length);
   const createdAt = new Float64Array(length);
+  const durationMs = new Float64Array(length);
   const pinned = new Uint8Array(length);
   const ids = new Array<string>(length);
   let i = 0;
@@ -40,6 +41,7 @@ export function readCandidates(list: unknown[], length: number, reader: Reader):
       serverScores[i] = optionalNumber(fields.serverScore, "serverScore");
       popularity[i] = optionalNumber(fields.popularity, "popularity");
       createdAt[i] = optionalNumber(fields.createdAt, "createdAt");
+      durationMs[i] = optionalNumber(fields.durationMs, "durationMs");
       const pin = fields.pinned;
       if (pin === true) pinned[i] = 1;
       else if (!absent(pin) && pin !== false) throw new InputError("pinned must be a boolean");
@@ -47,7 +49,7 @@ export function readCandidates(list: unknown[], length: number, reader: Reader):
   } catch (error) {
     throw new InputError(`candidate ${i}: ${inputMessage(error)}`);
   }
-  return { columns: sealColumns({ ...items.finish(), serverScores, popularity, createdAt, pinned }), ids };
+  return { columns: sealColumns({ ...items.finish(), serverScores, popularity, createdAt, durationMs, pinned }), ids };
 }
 
 /**

@@ -9,8 +9,13 @@ use std::str::FromStr;
 use localrank::features::{Contract, Feature, CONTRACT_VERSION};
 use localrank::model::bundle::{self, decode_hex, encode_hex};
 use localrank::model::ModelRunner;
+use localrank::offline::evaluate::{Extra, Role, Scoring};
+use localrank::offline::event_log::{self, RequestLog};
+use localrank::offline::kuairand::{self, KuaiRandProtocol};
+use localrank::offline::log::Log;
 use localrank::offline::protocol::{Protocol, SPLIT_TRAIN, SPLIT_VALIDATION};
 use localrank::offline::replay::{self, ReplayOptions, Shard};
+use localrank::offline::report::CONTROL_PREFIX;
 use localrank::offline::{evaluate, movielens, npz, parity, report};
 use localrank::signals::decay::DAY_MS;
 
@@ -66,7 +71,7 @@ struct Command {
     run: fn(&Args) -> Result<(), String>,
 }
 
-const COMMANDS: [Command; 8] = [
+const COMMANDS: [Command; 10] = [
     Command {
         name: "features",
         summary: "print the contract naming every feature this build knows",
@@ -75,9 +80,29 @@ const COMMANDS: [Command; 8] = [
         run: features,
     },
     Command {
+        name: "adapt-movielens",
+        summary:
+            "write a MovieLens folder (ratings.csv, movies.csv) as an events table of the event-log format",
+        options: || {
+            vec![
+                required("data", "DIR", "the MovieLens folder"),
+                required("events", "OUT.parquet", "the events table to write (.parquet or .jsonl)"),
+            ]
+        },
+        positional: None,
+        run: adapt_movielens,
+    },
+    Command {
+        name: "adapt-kuairand",
+        summary: "write the KuaiRand-Pure slice (events.csv.gz, items.csv) as events and requests tables",
+        options: kuairand_options,
+        positional: None,
+        run: adapt_kuairand,
+    },
+    Command {
         name: "replay",
         summary:
-            "replay a MovieLens log through the device's signal store and feature builder into training rows",
+            "replay an event log through the device's signal store and feature builder into training rows",
         options: replay_options,
         positional: None,
         run: replay,
@@ -142,35 +167,48 @@ const COMMANDS: [Command; 8] = [
 fn replay_options() -> Vec<Opt> {
     let p = Protocol::default();
     vec![
-        required("data", "DIR", "the MovieLens folder (ratings.csv, movies.csv)"),
-        required("features", "CONTRACT.json", "the features to compute (a contract; `features` prints all)"),
+        required(
+            "events",
+            "E.parquet",
+            "the events table (.parquet or .jsonl; see README, \"Event-log format\")",
+        ),
+        optional(
+            "requests",
+            "R.parquet",
+            "the requests table; without it the simulated server makes the requests",
+        ),
+        required(
+            "features",
+            "C.json[,C.json…]",
+            "the features to compute: the union of these contracts' (`features` prints all)",
+        ),
         required("out", "OUT.npz", "the replay (plus OUT.contract.json and OUT.source.json beside it)"),
+        required("dataset", "NAME", "the data set's name in the model card"),
         with_default("shard", "I/N", "replay only the users with id % N == I", "0/1"),
-        optional("dataset", "NAME", "the data set's name in the model card (default: the folder's name)"),
         with_default(
             "session-gap-min",
             "MINUTES",
-            "a longer gap between ratings starts a session",
+            "simulated server: a longer gap between events starts a session",
             p.session_gap_ms / MINUTE_MS,
         ),
         with_default(
             "request-every",
             "N",
-            "a request at each session start and every N ratings",
+            "simulated server: a request at each session start and every N events",
             p.request_every,
         ),
         with_default("train-every", "N", "the same in the training period only", p.train_every),
         with_default(
             "label-window",
             "N",
-            "labels: the liked items among the next N ratings of the session",
+            "simulated server: labels are the liked items among the next N events of the session",
             p.label_window,
         ),
         with_default("candidates", "N", "candidates the simulated server sends per request", p.candidates),
         with_default(
             "server-lag-hours",
             "HOURS",
-            "the server sees other users' ratings this late",
+            "simulated server: it sees other users' events this late",
             p.server_lag_ms / HOUR_MS,
         ),
         with_default(
@@ -188,7 +226,44 @@ fn replay_options() -> Vec<Opt> {
         with_default(
             "validation-from",
             "Q",
-            "requests from this quantile of the ratings' times are validation",
+            "requests from this quantile of the events' times are validation (unless the request log splits)",
+            p.validation_from,
+        ),
+        with_default("test-from", "Q", "... and from this one test", p.test_from),
+    ]
+}
+
+fn kuairand_options() -> Vec<Opt> {
+    let p = KuaiRandProtocol::default();
+    vec![
+        required("data", "DIR", "the KuaiRand folder (events.csv.gz, items.csv)"),
+        required("events", "E.parquet", "the events table to write (.parquet or .jsonl)"),
+        required("requests", "R.parquet", "the requests table to write (.parquet or .jsonl)"),
+        with_default(
+            "session-gap-hours",
+            "HOURS",
+            "a longer gap between exposures starts a request",
+            p.session_gap_ms / HOUR_MS,
+        ),
+        with_default("request-every", "N", "a request N exposures after the last one", p.request_every),
+        with_default("candidates", "N", "candidates: the next N exposures (distinct videos)", p.candidates),
+        with_default("min-candidates", "N", "fewer candidates make no request", p.min_candidates),
+        with_default(
+            "half-life-days",
+            "DAYS",
+            "half-life of the server's long-view count",
+            p.half_life_ms / DAY_MS,
+        ),
+        with_default(
+            "lag-hours",
+            "HOURS",
+            "the server sees other users' exposures this late",
+            p.lag_ms / HOUR_MS,
+        ),
+        with_default(
+            "validation-from",
+            "Q",
+            "requests from this quantile of the exposures' times are validation",
             p.validation_from,
         ),
         with_default("test-from", "Q", "... and from this one test", p.test_from),
@@ -214,6 +289,20 @@ fn evaluate_options() -> Vec<Opt> {
             "PERCENT",
             "the lift over the server order the model must reach, checked in the card",
         ),
+        optional("goal-lift-low", "PERCENT", "the lift interval's lower end must exceed this"),
+        optional(
+            "goal-control-ratio",
+            "R",
+            "the model's NDCG@10 must be at least R times the first control's",
+        ),
+        optional(
+            "controls",
+            "M.onnx[,M.onnx…]",
+            "ungated controls (train.py --ungated), named by their contract, scored for every candidate",
+        ),
+        optional("ablations", "LABEL=M.onnx[,…]", "the model retrained without a feature family, per label"),
+        optional("cross", "M.onnx[,…]", "other shipped models, replayed on this log (the cross-log check)"),
+        optional("about", "ABOUT.md", "about the data set (licence, limits), quoted in the card"),
     ]
 }
 
@@ -363,13 +452,55 @@ fn features(_: &Args) -> Result<(), String> {
     Ok(())
 }
 
+fn adapt_movielens(args: &Args) -> Result<(), String> {
+    let events = movielens::load(&args.path("data"))?;
+    let description = vec![movielens::DESCRIPTION.to_owned()];
+    event_log::write_events(&args.path("events"), &events, &description)?;
+    eprintln!("adapt-movielens: {} events → {}", events.len(), args.value("events"));
+    Ok(())
+}
+
+fn adapt_kuairand(args: &Args) -> Result<(), String> {
+    let protocol = KuaiRandProtocol {
+        session_gap_ms: args.parsed::<f64>("session-gap-hours")? * HOUR_MS,
+        request_every: args.parsed("request-every")?,
+        candidates: args.parsed("candidates")?,
+        min_candidates: args.parsed("min-candidates")?,
+        half_life_ms: args.parsed::<f64>("half-life-days")? * DAY_MS,
+        lag_ms: args.parsed::<f64>("lag-hours")? * HOUR_MS,
+        validation_from: args.parsed("validation-from")?,
+        test_from: args.parsed("test-from")?,
+    };
+    let (events, requests) = kuairand::load(&args.path("data"), &protocol)?;
+    event_log::write_events(&args.path("events"), &events, &[])?;
+    event_log::write_requests(&args.path("requests"), &requests)?;
+    eprintln!(
+        "adapt-kuairand: {} events → {}, {} requests → {}",
+        events.len(),
+        args.value("events"),
+        requests.requests.len(),
+        args.value("requests")
+    );
+    Ok(())
+}
+
+/// The union of the features of the contracts at `paths` (comma-separated), in first-seen order.
+fn union_contract(paths: &str) -> Result<Contract, String> {
+    let mut features: Vec<String> = Vec::new();
+    for path in paths.split(',') {
+        let json = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        let contract = Contract::from_json(&json).map_err(|e| format!("{path}: {e}"))?;
+        for name in contract.features {
+            if !features.contains(&name) {
+                features.push(name);
+            }
+        }
+    }
+    Ok(Contract { version: CONTRACT_VERSION, name: "localrank-replay".into(), features })
+}
+
 fn replay(args: &Args) -> Result<(), String> {
-    let data_dir = args.path("data");
-    let contract_path = args.path("features");
-    let contract_json =
-        std::fs::read_to_string(&contract_path).map_err(|e| format!("{}: {e}", contract_path.display()))?;
-    let contract =
-        Contract::from_json(&contract_json).map_err(|e| format!("{}: {e}", contract_path.display()))?;
+    let contract = union_contract(args.value("features"))?;
     let protocol = Protocol {
         session_gap_ms: args.parsed::<f64>("session-gap-min")? * MINUTE_MS,
         request_every: args.parsed("request-every")?,
@@ -383,25 +514,17 @@ fn replay(args: &Args) -> Result<(), String> {
         test_from: args.parsed("test-from")?,
     };
     protocol.validate()?;
-    let dataset = match args.text("dataset") {
-        Some(name) => name.to_owned(),
-        None => folder_name(&data_dir)?,
-    };
+    let dataset = args.value("dataset").to_owned();
     let shard = Shard::parse(args.value("shard"))?;
-    let log = movielens::load(&data_dir)?;
+    let (events, description) = event_log::read_events(&args.path("events"))?;
+    let requests: Option<RequestLog> =
+        args.text("requests").map(|p| event_log::read_requests(Path::new(p))).transpose()?;
+    let log = Log::new(events, description, requests);
     let data = replay::replay(&log, &contract, ReplayOptions { shard, dataset, protocol })?;
     let out = args.path("out");
     npz::write(&out, &data).map_err(|e| format!("{}: {e}", out.display()))?;
     eprintln!("replay: {} requests, {} rows → {}", data.requests(), data.labels.len(), out.display());
     Ok(())
-}
-
-/// The last component of `dir` (after resolving `.` and `..`), as a data set's default name.
-fn folder_name(dir: &Path) -> Result<String, String> {
-    let resolved = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    Ok(resolved
-        .file_name()
-        .map_or_else(|| resolved.display().to_string(), |n| n.to_string_lossy().into_owned()))
 }
 
 fn merge(args: &Args) -> Result<(), String> {
@@ -422,19 +545,48 @@ fn evaluate(args: &Args) -> Result<(), String> {
     let data = npz::read(&replay_path).map_err(|e| format!("{}: {e}", replay_path.display()))?;
     let model_path = args.value("model");
     let mut model = read_model(Path::new(model_path))?;
-    let evaluation = evaluate::evaluate(&data, &mut model, BOOTSTRAP_SEED)?;
+    let list = |name: &str| args.text(name).map_or(Vec::new(), |v| v.split(',').map(str::to_owned).collect());
+    let mut extras = Vec::new();
+    for path in list("controls") {
+        let model = read_model(Path::new(&path))?;
+        let name = format!("{CONTROL_PREFIX}{}", model.contract().name);
+        extras.push(Extra { name, role: Role::Control, model, scoring: Scoring::Ungated });
+    }
+    for entry in list("ablations") {
+        let (label, path) =
+            entry.split_once('=').ok_or(format!("--ablations: `{entry}` is not LABEL=M.onnx"))?;
+        let model = read_model(Path::new(path))?;
+        extras.push(Extra {
+            name: format!("without {label}"),
+            role: Role::Ablation,
+            model,
+            scoring: Scoring::Device,
+        });
+    }
+    for path in list("cross") {
+        let model = read_model(Path::new(&path))?;
+        let name = format!("`{}` ({path})", model.contract().name);
+        extras.push(Extra { name, role: Role::CrossLog, model, scoring: Scoring::Device });
+    }
+    let evaluation = evaluate::evaluate(&data, &mut model, &mut extras, BOOTSTRAP_SEED)?;
+    let about = args
+        .text("about")
+        .map(|p| std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}")))
+        .transpose()?;
     let train_report = args
         .text("train-report")
         .map(|p| std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}")))
         .transpose()?;
-    let goal_lift = args
-        .text("goal-lift")
-        .map(|v| {
-            v.parse::<f64>()
-                .map(|percent| percent / 100.0)
-                .map_err(|_| format!("--goal-lift: cannot read `{v}`"))
-        })
-        .transpose()?;
+    let number = |name: &str| {
+        args.text(name)
+            .map(|v| v.parse::<f64>().map_err(|_| format!("--{name}: cannot read `{v}`")))
+            .transpose()
+    };
+    let goals = report::Goals {
+        lift: number("goal-lift")?.map(|percent| percent / 100.0),
+        lift_low: number("goal-lift-low")?.map(|percent| percent / 100.0),
+        control_ratio: number("goal-control-ratio")?,
+    };
     let nnef = args
         .text("nnef")
         .map(|path| {
@@ -449,14 +601,15 @@ fn evaluate(args: &Args) -> Result<(), String> {
         source: &data.source,
         train_requests: count(SPLIT_TRAIN),
         validation_requests: count(SPLIT_VALIDATION),
-        goal_lift,
+        goals,
+        about: about.as_deref(),
         train_report: train_report.as_deref(),
     };
     write(&args.path("card"), report::model_card(&evaluation, model.info(), &provenance))?;
     write(&args.path("chart"), report::chart(&evaluation))?;
     for m in &evaluation.methods {
         println!(
-            "{:40} NDCG@10 {:.4} [{:.4}, {:.4}]  lift {:+.1} % [{:+.1}, {:+.1}]",
+            "{:60} NDCG@10 {:.4} [{:.4}, {:.4}]  lift {:+.1} % [{:+.1}, {:+.1}]",
             m.name,
             m.ndcg.mean,
             m.ndcg.low,

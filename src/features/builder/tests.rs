@@ -18,6 +18,7 @@ fn candidate(id: &str, topics: &[&str], score: f32) -> Candidate {
         server_score: Some(score),
         popularity: Some(99.0),
         created_at: Some(0.0),
+        duration_ms: None,
         pinned: false,
     }
 }
@@ -117,7 +118,7 @@ fn local_signals_become_affinity_share_recency_fatigue_and_similarity() {
     // One like (weight 2) a day ago on one of two topics: mean 0.5 × 2 × ½.
     assert!((a[0] - (0.5f32).ln_1p()).abs() < 1e-6, "{a:?}");
     assert_eq!(a[1], 0.0);
-    assert!((a[2] - 0.5).abs() < 1e-6, "half of the user's positive mass is on one of two topics");
+    assert!((a[2] - 0.25).abs() < 1e-6, "a mean of 1 and 0 over the user's total 1, plus one");
     assert!((a[3] - 0.5).abs() < 1e-6, "one day ago");
     assert_eq!(a[4], 0.0);
     assert!((a[5] - 1.0).abs() < 1e-6, "same direction as the user vector");
@@ -239,6 +240,21 @@ fn a_share_stays_a_share_after_the_clock_steps_back() {
     assert_eq!(back, [1.0], "all of the user's engagement is on t");
 }
 
+/// A plain ratio stayed at 1 while one like decayed to nothing: the shipped model then lifted
+/// a post liked 68 days ago more than one liked today.
+#[test]
+fn a_share_fades_as_its_engagement_decays() {
+    let mut store = SignalStore::new(StoreConfig::default()).unwrap();
+    let liked = Item { id: "x".into(), topics: vec!["t".into()], ..Item::default() };
+    store.record(&[Event { kind: EventKind::Like, item: liked, at: 0.0, dwell_ms: None }], 0.0).unwrap();
+    let share =
+        |days: f64| build(&["share.topic.7d"], &[candidate("a", &["t"], 0.0)], &store, days * DAY_MS)[0];
+    assert!((share(0.0) - 2.0 / 3.0).abs() < 1e-6, "a like (2) over the total (2) plus one");
+    let shares: Vec<f32> = [0.0, 1.0, 7.0, 30.0, 68.0].map(share).to_vec();
+    assert!(shares.windows(2).all(|w| w[1] < w[0]), "{shares:?}");
+    assert!(shares[4] < 0.01, "{shares:?}");
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 proptest::proptest! {
     /// Whatever is recorded under whatever clocks (jumping ahead years, stepping back, events
@@ -280,7 +296,9 @@ proptest::proptest! {
         }
         let names = Feature::all_names();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let candidates: Vec<Candidate> = (0..5).map(|i| Candidate { item: item(i, i % 3), ..Candidate::default() }).collect();
+        let candidates: Vec<Candidate> = (0..5)
+            .map(|i| Candidate { item: item(i, i % 3), duration_ms: Some(i as f64 * 7_000.0), ..Candidate::default() })
+            .collect();
         let matrix = build(&names, &candidates, &store, base + request_offset);
         for (at, &value) in matrix.iter().enumerate() {
             let name = names[at % names.len()];

@@ -249,48 +249,50 @@ struct Shapes<'a> {
     symbols: HashSet<&'a str>,
 }
 
-/// Elementwise operators (the result is the inputs' broadcast shape).
-const ELEMENTWISE: &[&str] = &[
-    "add",
-    "sub",
-    "mul",
-    "div",
-    "pow",
-    "min",
-    "max",
-    "lt",
-    "gt",
-    "le",
-    "ge",
-    "eq",
-    "ne",
-    "and",
-    "or",
-    "select",
-    "relu",
-    "sigmoid",
-    "tanh",
-    "exp",
-    "log",
-    "abs",
-    "neg",
-    "sqrt",
-    "rsqrt",
-    "sin",
-    "cos",
-    "copy",
-    "not",
-    "round",
-    "floor",
-    "ceil",
-    "sign",
-    "elu",
-    "softplus",
-    "leaky_relu",
-    "clamp",
-    "rcp",
-    "sqr",
-    "tract_core_cast",
+/// Elementwise operators (the result is the inputs' broadcast shape), with how many tensor
+/// arguments each takes at least: tract reads them by position without checking (an `add` of
+/// one argument panicked it).
+const ELEMENTWISE: &[(&str, usize)] = &[
+    ("add", 2),
+    ("sub", 2),
+    ("mul", 2),
+    ("div", 2),
+    ("pow", 2),
+    ("min", 2),
+    ("max", 2),
+    ("lt", 2),
+    ("gt", 2),
+    ("le", 2),
+    ("ge", 2),
+    ("eq", 2),
+    ("ne", 2),
+    ("and", 2),
+    ("or", 2),
+    ("select", 3),
+    ("relu", 1),
+    ("sigmoid", 1),
+    ("tanh", 1),
+    ("exp", 1),
+    ("log", 1),
+    ("abs", 1),
+    ("neg", 1),
+    ("sqrt", 1),
+    ("rsqrt", 1),
+    ("sin", 1),
+    ("cos", 1),
+    ("copy", 1),
+    ("not", 1),
+    ("round", 1),
+    ("floor", 1),
+    ("ceil", 1),
+    ("sign", 1),
+    ("elu", 1),
+    ("softplus", 1),
+    ("leaky_relu", 1),
+    ("clamp", 3),
+    ("rcp", 1),
+    ("sqr", 1),
+    ("tract_core_cast", 1),
 ];
 /// Reductions over `axes`, which keep the rank.
 const REDUCTIONS: &[&str] = &[
@@ -355,8 +357,11 @@ impl<'a> Shapes<'a> {
     ) -> Result<Option<Shape>> {
         let op = invocation.id.0.as_str();
         let wrong = |what: &str| Err(refuse(format!("graph.nnef: `{op}` {what}")));
-        if ELEMENTWISE.contains(&op) {
+        if let Some(&(_, arguments)) = ELEMENTWISE.iter().find(|(name, _)| *name == op) {
             // Declared by the registries as element-wise or binary operators, not as fragments.
+            if invocation.arguments.len() < arguments {
+                return wrong(&format!("takes {arguments} arguments, not {}", invocation.arguments.len()));
+            }
             let shapes: Vec<Option<Shape>> = invocation
                 .arguments
                 .iter()

@@ -48,6 +48,31 @@ const INTEGER_INPUTS: &[(&str, &[usize])] = &[
     ("ReduceSumSquare", &[1]),
 ];
 
+/// How many inputs (least, most) operators take whose missing or extra inputs panicked tract
+/// (it indexes them without checking).
+const INPUT_COUNTS: &[(&str, usize, usize)] = &[
+    ("Transpose", 1, 1),
+    ("Relu", 1, 1),
+    ("Tanh", 1, 1),
+    ("Sigmoid", 1, 1),
+    ("Neg", 1, 1),
+    ("Abs", 1, 1),
+    ("Exp", 1, 1),
+    ("Log", 1, 1),
+    ("Sqrt", 1, 1),
+    ("Identity", 1, 1),
+    ("Flatten", 1, 1),
+    ("Softmax", 1, 1),
+    ("LogSoftmax", 1, 1),
+    ("MatMul", 2, 2),
+    ("Add", 2, 2),
+    ("Sub", 2, 2),
+    ("Mul", 2, 2),
+    ("Div", 2, 2),
+    ("Pow", 2, 2),
+    ("Gemm", 2, 3),
+];
+
 pub fn onnx(model: &ModelProto) -> Result<()> {
     match &model.graph {
         Some(graph) => check_graph(graph, &HashSet::new(), 0),
@@ -82,10 +107,13 @@ fn check_graph(graph: &GraphProto, outer: &HashSet<&str>, depth: usize) -> Resul
         }
     }
     known.extend(produced);
-    let constants = constant_types(graph);
-    let integers = constant_integers(graph);
+    let tensors = constant_tensors(graph);
+    let constants = tensors.iter().map(|(&name, tensor)| (name, tensor.data_type)).collect();
+    let integers = tensors.iter().filter_map(|(&name, tensor)| Some((name, integers_of(tensor)?))).collect();
     for node in &graph.node {
         check_node(node, &known, &constants, depth)?;
+        check_input_counts(node)?;
+        check_matmul_ranks(node, &tensors)?;
         check_split_sizes(node, &integers)?;
     }
     if graph.output.is_empty() {
@@ -105,24 +133,43 @@ fn describe(node: &NodeProto) -> String {
     }
 }
 
-/// The data type of each value a constant (an initializer or a `Constant` node) holds.
-fn constant_types(graph: &GraphProto) -> std::collections::HashMap<&str, i32> {
-    let initializers = graph.initializer.iter().map(|t| (t.name.as_str(), t.data_type));
-    let nodes = graph.node.iter().filter(|n| n.op_type == "Constant").filter_map(|n| {
-        let value = n.attribute.iter().find_map(|a| a.t.as_ref())?;
-        Some((n.output.first()?.as_str(), value.data_type))
-    });
-    initializers.chain(nodes).collect()
-}
-
-/// The integers each integer constant (an initializer or a `Constant` node) holds.
-fn constant_integers(graph: &GraphProto) -> std::collections::HashMap<&str, Vec<i64>> {
+/// The tensor each constant value (an initializer or a `Constant` node) holds.
+fn constant_tensors(graph: &GraphProto) -> std::collections::HashMap<&str, &TensorProto> {
     let initializers = graph.initializer.iter().map(|t| (t.name.as_str(), t));
     let nodes = graph.node.iter().filter(|n| n.op_type == "Constant").filter_map(|n| {
         let value = n.attribute.iter().find_map(|a| a.t.as_ref())?;
         Some((n.output.first()?.as_str(), value))
     });
-    initializers.chain(nodes).filter_map(|(name, tensor)| Some((name, integers_of(tensor)?))).collect()
+    initializers.chain(nodes).collect()
+}
+
+fn check_input_counts(node: &NodeProto) -> Result<()> {
+    let Some(&(_, least, most)) = INPUT_COUNTS.iter().find(|(op, _, _)| *op == node.op_type) else {
+        return Ok(());
+    };
+    let count = node.input.len();
+    if (least..=most).contains(&count) {
+        Ok(())
+    } else {
+        Err(refuse(format!("{} has {count} inputs (it takes {least} to {most})", describe(node))))
+    }
+}
+
+/// A MatMul of a constant scalar or vector panicked tract ("index exceeds length"); the
+/// models it runs multiply by matrices.
+fn check_matmul_ranks(
+    node: &NodeProto,
+    tensors: &std::collections::HashMap<&str, &TensorProto>,
+) -> Result<()> {
+    if node.op_type != "MatMul" {
+        return Ok(());
+    }
+    match node.input.iter().find(|i| tensors.get(i.as_str()).is_some_and(|t| t.dims.len() < 2)) {
+        Some(input) => {
+            Err(refuse(format!("{} multiplies by `{input}`, a constant of rank < 2", describe(node))))
+        }
+        None => Ok(()),
+    }
 }
 
 /// An Int64 or Int32 tensor's values (from `raw_data`, little-endian, or the typed field).

@@ -2,7 +2,9 @@ use std::collections::HashMap;
 
 use super::*;
 use crate::features::CONTRACT_VERSION;
-use crate::offline::log::Rating;
+use crate::item::Item;
+use crate::offline::event_log::LoggedEvent;
+use crate::offline::movielens::event_kind;
 use crate::signals::decay::DAY_MS;
 
 const HOUR: f64 = 3_600_000.0;
@@ -15,8 +17,38 @@ fn contract(features: &[&str]) -> Contract {
     }
 }
 
+/// A MovieLens-like rating as the adapter writes it: an event whose kind says the stars.
+struct Rating {
+    user: u32,
+    item: u32,
+    rating: f32,
+    at: f64,
+}
+
 fn rating(user: u32, item: u32, rating: f32, at: f64) -> Rating {
     Rating { user, item, rating, at }
+}
+
+/// The ratings as a log of events (no request log: the simulated server answers), with each
+/// item's topics.
+fn log_of(ratings: Vec<Rating>, topics: &HashMap<u32, Vec<String>>) -> Log {
+    let events = ratings
+        .iter()
+        .map(|r| LoggedEvent {
+            user: r.user,
+            event: Event {
+                kind: event_kind(r.rating),
+                item: Item {
+                    id: r.item.to_string(),
+                    topics: topics.get(&r.item).cloned().unwrap_or_default(),
+                    ..Item::default()
+                },
+                at: r.at,
+                dwell_ms: None,
+            },
+        })
+        .collect();
+    Log::new(events, Vec::new(), None)
 }
 
 /// Users 1–3 make items 100..110 popular early on; user 7 has two sessions.
@@ -42,7 +74,7 @@ fn log() -> Log {
     ratings.push(rating(7, 200, 4.0, start + DAY_MS));
     let topics =
         (100..110).chain([200]).map(|i| (i, vec![format!("genre-{}", i % 3)])).collect::<HashMap<_, _>>();
-    Log::new(ratings, topics)
+    log_of(ratings, &topics)
 }
 
 #[test]
@@ -100,7 +132,9 @@ fn features_never_see_events_after_the_request() {
         let user = data.user_ids[r] as u32;
         let at = data.timestamps[r];
         // Positive engagement the store could know of: likes strictly before the request.
-        let before = log.ratings.iter().filter(|x| x.user == user && x.at < at && x.rating >= 4.0).count();
+        let before = (log.events.iter())
+            .filter(|x| x.user == user && x.event.at < at && x.event.kind == crate::item::EventKind::Like)
+            .count();
         let activity = data.features[data.rows_of(r).start];
         let upper_bound = (before as f32 * 2.0).ln_1p() + 1e-5;
         assert!(activity <= upper_bound, "request {r}: activity {activity} exceeds what came before");
@@ -132,7 +166,7 @@ fn random_log(perturb_from: Option<f64>) -> Log {
         }
     }
     let topics = (1..=40).map(|i| (i, vec![format!("genre-{}", i % 3)])).collect::<HashMap<_, _>>();
-    Log::new(ratings, topics)
+    log_of(ratings, &topics)
 }
 
 #[test]
@@ -168,4 +202,50 @@ fn no_feature_changes_when_only_the_future_does() {
                 != b.features[b.rows_of(s).start * width..b.rows_of(s).end * width]
         })
     }));
+}
+
+/// A request log: each request sees exactly its user's events strictly before it (those at
+/// its time are its candidates' own outcomes), keeps its own split, and one whose candidates
+/// share one label is not emitted.
+#[test]
+fn logged_requests_see_only_the_events_before_them() {
+    use crate::item::EventKind;
+    use crate::offline::event_log::{LoggedRequest, RequestLog, Split};
+    let event = |user, kind, id: &str, at| LoggedEvent {
+        user,
+        event: Event { kind, item: Item { id: id.into(), ..Item::default() }, at, dwell_ms: None },
+    };
+    let candidate =
+        |id: &str| Candidate { item: Item { id: id.into(), ..Item::default() }, ..Candidate::default() };
+    let request = |user, at, split, labels: Vec<f32>| LoggedRequest {
+        user,
+        at,
+        split,
+        candidates: vec![candidate("a"), candidate("b")],
+        labels,
+    };
+    let events = vec![
+        event(1, EventKind::Like, "b", 500.0),
+        event(1, EventKind::Like, "a", 1000.0),
+        event(2, EventKind::Like, "a", 100.0),
+    ];
+    let requests = vec![
+        request(1, 1000.0, Some(Split::Test), vec![1.0, 0.0]),
+        request(1, 2000.0, None, vec![0.0, 1.0]),
+        request(2, 1500.0, None, vec![1.0, 1.0]),
+    ];
+    let log = Log::new(events, Vec::new(), Some(RequestLog { requests, description: vec!["test".into()] }));
+    let data = replay(&log, &contract(&["affinity.item.pos.30d"]), ReplayOptions::default()).unwrap();
+    assert_eq!(data.requests(), 2, "user 2's request has only positives");
+    assert_eq!(data.source.logged_requests, Some(vec!["test".to_owned()]));
+    // At 1000 the like of `a` at 1000 is not known yet; the like of `b` at 500 is.
+    let first = data.rows_of(0);
+    assert_eq!(data.features[first.start], 0.0);
+    assert!(data.features[first.start + 1] > 0.0);
+    assert_eq!((data.split[0], data.history_lengths[0], data.labels[first.start]), (SPLIT_TEST, 1, 1.0));
+    // At 2000 both are; without a split of its own, the request is split by time.
+    let second = data.rows_of(1);
+    assert!(data.features[second.start] > 0.0 && data.history_lengths[1] == 2);
+    assert_eq!(data.request_ids[..], [request_id(1, 0), request_id(1, 1)]);
+    assert!(data.co_like.iter().all(|&c| c == 0.0), "no full-history reference without the simulated server");
 }
