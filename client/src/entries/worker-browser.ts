@@ -3,15 +3,7 @@
 
 import { startWorkerRanker, type WorkerLocalRanker, type WorkerLocalRankerOptions } from "../worker/remote-ranker.js";
 
-export { packCandidates } from "../packers/candidates.js";
-export { packEvents } from "../packers/events.js";
-export { CLIENT_ERROR_CODES, CLIENT_FALLBACK_REASONS, CLIENT_WARNING_CODES, LocalrankClientError, isLocalrankError } from "../errors.js";
-export * from "../vocabulary.js";
-export { WORKER_OPTION_KEYS, WorkerLocalRanker, type WorkerLocalRankerOptions } from "../worker/remote-ranker.js";
-export type { ClientRerankResult, ClientStatus, ClientWarning, PersistInfo, RerankInput } from "../client/types.js";
-export type { ClientErrorCode, ClientFallbackReason, ClientWarningCode } from "../errors.js";
-export type { ModelRef, ModelSource } from "../client/models.js";
-export type * from "../wasm/types.js";
+export * from "../worker/api.js";
 
 /**
  * Starts a LocalRanker in a new dedicated module worker and resolves once it is ready. The
