@@ -2,11 +2,14 @@
 
 import { createHash, createPublicKey, generateKeyPairSync, sign } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 
 import { ERROR_CODES, wasmLoader } from "localrank";
+
+import { startServer } from "../../www/serve.mjs";
 
 export { ERROR_CODES };
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -188,6 +191,24 @@ export const BROWSER_TIMEOUT = 30_000;
 /** A headless Chromium; each `newContext()` has its own IndexedDB. */
 export function launchChromium() {
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, timeout: BROWSER_TIMEOUT });
+}
+
+/**
+ * The server of the demo and the test pages (www/serve.mjs) and a headless Chromium, started
+ * before the tests of the file (or of the `describe` it is called in) and closed after them:
+ * `.server` and `.browser` of what it returns are set once they run.
+ */
+export function chromiumSession() {
+  const session = { server: undefined, browser: undefined };
+  before(async () => {
+    session.server = await startServer({ port: 0, testPages: true });
+    session.browser = await launchChromium();
+  });
+  after(async () => {
+    await session.browser?.close();
+    await session.server?.close();
+  });
+  return session;
 }
 
 /** A Chromium on a profile directory that outlives it (IndexedDB survives a relaunch, or a kill). */

@@ -4,13 +4,12 @@
 // the cases of fixtures/hostile-cases.mjs in Node and in Chromium; the client is checked here.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
 import { createLocalRanker, memoryStorage, packCandidates, packEvents } from "localrank";
 import { Ranker, init } from "localrank/core";
-import { startServer } from "../../www/serve.mjs";
 import { hostileCandidates, revokedProxy, runHostileCases, throwingProxy } from "./fixtures/hostile-cases.mjs";
-import { NOW, catalogue, idsOf, instrumentedCore, launchChromium, modelBytes, watchPage } from "./helpers.mjs";
+import { NOW, catalogue, chromiumSession, idsOf, instrumentedCore, modelBytes, watchPage } from "./helpers.mjs";
 
 const items = catalogue();
 const model = modelBytes();
@@ -21,21 +20,12 @@ test("the raw Ranker in Node: every hostile case ends in a coded error or the se
 });
 
 describe("the raw Ranker in Chromium", () => {
-  let server;
-  let browser;
-  before(async () => {
-    server = await startServer({ port: 0, testPages: true });
-    browser = await launchChromium();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const chromium = chromiumSession();
 
   test("the same cases hold", async () => {
-    const page = await browser.newPage();
+    const page = await chromium.browser.newPage();
     const problems = watchPage(page);
-    await page.goto(`${server.url}tests/js/fixtures/blank.html`);
+    await page.goto(`${chromium.server.url}tests/js/fixtures/blank.html`);
     const failures = await page.evaluate(
       async ({ items, now }) => {
         const { Ranker, init } = await import("/pkg/localrank/dist/entries/core-browser.js");

@@ -5,30 +5,18 @@
 // without bound — and a failed write's warning must say what happened.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
-import { startServer } from "../../www/serve.mjs";
-import { NOW, launchChromium, watchPage } from "./helpers.mjs";
+import { NOW, chromiumSession, watchPage } from "./helpers.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer({ port: 0, testPages: true });
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const chromium = chromiumSession();
 
 /** A page with a client on IndexedDB (`window.client`), its warnings in `window.warnings`. */
 async function clientPage() {
-  const context = await browser.newContext();
+  const context = await chromium.browser.newContext();
   const page = await context.newPage();
   const problems = watchPage(page);
-  await page.goto(`${server.url}tests/js/fixtures/blank.html`);
+  await page.goto(`${chromium.server.url}tests/js/fixtures/blank.html`);
   await page.evaluate(async (now) => {
     const { createLocalRanker, indexedDbStorage } = await import("localrank");
     window.warnings = [];
@@ -53,7 +41,7 @@ test("after the browser closes the IndexedDB connection, the next write reopens 
     });
     // Clearing the origin's IndexedDB force-closes the open connection (its `close` event fires).
     const cdp = await context.newCDPSession(page);
-    await cdp.send("Storage.clearDataForOrigin", { origin: new URL(server.url).origin, storageTypes: "indexeddb" });
+    await cdp.send("Storage.clearDataForOrigin", { origin: new URL(chromium.server.url).origin, storageTypes: "indexeddb" });
     const after = await page.evaluate(async () => {
       for (let i = 0; i < 3; i++) {
         await window.click(`after-${i}`);

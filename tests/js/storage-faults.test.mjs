@@ -7,21 +7,11 @@
 // DevTools protocol).
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
-import { startServer } from "../../www/serve.mjs";
-import { launchChromium, watchPage } from "./helpers.mjs";
+import { chromiumSession, watchPage } from "./helpers.mjs";
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer({ port: 0, testPages: true });
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const chromium = chromiumSession();
 
 /**
  * Runs a session in a fresh page: `inject` (in the page) starts the fault, then a client
@@ -29,11 +19,11 @@ after(async () => {
  * page saw, and what a second client (a reload) restores.
  */
 async function session(name, { inject, lift, beforeStart }) {
-  const context = await browser.newContext();
+  const context = await chromium.browser.newContext();
   try {
     const page = await context.newPage();
     const problems = watchPage(page);
-    await page.goto(`${server.url}tests/js/fixtures/blank.html`);
+    await page.goto(`${chromium.server.url}tests/js/fixtures/blank.html`);
     if (beforeStart) await beforeStart(context, page);
     await page.evaluate(inject);
     const during = await page.evaluate(async (db) => {
@@ -120,7 +110,7 @@ describe("IndexedDB failures", () => {
       // The database exists before the quota drops, as for an app that has run before.
       beforeStart: async (context, page, { lift = false } = {}) => {
         cdp ??= await context.newCDPSession(page);
-        const origin = new URL(server.url).origin;
+        const origin = new URL(chromium.server.url).origin;
         if (!lift) {
           await page.evaluate(() => new Promise((resolve) => (indexedDB.open("faults-quota", 2).onupgradeneeded = (e) => {
             const db = e.target.result;
@@ -166,7 +156,7 @@ describe("IndexedDB failures", () => {
           return;
         }
         older = await context.newPage();
-        await older.goto(`${server.url}tests/js/fixtures/blank.html`);
+        await older.goto(`${chromium.server.url}tests/js/fixtures/blank.html`);
         // Version 1, and no versionchange handler: it never lets go.
         await older.evaluate(() => new Promise((resolve) => {
           const request = indexedDB.open("faults-blocked", 1);
@@ -190,11 +180,11 @@ describe("the browser deleting the database", () => {
   // the wrong moment can cause (client/src/storage/opfs-mirror.ts). Here the deletion is done
   // by `indexedDB.deleteDatabase` between two starts, as Chromium's recovery does it.
   test("the signals come back from the OPFS mirror, with a STORE_RECOVERED warning; a cleared store stays cleared", async () => {
-    const context = await browser.newContext();
+    const context = await chromium.browser.newContext();
     try {
       const page = await context.newPage();
       const problems = watchPage(page);
-      await page.goto(`${server.url}tests/js/fixtures/blank.html`);
+      await page.goto(`${chromium.server.url}tests/js/fixtures/blank.html`);
       const start = (db) =>
         page.evaluate(async (db) => {
           const { createLocalRanker, indexedDbStorage } = await import("localrank");

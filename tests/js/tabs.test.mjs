@@ -5,30 +5,19 @@
 // and that exactly one live tab is the leader. Then clear() in one tab clears them all.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
-import { startServer } from "../../www/serve.mjs";
-import { launchChromium, watchPage } from "./helpers.mjs";
+import { chromiumSession, watchPage } from "./helpers.mjs";
 
 const CYCLES = Number(process.env.LOCALRANK_TAB_CYCLES ?? 10);
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer({ port: 0, testPages: true });
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const chromium = chromiumSession();
 
 /** Opens a tab on the test page; resolves once its client is ready. */
 async function openTab(context, reports) {
   const page = await context.newPage();
   const problems = watchPage(page);
   await page.exposeFunction("reportToTest", (message) => reports.push({ page, ...message }));
-  await page.goto(`${server.url}tests/js/fixtures/tabs.html`);
+  await page.goto(`${chromium.server.url}tests/js/fixtures/tabs.html`);
   await page.waitForSelector("body[data-ready]");
   return { page, problems };
 }
@@ -36,7 +25,7 @@ async function openTab(context, reports) {
 const leaders = (tabs) => Promise.all(tabs.map(({ page }) => page.evaluate(() => window.localrank.status.leader)));
 
 test(`${CYCLES} cycles of 3 tabs recording at once, one closed mid-write and one crashed: every acknowledged event once in every tab`, { timeout: 15 * 60_000 }, async () => {
-  const context = await browser.newContext();
+  const context = await chromium.browser.newContext();
   /** name → acknowledged count, over all cycles. */
   const acknowledged = new Map();
   try {
@@ -99,7 +88,7 @@ test(`${CYCLES} cycles of 3 tabs recording at once, one closed mid-write and one
 });
 
 test("a model update under a loop of reranks in two tabs: no rerank fails, each names its model, both end on the new one; bad updates are refused; an offline start serves the kept model", async () => {
-  const context = await browser.newContext();
+  const context = await chromium.browser.newContext();
   try {
     const [a, b] = [await openTab(context, []), await openTab(context, [])];
     const loop = (page) =>

@@ -5,24 +5,12 @@
 // restore the last persisted snapshot (IndexedDB) and replay its journal, and rerank as before.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
-import { startServer } from "../../www/serve.mjs";
-import { NOW, catalogue, idsOf, itemRef, launchChromium, likesFor, lowCandidate, modelBytes, watchPage } from "./helpers.mjs";
+import { NOW, catalogue, chromiumSession, idsOf, itemRef, likesFor, lowCandidate, modelBytes, watchPage } from "./helpers.mjs";
 
 const items = catalogue();
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer({ port: 0, testPages: true });
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const chromium = chromiumSession();
 
 /** Like events that lift a low candidate under the shipped model (computed with the raw Ranker in Node). */
 async function personalisingEvents() {
@@ -36,11 +24,11 @@ async function personalisingEvents() {
 }
 
 test("a real wasm trap in rerank: server order with WASM_TRAP, a fresh instance with the snapshot and journal, personalised again", async () => {
-  const context = await browser.newContext();
+  const context = await chromium.browser.newContext();
   try {
     const page = await context.newPage();
     const problems = watchPage(page);
-    await page.goto(`${server.url}tests/js/fixtures/blank.html`);
+    await page.goto(`${chromium.server.url}tests/js/fixtures/blank.html`);
     const input = {
       items,
       persistedEvents: [{ kind: "click", item: itemRef(items[20]), at: NOW - 5000 }],

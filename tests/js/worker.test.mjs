@@ -4,30 +4,19 @@
 // the server order and recovered from with the journal replayed.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
-import { startServer } from "../../www/serve.mjs";
-import { NOW, catalogue, idsOf, launchChromium, watchPage } from "./helpers.mjs";
+import { NOW, catalogue, chromiumSession, idsOf, watchPage } from "./helpers.mjs";
 
 const items = catalogue();
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer({ port: 0, testPages: true });
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const chromium = chromiumSession();
 
 test("rerank, record, persist, reload and clear, with the ranker in a worker", async () => {
-  const context = await browser.newContext();
+  const context = await chromium.browser.newContext();
   try {
     const page = await context.newPage();
     const problems = watchPage(page);
-    await page.goto(`${server.url}tests/js/fixtures/blank.html`);
+    await page.goto(`${chromium.server.url}tests/js/fixtures/blank.html`);
     const run = (script, arg) => page.evaluate(script, arg);
     const first = await run(async ({ items, now }) => {
       const { createLocalRanker } = await import("localrank/worker");
@@ -78,11 +67,11 @@ test("rerank, record, persist, reload and clear, with the ranker in a worker", a
 });
 
 test("a real trap inside the worker: the server order with WASM_TRAP, then a fresh instance with the journal replayed", async () => {
-  const context = await browser.newContext();
+  const context = await chromium.browser.newContext();
   try {
     const page = await context.newPage();
     const problems = watchPage(page);
-    await page.goto(`${server.url}tests/js/fixtures/blank.html`);
+    await page.goto(`${chromium.server.url}tests/js/fixtures/blank.html`);
     const out = await page.evaluate(async ({ items, now }) => {
       const { createLocalRanker } = await import("localrank/worker");
       const warnings = [];
@@ -123,11 +112,11 @@ test("a real trap inside the worker: the server order with WASM_TRAP, then a fre
 });
 
 test("worker mode reads only its options' own properties and checks its clock (issue 13, items 3 and 5)", async () => {
-  const context = await browser.newContext();
+  const context = await chromium.browser.newContext();
   try {
     const page = await context.newPage();
     const problems = watchPage(page);
-    await page.goto(`${server.url}tests/js/fixtures/blank.html`);
+    await page.goto(`${chromium.server.url}tests/js/fixtures/blank.html`);
     const out = await page.evaluate(async ({ items, now }) => {
       const { createLocalRanker } = await import("localrank/worker");
       const inherited = [];
