@@ -108,10 +108,9 @@ fn check_graph(graph: &GraphProto, outer: &HashSet<&str>, depth: usize) -> Resul
     }
     known.extend(produced);
     let tensors = constant_tensors(graph);
-    let constants = tensors.iter().map(|(&name, tensor)| (name, tensor.data_type)).collect();
     let integers = tensors.iter().filter_map(|(&name, tensor)| Some((name, integers_of(tensor)?))).collect();
     for node in &graph.node {
-        check_node(node, &known, &constants, depth)?;
+        check_node(node, &known, &tensors, depth)?;
         check_input_counts(node)?;
         check_matmul_ranks(node, &tensors)?;
         check_split_sizes(node, &integers)?;
@@ -209,7 +208,7 @@ fn check_split_sizes(node: &NodeProto, integers: &std::collections::HashMap<&str
 fn check_node(
     node: &NodeProto,
     known: &HashSet<&str>,
-    constants: &std::collections::HashMap<&str, i32>,
+    constants: &std::collections::HashMap<&str, &TensorProto>,
     depth: usize,
 ) -> Result<()> {
     let inputs: Vec<&str> = node.input.iter().map(String::as_str).collect();
@@ -224,8 +223,8 @@ fn check_node(
     }
     let integer = INTEGER_INPUTS.iter().find(|(op, _)| *op == node.op_type).map_or(&[][..], |(_, at)| *at);
     for &at in integer {
-        let data_type = inputs.get(at).and_then(|input| constants.get(input));
-        if data_type.is_some_and(|&t| t != DataType::Int64 as i32 && t != DataType::Int32 as i32) {
+        let data_type = inputs.get(at).and_then(|input| constants.get(input)).map(|tensor| tensor.data_type);
+        if data_type.is_some_and(|t| t != DataType::Int64 as i32 && t != DataType::Int32 as i32) {
             return Err(refuse(format!("{}: its input {at} must be integers", describe(node))));
         }
     }
