@@ -29,6 +29,8 @@ const VERSION = 2;
 const SLOTS = ["slot-0", "slot-1"] as const;
 const META = "meta";
 const MODEL = "serving";
+/** An open request with no event for this long is presumed stuck (see sendOpenRequest). */
+const OPEN_STALL_MS = 5_000;
 
 interface SlotRecord {
   generation: number;
@@ -67,57 +69,119 @@ export function indexedDbStorage(options: IndexedDbStorageOptions = {}): SignalS
       if (connection) return resolve(connection);
       if (opening?.blocked) return reject(blockedError());
       waiting.push({ resolve, reject });
-      if (opening) return;
-      const idb = factory();
-      if (!idb) return settle({ error: new Error("IndexedDB is not available here") });
-      const request = idb.open(name, VERSION);
-      opening = { request, blocked: false };
-      request.onupgradeneeded = () => {
-        const db = request.result;
-        for (const store of [signals, modelStore]) if (!db.objectStoreNames.contains(store)) db.createObjectStore(store);
-        if (!db.objectStoreNames.contains(logStore)) db.createObjectStore(logStore, { autoIncrement: true });
-      };
-      request.onsuccess = () => {
-        const db = request.result;
-        opening = null;
-        connection = db;
-        // A newer version of the app upgrading the database: let it, and reopen on the next use.
-        db.onversionchange = () => {
-          db.close();
-          if (connection === db) connection = null;
-        };
-        // The browser closed the connection (storage cleared, the disk gone): reopen next time
-        // rather than failing every later write on the dead handle.
-        db.onclose = () => {
-          if (connection === db) connection = null;
-        };
-        settle({ db });
-      };
-      request.onerror = () => {
-        opening = null;
-        settle({ error: request.error ?? new Error(`IndexedDB "${name}" could not be opened`) });
-      };
-      request.onblocked = () => {
-        if (opening) opening.blocked = true;
-        settle({ error: blockedError() });
-      };
+      if (!opening) sendOpenRequest();
     });
 
-  /** Runs `body` in one transaction; resolves with its result once the transaction commits. */
+  /**
+   * Sends an open request. Chromium sometimes leaves one pending for good when it force-closes
+   * the database meanwhile (seen under repeated "clear site data"), so one that has had no
+   * event for OPEN_STALL_MS gets another sent beside it: the first to succeed is kept, a later
+   * success closed.
+   */
+  const sendOpenRequest = () => {
+    const idb = factory();
+    if (!idb) return settle({ error: new Error("IndexedDB is not available here") });
+    const request = idb.open(name, VERSION);
+    opening = { request, blocked: false };
+    const isCurrent = () => opening?.request === request;
+    const stall = setTimeout(() => {
+      if (opening?.request === request && !opening.blocked) sendOpenRequest();
+    }, OPEN_STALL_MS);
+    request.onupgradeneeded = () => {
+      const db = request.result;
+      for (const store of [signals, modelStore]) if (!db.objectStoreNames.contains(store)) db.createObjectStore(store);
+      if (!db.objectStoreNames.contains(logStore)) db.createObjectStore(logStore, { autoIncrement: true });
+    };
+    request.onsuccess = () => {
+      clearTimeout(stall);
+      const db = request.result;
+      if (connection) return db.close();
+      opening = null;
+      connection = db;
+      // A newer version of the app upgrading the database: let it, and reopen on the next use.
+      db.onversionchange = () => {
+        db.close();
+        if (connection === db) connection = null;
+      };
+      // The browser closed the connection (storage cleared, the disk gone): reopen next time
+      // rather than failing every later write on the dead handle.
+      db.onclose = () => {
+        if (connection === db) connection = null;
+      };
+      settle({ db });
+    };
+    request.onerror = () => {
+      clearTimeout(stall);
+      if (!isCurrent()) return;
+      opening = null;
+      settle({ error: request.error ?? new Error(`IndexedDB "${name}" could not be opened`) });
+    };
+    request.onblocked = () => {
+      clearTimeout(stall);
+      if (!isCurrent() || !opening) return;
+      opening.blocked = true;
+      settle({ error: blockedError() });
+    };
+  };
+
+  /**
+   * Runs `body` in one transaction; resolves with its result once the transaction commits. A
+   * transaction the browser aborted because it is closing the connection (site data cleared,
+   * the database deleted) runs once more on a new connection: the close event that would have
+   * dropped the dead handle can arrive after the abort, and an aborted transaction wrote nothing.
+   */
   const transact = async <T>(stores: string[], mode: IDBTransactionMode, body: (tx: IDBTransaction, done: (value: T) => void) => void): Promise<T> => {
-    const db = await open();
-    return new Promise<T>((resolve, reject) => {
-      const tx = db.transaction(stores, mode);
+    try {
+      return await transactOnce(await open(), stores, mode, body);
+    } catch (error) {
+      if (!(error instanceof ConnectionClosing)) throw error;
+      return transactOnce(await open(), stores, mode, body).catch((again: unknown) => {
+        throw again instanceof ConnectionClosing ? again.cause : again;
+      });
+    }
+  };
+
+  const transactOnce = <T>(db: IDBDatabase, stores: string[], mode: IDBTransactionMode, body: (tx: IDBTransaction, done: (value: T) => void) => void): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const closing = (cause: unknown) => {
+        if (connection === db) connection = null;
+        return new ConnectionClosing(cause);
+      };
+      let tx: IDBTransaction;
+      try {
+        tx = db.transaction(stores, mode);
+      } catch (error) {
+        // InvalidStateError: the connection is closed or closing.
+        return reject(isDomError(error, "InvalidStateError") ? closing(error) : error);
+      }
       let result: { value: T } | null = null;
+      let failedRequest: unknown = null;
+      // A forced close aborts the connection's transactions before its close event, but
+      // Chromium sometimes leaves one neither completed nor aborted (seen under repeated
+      // "clear site data"): one still open at the close event never ends.
+      const orphaned = () => reject(closing(new Error("the browser closed the IndexedDB connection during the transaction")));
+      db.addEventListener("close", orphaned);
+      const settled = () => db.removeEventListener("close", orphaned);
+      tx.addEventListener("complete", settled);
+      tx.addEventListener("abort", settled);
       tx.oncomplete = () => (result ? resolve(result.value) : reject(new Error("the transaction ended without a result")));
-      // The failing request's own error says why (QuotaExceededError, AbortError, …).
-      tx.onerror = (event) => reject((event.target as IDBRequest | null)?.error ?? tx.error ?? new Error("the transaction failed"));
-      tx.onabort = () => reject(tx.error ?? new Error("the transaction was aborted"));
+      // The failing request's own error says why (QuotaExceededError, …); the abort that
+      // follows it is where the transaction's outcome is known.
+      tx.onerror = (event) => {
+        failedRequest ??= (event.target as IDBRequest | null)?.error ?? null;
+      };
+      tx.onabort = () => {
+        const error = tx.error ?? failedRequest ?? new Error("the transaction was aborted");
+        // The browser's own aborts of a closing connection: UnknownError "Connection is
+        // closing…" or AbortError "The connection was closed". (An abort() of ours leaves
+        // tx.error null; a failed request sets it to that request's error.)
+        const byClosing = tx.error !== null && (isDomError(tx.error, "UnknownError") || isDomError(tx.error, "AbortError"));
+        reject(byClosing ? closing(error) : error);
+      };
       body(tx, (value) => {
         result = { value };
       });
     });
-  };
 
   const broadcast = (change: StorageChange) => {
     try {
@@ -300,6 +364,17 @@ export function indexedDbStorage(options: IndexedDbStorageOptions = {}): SignalS
       connection = null;
     },
   };
+}
+
+/** A transaction the browser aborted because it closes the connection: worth one more try. */
+class ConnectionClosing extends Error {
+  constructor(cause: unknown) {
+    super("the IndexedDB connection is closing", { cause });
+  }
+}
+
+function isDomError(error: unknown, name: string): boolean {
+  return typeof error === "object" && error !== null && (error as { name?: unknown }).name === name;
 }
 
 /**
