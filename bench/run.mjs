@@ -100,7 +100,7 @@ async function nodeCases() {
   res.ingest = ingest({ makeRanker, packEvents: client.packEvents, log });
   section("Node: persistence");
   res.persistence = await persistence({
-    makeClient: (options) => client.createLocalRanker({ modelBytes: model, initWasm: () => glue, ...options }),
+    makeClient: (options) => client.createLocalRanker({ modelBytes: model, initWasm: () => instance, ...options }),
     memoryStorage: client.memoryStorage,
     log,
   });

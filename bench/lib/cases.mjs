@@ -73,6 +73,8 @@ export function makeScenario(n, seed = 7, eventCount = 3000) {
       serverScore: Math.round((1 - candidates.length / n + r() * 0.2) * 1e4) / 1e4,
       popularity: Math.floor(r() * 100_000),
       createdAt: NOW - Math.floor(r() * 30 * 86_400_000),
+      // Most items are clips with a length (what dwell is measured against); some are not.
+      ...(r() < 0.8 ? { durationMs: 15_000 + Math.floor(r() * 165_000) } : {}),
     });
   }
   // As a client gets them: parsed from the response's JSON (plain objects of one shape).

@@ -16,6 +16,9 @@ const USER_VECTOR_HALF_LIFE_MS = 30 * DAY_MS;
 const SESSION_VECTOR_HALF_LIFE_MS = HOUR_MS;
 const RECENT_CAPACITY = 32; // src/signals/recent.rs
 const DWELL_UNIT_MS = 30_000;
+const MAX_DWELL_MS = 30 * 60_000; // src/item.rs: a longer dwell counts as this
+const MAX_DWELL_RATIO = 10; // src/features/feature.rs
+const SHARE_PRIOR_ENGAGEMENT = 1; // src/features/feature.rs
 const FAMILIES = ["item", "author", "container", "topic"];
 // The core's event kinds, in code order (the package's generated vocabulary).
 const KINDS = EVENT_KINDS;
@@ -73,6 +76,10 @@ class KeyStats {
     }
     return [positive * factor, negative * factor];
   }
+  /** One kind's decayed count at half-life index h, seen at now. */
+  countAt(kind, h, now) {
+    return this.counts[kind * 4 + h] * decay(now - this.updatedAt, HALF_LIFE_MS[h]);
+  }
   fatigueAt(now) {
     return this.fatigue * decay(now - this.updatedAt, FATIGUE_HALF_LIFE_MS);
   }
@@ -121,7 +128,7 @@ export class JsSignalStore {
     for (const event of events) {
       const kind = KIND_INDEX[event.kind];
       if (kind === undefined || !Number.isFinite(event.at)) throw new Error(`bad event ${event.kind}`);
-      const amount = kind === 2 ? (event.dwellMs ?? 0) / DWELL_UNIT_MS : 1;
+      const amount = kind === KIND_INDEX.dwell ? Math.min(event.dwellMs ?? 0, MAX_DWELL_MS) / DWELL_UNIT_MS : 1;
       for (let family = 0; family < 4; family++) {
         const map = this.keys[family];
         for (const key of keysOf(event.item, family)) {
@@ -171,6 +178,9 @@ function compile(names) {
     if (p[0] === "share" && p.length === 3) return { t: "share", f: fam(p[1]), h: hl(p[2]) };
     if (p[0] === "recency") return { t: "recency", f: fam(p[1]) };
     if (p[0] === "fatigue") return { t: "fatigue", f: fam(p[1]) };
+    if (p[0] === "seen" && p.length === 2) return { t: "seen", f: fam(p[1]) };
+    if (p[0] === "count" && p.length === 4 && p[2] in KIND_INDEX) return { t: "count", f: fam(p[1]), k: KIND_INDEX[p[2]], h: hl(p[3]) };
+    if (p[0] === "dwell" && p.length === 3) return { t: "dwell", f: fam(p[1]), h: hl(p[2]) };
     if (name === "user.similarity") return { t: "usersim" };
     if (name === "session.similarity") return { t: "sessionsim" };
     if (name === "recent.similarity.last") return { t: "recent", mean: false, n: 1 };
@@ -184,7 +194,7 @@ function compile(names) {
 }
 
 /** The server fields a `server.<field>.quantile` feature ranks (src/features/feature.rs). */
-const SERVER_FIELDS = ["score", "popularity", "age"];
+const SERVER_FIELDS = ["score", "popularity", "age", "duration"];
 /**
  * Each candidate's value of a server field as the core holds it (score and popularity as f32,
  * times as f64), or null; age as −createdAt, so the oldest ranks highest.
@@ -193,6 +203,7 @@ const SERVER_VALUE = {
   score: (c) => (c.serverScore == null ? null : Math.fround(c.serverScore)),
   popularity: (c) => (c.popularity == null ? null : Math.fround(c.popularity)),
   age: (c) => (c.createdAt == null ? null : -c.createdAt),
+  duration: (c) => (c.durationMs == null ? null : c.durationMs),
 };
 
 /**
@@ -226,6 +237,8 @@ export class JsFeatureBuilder {
     this.signalColumns = this.features.flatMap((f, j) => (isCandidateSignal(f) ? [j] : []));
     this.familiesUsed = [0, 1, 2, 3].map((f) => this.features.some((x) => x.f === f));
     this.recentUsed = Math.max(0, ...this.features.filter((x) => x.t === "recent").map((x) => x.n));
+    // Per-kind counts and dwell per exposure cost a pass over every kind: only when read.
+    this.countsUsed = this.features.some((x) => x.t === "count" || x.t === "dwell");
   }
   /** Row-major [candidates.length, width] Float32Array. */
   build(candidates, store, now, utcOffsetMinutes, out) {
@@ -243,8 +256,10 @@ export class JsFeatureBuilder {
       for (let family = 0; family < 4; family++) {
         if (!this.familiesUsed[family]) continue;
         const keys = keysOf(c, family);
-        const s = { pos: [0, 0, 0, 0], neg: [0, 0, 0, 0], lastPositiveAt: null, fatigue: 0 };
+        const s = { pos: [0, 0, 0, 0], neg: [0, 0, 0, 0], lastPositiveAt: null, lastSeenAt: null, fatigue: 0, counts: null, dwellPerExposure: [0, 0, 0, 0] };
+        if (this.countsUsed) s.counts = new Float64Array(KINDS.length * 4);
         if (keys.length) {
+          const exposed = [0, 0, 0, 0];
           for (const key of keys) {
             const stats = store.keys[family].get(key);
             if (!stats) continue;
@@ -254,12 +269,25 @@ export class JsFeatureBuilder {
               s.neg[h] += n;
             }
             if (stats.lastPositiveAt !== null) s.lastPositiveAt = s.lastPositiveAt === null ? stats.lastPositiveAt : Math.max(s.lastPositiveAt, stats.lastPositiveAt);
+            s.lastSeenAt = s.lastSeenAt === null ? stats.lastSeenAt : Math.max(s.lastSeenAt, stats.lastSeenAt);
             s.fatigue = Math.max(s.fatigue, stats.fatigueAt(now));
+            if (s.counts) {
+              for (let k = 0; k < KINDS.length; k++) for (let h = 0; h < 4; h++) s.counts[k * 4 + h] += stats.countAt(k, h, now);
+              for (let h = 0; h < 4; h++) {
+                const impressions = stats.countAt(KIND_INDEX.impression, h, now);
+                if (impressions > 0) {
+                  s.dwellPerExposure[h] += (stats.countAt(KIND_INDEX.dwell, h, now) * DWELL_UNIT_MS) / impressions;
+                  exposed[h] += 1;
+                }
+              }
+            }
           }
           for (let h = 0; h < 4; h++) {
             s.pos[h] /= keys.length;
             s.neg[h] /= keys.length;
+            if (exposed[h] > 0) s.dwellPerExposure[h] /= exposed[h];
           }
+          if (s.counts) for (let i = 0; i < s.counts.length; i++) s.counts[i] /= keys.length;
         }
         summaries[family] = s;
       }
@@ -273,13 +301,20 @@ export class JsFeatureBuilder {
           case "quantile": v = fieldQuantiles[f.field][r]; break;
           case "pos": v = Math.log1p(summaries[f.f].pos[f.h]); break;
           case "neg": v = Math.log1p(summaries[f.f].neg[f.h]); break;
-          case "share": v = totalPositive[f.h] > 0 ? summaries[f.f].pos[f.h] / totalPositive[f.h] : 0; break;
+          case "share": v = Math.min(summaries[f.f].pos[f.h] / (totalPositive[f.h] + SHARE_PRIOR_ENGAGEMENT), 1); break;
           case "recency": {
             const at = summaries[f.f].lastPositiveAt;
             v = at === null ? 0 : 1 / (1 + Math.max(now - at, 0) / DAY_MS);
             break;
           }
           case "fatigue": v = Math.log1p(summaries[f.f].fatigue); break;
+          case "seen": {
+            const at = summaries[f.f].lastSeenAt;
+            v = at === null ? 0 : 1 / (1 + Math.max(now - at, 0) / HOUR_MS);
+            break;
+          }
+          case "count": v = Math.log1p(summaries[f.f].counts[f.k * 4 + f.h]); break;
+          case "dwell": v = c.durationMs > 0 ? Math.min(summaries[f.f].dwellPerExposure[f.h] / c.durationMs, MAX_DWELL_RATIO) : 0; break;
           case "usersim": v = similarity(store.userVector, c); break;
           case "sessionsim": v = similarity(store.sessionVector, c); break;
           case "recent": {
