@@ -5,6 +5,7 @@
 //   BENCH_QUICK=1 shortens every timing loop; BENCH_NO_BROWSER=1 skips Chromium;
 //   `node bench/run.mjs --report` re-prints the table and chart from the last results.json.
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -44,6 +45,18 @@ function sizes() {
     ort: { wasm: size(ortDist + "ort-wasm-simd-threaded.wasm"), glue: [size(ortDist + "ort.wasm.min.mjs"), size(ortDist + "ort-wasm-simd-threaded.mjs")] },
     model: size("models/ranker.onnx"),
   };
+}
+
+/**
+ * The quality of the model being timed, as its card states it (models/MODEL_CARD.md, made by
+ * `./build.sh model`): the trained model's NDCG@10 and its lift over the server's order, and
+ * whether the card names this very file's sha256 (if not, the figures are not this model's).
+ */
+function quality() {
+  const card = readFileSync(ROOT + "models/MODEL_CARD.md", "utf8");
+  const sha256 = createHash("sha256").update(readFileSync(ROOT + "models/ranker.onnx")).digest("hex");
+  const cells = /^\| trained model \(local signals\) \|(.*)\|$/m.exec(card)?.[1].split("|").map((cell) => cell.trim());
+  return { model: "models/ranker.onnx", card: "models/MODEL_CARD.md", ndcg10: cells?.[0] ?? null, lift: cells?.at(-1) ?? null, cardIsForThisModel: card.includes(sha256) };
 }
 
 // The engines take turns, so a noisy minute on this shared machine hits all of them alike.
@@ -157,6 +170,8 @@ function table(r) {
   const hr = () => lines.push("-".repeat(34 + 20 * 6));
   lines.push(`localrank vs onnxruntime-web ${r.env.ortVersion} — ${r.env.date}`);
   lines.push(`Node ${r.env.node}, Chromium ${r.chromium?.version ?? "-"}, ${r.env.nproc} cores, ${r.env.cpu}, ${r.env.platform}`);
+  const q = r.quality;
+  if (q) lines.push(`model timed: ${q.model}; its quality (${q.card}${q.cardIsForThisModel ? "" : ", which is NOT for this file: re-run ./build.sh model"}): NDCG@10 ${q.ndcg10}, lift over the server's order ${q.lift}`);
   for (const [envName, e] of [["Node", r.node], ["Chromium", r.chromium]]) {
     if (!e?.modelOnly) continue;
     lines.push("");
@@ -340,6 +355,7 @@ const ortVersion = JSON.parse(readFileSync(ROOT + "node_modules/onnxruntime-web/
 const results = { env: { ...machine(), ortVersion, quick: QUICK } };
 section("sizes");
 results.sizes = sizes();
+results.quality = quality();
 section("Node: cold starts (fresh processes)");
 const cold = coldNode(["localrank", "localrank-slim", "ort"], QUICK ? 2 : 9);
 results.cold = { node: { localrank: summariseCold(cold.localrank), localrankSlim: summariseCold(cold["localrank-slim"]), ort: summariseCold(cold.ort) } };
