@@ -305,17 +305,13 @@ fn read_batches(path: &Path, schema: SchemaRef) -> Result<(Vec<RecordBatch>, Vec
     match format_of(path)? {
         Format::Parquet => {
             let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| at(&e))?;
-            let description = match builder
+            let json = builder
                 .metadata()
                 .file_metadata()
                 .key_value_metadata()
                 .and_then(|kv| kv.iter().find(|kv| kv.key == DESCRIPTION_KEY))
-                .and_then(|kv| kv.value.as_deref())
-            {
-                Some(json) => serde_json::from_str(json)
-                    .map_err(|e| at(&format!("{DESCRIPTION_KEY} metadata is not a list of strings: {e}")))?,
-                None => Vec::new(),
-            };
+                .and_then(|kv| kv.value.as_deref());
+            let description = description_of(json).map_err(|e| at(&e))?;
             let reader = builder.with_batch_size(BATCH_ROWS).build().map_err(|e| at(&e))?;
             let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| at(&e))?;
             Ok((batches, description))
@@ -497,10 +493,24 @@ impl<'a> ItemDecoder<'a> {
 /// the file's order.
 pub fn read_events(path: &Path) -> Result<(Vec<LoggedEvent>, Vec<String>), String> {
     let (batches, description) = read_batches(path, events_schema())?;
-    let place = format!("{} (events)", path.display());
+    Ok((decode_events(&batches, &format!("{} (events)", path.display()))?, description))
+}
+
+/// An adapter's description as stored in a table's metadata under [`DESCRIPTION_KEY`] (a JSON
+/// list of strings; none: empty).
+pub fn description_of(json: Option<&str>) -> Result<Vec<String>, String> {
+    json.map_or(Ok(Vec::new()), |json| {
+        serde_json::from_str(json)
+            .map_err(|e| format!("{DESCRIPTION_KEY} metadata is not a list of strings: {e}"))
+    })
+}
+
+/// Decodes events-table batches (from a file, or handed over through Arrow by the Python
+/// package), in row order; `place` names them in error messages.
+pub fn decode_events(batches: &[RecordBatch], place: &str) -> Result<Vec<LoggedEvent>, String> {
     let mut events = Vec::new();
-    for batch in &batches {
-        let columns = Columns::of_batch(batch, &place);
+    for batch in batches {
+        let columns = Columns::of_batch(batch, place);
         let users = columns.users()?;
         let kinds = columns.strings("kind", true)?.expect("required");
         let times = columns.floats64("at", true)?.expect("required");
@@ -529,17 +539,22 @@ pub fn read_events(path: &Path) -> Result<(Vec<LoggedEvent>, Vec<String>), Strin
             events.push(LoggedEvent { user: users.value(i), event });
         }
     }
-    Ok((events, description))
+    Ok(events)
 }
 
 /// Reads a requests table, with the description its adapter stored (empty if none).
 pub fn read_requests(path: &Path) -> Result<RequestLog, String> {
     let (batches, description) = read_batches(path, requests_schema())?;
-    let place = format!("{} (requests)", path.display());
+    let requests = decode_requests(&batches, &format!("{} (requests)", path.display()))?;
+    Ok(RequestLog { requests, description })
+}
+
+/// Decodes requests-table batches, in row order; `place` names them in error messages.
+pub fn decode_requests(batches: &[RecordBatch], place: &str) -> Result<Vec<LoggedRequest>, String> {
     let candidate_place = format!("{place}, candidates");
     let mut requests = Vec::new();
-    for batch in &batches {
-        let columns = Columns::of_batch(batch, &place);
+    for batch in batches {
+        let columns = Columns::of_batch(batch, place);
         let users = columns.users()?;
         let times = columns.floats64("at", true)?.expect("required");
         let splits = columns.strings("split", false)?;
@@ -595,7 +610,7 @@ pub fn read_requests(path: &Path) -> Result<RequestLog, String> {
             });
         }
     }
-    Ok(RequestLog { requests, description })
+    Ok(requests)
 }
 
 #[cfg(test)]
