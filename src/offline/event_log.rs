@@ -29,7 +29,7 @@ use arrow_array::{
     UInt32Array,
 };
 use arrow_buffer::OffsetBuffer;
-use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use arrow_schema::{DataType, Field, Fields, Metadata, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
@@ -254,17 +254,24 @@ fn write_batches<T>(
     let file = BufWriter::new(File::create(path).map_err(|e| at(&e))?);
     match format {
         Format::Parquet => {
-            let metadata = (!description.is_empty()).then(|| {
-                let json = serde_json::to_string(description).expect("strings serialise");
-                vec![KeyValue::new(DESCRIPTION_KEY.to_owned(), json)]
-            });
+            let json = (!description.is_empty())
+                .then(|| serde_json::to_string(description).expect("strings serialise"));
+            // Both in the file's key-value metadata (any Parquet reader) and in the Arrow
+            // schema's (pyarrow's `read_table(...).schema.metadata`, which the Python package
+            // reads, shows only the latter when the file has an Arrow schema).
+            let metadata = json.clone().map(|json| vec![KeyValue::new(DESCRIPTION_KEY.to_owned(), json)]);
+            let schema = Arc::new(Schema::new_with_metadata(
+                schema.fields().clone(),
+                json.map(|json| Metadata::from([(DESCRIPTION_KEY, json)])).unwrap_or_default(),
+            ));
             let properties = WriterProperties::builder()
                 .set_max_row_group_row_count(Some(BATCH_ROWS))
                 .set_key_value_metadata(metadata)
                 .build();
-            let mut writer = ArrowWriter::try_new(file, schema, Some(properties)).map_err(|e| at(&e))?;
+            let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(|e| at(&e))?;
             for chunk in rows.chunks(BATCH_ROWS) {
-                writer.write(&batch(chunk)?).map_err(|e| at(&e))?;
+                let batch = batch(chunk)?.with_schema(schema.clone()).map_err(|e| at(&e))?;
+                writer.write(&batch).map_err(|e| at(&e))?;
             }
             writer.close().map_err(|e| at(&e))?;
         }
@@ -305,13 +312,10 @@ fn read_batches(path: &Path, schema: SchemaRef) -> Result<(Vec<RecordBatch>, Vec
     match format_of(path)? {
         Format::Parquet => {
             let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| at(&e))?;
-            let json = builder
-                .metadata()
-                .file_metadata()
-                .key_value_metadata()
-                .and_then(|kv| kv.iter().find(|kv| kv.key == DESCRIPTION_KEY))
-                .and_then(|kv| kv.value.as_deref());
-            let description = description_of(json).map_err(|e| at(&e))?;
+            // The Arrow schema's metadata: the file's key-value metadata and the stored Arrow
+            // schema's, whichever a writer used.
+            let json = builder.schema().metadata().get(DESCRIPTION_KEY).cloned();
+            let description = description_of(json.as_deref()).map_err(|e| at(&e))?;
             let reader = builder.with_batch_size(BATCH_ROWS).build().map_err(|e| at(&e))?;
             let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| at(&e))?;
             Ok((batches, description))
