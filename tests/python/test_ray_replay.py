@@ -127,16 +127,21 @@ def read_parts(folder):
     return files, pa.concat_tables(pq.read_table(f) for f in files)
 
 
-def our_processes():
-    """Pids of live processes whose environment carries the test's marker."""
+def our_processes(folder):
+    """Pids of live processes of the test's cluster: those whose environment carries the
+    marker, and those with a file open in the cluster's folder (Ray's renamed processes,
+    `ray::IDLE` workers and agents, overwrite their environment with their new title, but
+    every Ray process logs into the session folder)."""
     pids = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
+            with open(f"/proc/{pid}/stat") as s:
+                if s.read().split(")")[-1].split()[0] == "Z":
+                    continue
             with open(f"/proc/{pid}/environ", "rb") as f:
-                if MARKER.encode() in f.read().split(b"\0"):
-                    with open(f"/proc/{pid}/stat") as s:
-                        if s.read().split(")")[-1].split()[0] != "Z":
-                            pids.append(int(pid))
+                marked = MARKER.encode() in f.read().split(b"\0")
+            if int(pid) != os.getpid() and (marked or any(os.readlink(f"/proc/{pid}/fd/{fd}").startswith(folder) for fd in os.listdir(f"/proc/{pid}/fd"))):
+                pids.append(int(pid))
         except OSError:
             pass
     return pids
@@ -170,15 +175,15 @@ class Cluster:
         """Stops every process of the cluster: their own shutdown first (SIGTERM, as `ray stop`
         sends), SIGKILL for what is left; returns what was still alive after it."""
         for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-            for pid in our_processes():
+            for pid in our_processes(self.folder):
                 try:
                     os.kill(pid, sig)
                 except ProcessLookupError:
                     pass
             deadline = time.time() + wait
-            while our_processes() and time.time() < deadline:
+            while our_processes(self.folder) and time.time() < deadline:
                 time.sleep(0.2)
-        return our_processes()
+        return our_processes(self.folder)
 
 
 class RayReplayTest(unittest.TestCase):
@@ -201,6 +206,7 @@ class RayReplayTest(unittest.TestCase):
             cls.logs[shape] = (events, requests if shape == "kuairand" else None)
         cls.cluster = Cluster(os.path.join(cls.folder, "ray"))
         cls.cluster.start()
+        assert len(our_processes(cls.cluster.folder)) >= 4, "the cluster's processes are not found"
 
     @classmethod
     def tearDownClass(cls):
