@@ -337,7 +337,7 @@ mod tests {
     fn tables_that_are_not_training_tables_are_refused() {
         let data = dataset();
         let batch = to_batch(&data).unwrap();
-        let error = from_batches(&[batch.clone()], &Metadata::default(), "t").unwrap_err();
+        let error = from_batches(std::slice::from_ref(&batch), &Metadata::default(), "t").unwrap_err();
         assert!(error.contains("no `localrank.source`"), "{error}");
         let metadata = batch.schema().metadata().clone();
         let dropped = batch.project(&(0..batch.num_columns() - 1).collect::<Vec<_>>()).unwrap();
