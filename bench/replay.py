@@ -47,7 +47,11 @@ def main():
     args = parser.parse_args()
     cores = os.cpu_count()
     contract = localrank.union_contracts([open(p, encoding="utf-8").read() for p in FEATURES])
-    ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False, object_store_memory=300_000_000)
+    # The job's classes are pickled by reference to the ray_replay module: the workers need
+    # models/ on their path.
+    runtime_env = {"env_vars": {"PYTHONPATH": os.path.join(ROOT, "models")}}
+    ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False, object_store_memory=300_000_000,
+             runtime_env=runtime_env)
     print(f"{time.strftime('%Y-%m-%d')}, {cores} cores ({os.uname().machine}), Ray {ray.__version__}")
     print(f"{'data set':28} {'events':>9} {'path':24} {'seconds':>8} {'events/s/core':>14}")
     try:
