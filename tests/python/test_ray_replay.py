@@ -162,14 +162,24 @@ class Cluster:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         key, value = MARKER.split("=")
-        self.env = dict(os.environ, **{key: value, "RAY_USAGE_STATS_ENABLED": "0"})
+        # Token authentication with a token of the test's own, given to every node and to the
+        # job: independent of a token Ray may have left in ~/.ray by an earlier local run
+        # (which a head started without this would pick up and its second node would not).
+        token = os.path.join(folder + "-token")
+        with open(token, "w") as f:
+            f.write(uuid.uuid4().hex + uuid.uuid4().hex)
+        self.env = dict(os.environ, **{key: value, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
+                                       "RAY_AUTH_TOKEN_PATH": token})
 
     def start(self):
         # Frugal: one CPU and a small object store per node (the machine is shared).
         common = ["--num-cpus=1", "--object-store-memory=150000000", "--disable-usage-stats"]
-        subprocess.run([RAY, "start", "--head", f"--port={self.port}", "--include-dashboard=false",
-                        f"--temp-dir={self.folder}", *common], env=self.env, check=True, capture_output=True)
-        subprocess.run([RAY, "start", f"--address={self.address}", *common], env=self.env, check=True, capture_output=True)
+        for command in ([RAY, "start", "--head", f"--port={self.port}", "--include-dashboard=false",
+                         f"--temp-dir={self.folder}", *common],
+                        [RAY, "start", f"--address={self.address}", *common]):
+            started = subprocess.run(command, env=self.env, capture_output=True, text=True)
+            if started.returncode != 0:
+                raise RuntimeError(f"{' '.join(command)} failed:\n{started.stderr[-3000:]}")
 
     def stop(self):
         """Stops every process of the cluster: their own shutdown first (SIGTERM, as `ray stop`
@@ -205,8 +215,13 @@ class RayReplayTest(unittest.TestCase):
             small_row_groups(events)
             cls.logs[shape] = (events, requests if shape == "kuairand" else None)
         cls.cluster = Cluster(os.path.join(cls.folder, "ray"))
-        cls.cluster.start()
-        assert len(our_processes(cls.cluster.folder)) >= 4, "the cluster's processes are not found"
+        try:
+            cls.cluster.start()
+            assert len(our_processes(cls.cluster.folder)) >= 4, "the cluster's processes are not found"
+        except BaseException:
+            # tearDownClass does not run after a failed setUpClass: stop what did start.
+            cls.tearDownClass()
+            raise
 
     @classmethod
     def tearDownClass(cls):
