@@ -122,7 +122,7 @@ class Replayer:
 
 
 def run(events, requests, contract, dataset, protocol, out, partitions=None):
-    """Runs the job on the connected cluster; returns (events replayed, training rows)."""
+    """Runs the job on the connected cluster; returns how many events it replayed."""
     if partitions is None:
         # A few partitions per CPU: the slowest one does not hold the others up for long.
         partitions = max(1, 2 * int(ray.cluster_resources().get("CPU", 1)))
