@@ -268,7 +268,8 @@ fn write_batches<T>(
                 .set_max_row_group_row_count(Some(BATCH_ROWS))
                 .set_key_value_metadata(metadata)
                 .build();
-            let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(|e| at(&e))?;
+            let mut writer =
+                ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(|e| at(&e))?;
             for chunk in rows.chunks(BATCH_ROWS) {
                 let batch = batch(chunk)?.with_schema(schema.clone()).map_err(|e| at(&e))?;
                 writer.write(&batch).map_err(|e| at(&e))?;
