@@ -63,8 +63,9 @@ install_python() {
 }
 
 # The `localrank` wheel (python/: pyo3 over the core's offline module), installed into the
-# venv. --profile native-test with the core's default features: the native tests' build, so
-# cargo reuses its tract and arrow artefacts instead of compiling a native build of its own.
+# venv. --profile native-test with the core's default features: the native tests' build
+# (`cargo test --workspace`, the same feature set), so cargo reuses its tract artefacts
+# instead of compiling a native build of its own.
 build_wheel() {
   install_python
   log "the localrank Python wheel (maturin, profile native-test)"
@@ -192,7 +193,10 @@ run_tests() {
   install_python
 
   log "tier 1: native cargo test (core, offline pipeline, trainer smoke test)"
-  LOCALRANK_PYTHON=$PY cargo test --profile native-test -- --include-ignored
+  # --workspace: the Python package too (it has no Rust tests), so that this build has the
+  # wheel's feature set and build_wheel reuses its tract (Cargo.toml, [workspace]); pyo3's
+  # build script reads the venv's interpreter.
+  LOCALRANK_PYTHON=$PY PYO3_PYTHON=$PY cargo test --profile native-test --workspace -- --include-ignored
 
   build_wheel
   log "tier 1: the Python package and the Ray Data job on a local Ray cluster against the CLI"
