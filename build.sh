@@ -4,8 +4,11 @@
 #   ./build.sh build         the npm package only: pkg/localrank/ and pkg/localrank-VERSION.tgz
 #   ./build.sh test          every test tier: native, wasm (Node + Chromium), JS package + demo
 #                            page, the packed package in fixture apps, a fuzzing smoke run
-#   ./build.sh model DATA    regenerate a shipped model + its card from DATA: KuaiRand (the default,
-#                            models/) or MovieLens (models/movielens/); see models/make_model.sh
+#   ./build.sh model DATA [--engine ray]  regenerate a shipped model + its card from DATA: KuaiRand
+#                            (the default, models/) or MovieLens (models/movielens/), replayed in one
+#                            process or as a Ray Data job; see models/make_model.sh
+#   ./build.sh wheel         the `localrank` Python package (python/) into the venv
+#   ./build.sh bench-replay DATA  events replayed per second per core, one process and Ray (bench/replay.py)
 #   ./build.sh bench         the benchmark against onnxruntime-web (writes bench/results/)
 #   ./build.sh fuzz [SECS [TARGET…]]  cargo-fuzz targets (default: all) for SECS seconds each (300),
 #                            then ("js", also in the default) the JS-boundary fuzzer on the built
@@ -57,6 +60,21 @@ install_python() {
     "$PY" -m pip install -q -r models/requirements.txt
     cp models/requirements.txt "$stamp"
   fi
+}
+
+# The `localrank` wheel (python/: pyo3 over the core's offline module), installed into the
+# venv. --profile native-test with the core's default features: the native tests' build
+# (`cargo test --workspace`, the same feature set), so cargo reuses its tract artefacts
+# instead of compiling a native build of its own.
+build_wheel() {
+  install_python
+  log "the localrank Python wheel (maturin, profile native-test)"
+  rm -rf "$CACHE/wheels"
+  # --compatibility linux: a wheel for this machine's venv, not one for PyPI (no manylinux
+  # audit).
+  "$VENV/bin/maturin" build --profile native-test -m python/Cargo.toml --interpreter "$PY" \
+    --compatibility linux --out "$CACHE/wheels"
+  "$PY" -m pip install -q --no-deps --force-reinstall "$CACHE"/wheels/localrank-*.whl
 }
 
 # wasm-opt on a tract build takes minutes: its output is cached by the input's hash.
@@ -175,7 +193,14 @@ run_tests() {
   install_python
 
   log "tier 1: native cargo test (core, offline pipeline, trainer smoke test)"
-  LOCALRANK_PYTHON=$PY cargo test --profile native-test -- --include-ignored
+  # --workspace: the Python package too (it has no Rust tests), so that this build has the
+  # wheel's feature set and build_wheel reuses its tract (Cargo.toml, [workspace]); pyo3's
+  # build script reads the venv's interpreter.
+  LOCALRANK_PYTHON=$PY PYO3_PYTHON=$PY cargo test --profile native-test --workspace -- --include-ignored
+
+  build_wheel
+  log "tier 1: the Python package and the Ray Data job on a local Ray cluster against the CLI"
+  LOCALRANK_CLI=$CARGO_TARGET_DIR/native-test/localrank-pipeline "$PY" tests/python/test_ray_replay.py
 
   for features in "" --no-default-features; do
     log "tier 2: wasm-bindgen tests in Node ${features:+(slim build, NNEF model)}"
@@ -203,8 +228,12 @@ case "${1:-}" in
   "") install_chromium; build_packages; serve_demo ;;
   build) build_packages ;;
   test) run_tests ;;
-  model) shift; install_python; exec "$ROOT/models/make_model.sh" "$@" ;;
+  model) shift; install_python; if [[ " $* " == *" --engine ray "* ]]; then build_wheel; fi
+    exec "$ROOT/models/make_model.sh" "$@" ;;
+  wheel) build_wheel ;;
+  bench-replay) shift; build_wheel; cargo build --release --bin localrank-pipeline
+    exec "$PY" bench/replay.py --cli "$CARGO_TARGET_DIR/release/localrank-pipeline" "$@" ;;
   bench) install_chromium; build_packages; exec node bench/run.mjs ;;
   fuzz) shift; fuzz_all "$@" ;;
-  *) echo "usage: ./build.sh [build|test|model DATA_DIR|bench|fuzz [SECONDS [TARGET…]]]" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh [build|test|model DATA_DIR [--engine ray]|wheel|bench|bench-replay DATA_DIR|fuzz [SECONDS [TARGET…]]]" >&2; exit 2 ;;
 esac

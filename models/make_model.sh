@@ -4,14 +4,32 @@
 #     conversion for the slim build, models/ranker.nnef.tar), models/MODEL_CARD.md,
 #     models/ndcg.svg, tests/fixtures/parity.json
 #   MovieLens (ratings.csv, movies.csv): the second model, models/movielens/ (the same files)
-# Usage (through build.sh, which prepares the Python venv): ./build.sh model DATA_DIR
+# Usage (through build.sh, which prepares the Python venv): ./build.sh model DATA_DIR [--engine ray]
 # Steps: the data set's adapter writes the event-log format (README, "Event-log format"), the
-# replay runs the device's SignalStore and FeatureBuilder over it (one shard per core), then
-# train, ablations, controls, evaluation (with the other shipped model on this log: the
-# cross-log check), NNEF conversion. Replay options (`localrank-pipeline replay --help`) pass
-# through REPLAY_OPTIONS, e.g. REPLAY_OPTIONS="--train-every 5".
+# replay runs the device's SignalStore and FeatureBuilder over it into the training table
+# (Parquet): in one process (`localrank-pipeline replay`), or with `--engine ray` as a Ray
+# Data job (models/ray_replay.py, through the `localrank` Python package: on the cluster at
+# RAY_ADDRESS, else a local one), which gives the same table; then train, ablations,
+# controls, evaluation (with the other shipped model on this log: the cross-log check), NNEF
+# conversion. Replay options (`localrank-pipeline replay --help`) pass through
+# REPLAY_OPTIONS, e.g. REPLAY_OPTIONS="--train-every 5" (single-process engine only).
 set -euo pipefail
-DATA=${1:?usage: ./build.sh model DATA_DIR}
+DATA=${1:?usage: ./build.sh model DATA_DIR [--engine ray]}
+ENGINE=local
+if [[ ${2:-} == --engine ]]; then
+  ENGINE=${3:?--engine needs local or ray}
+elif [[ $# -gt 1 ]]; then
+  echo "make_model.sh: unexpected arguments after DATA_DIR: ${*:2} (only --engine local|ray)" >&2
+  exit 2
+fi
+if [[ $ENGINE != local && $ENGINE != ray ]]; then
+  echo "make_model.sh: --engine is local or ray, not $ENGINE" >&2
+  exit 2
+fi
+if [[ $ENGINE == ray && -n ${REPLAY_OPTIONS:-} ]]; then
+  echo "make_model.sh: REPLAY_OPTIONS is for the single-process replay (the Ray job runs the default protocol)" >&2
+  exit 2
+fi
 cd "$(dirname "$0")/.."
 CACHE=${LOCALRANK_CACHE:-$HOME/.cache/localrank}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/target}
@@ -69,27 +87,19 @@ else
   "$LOCALRANK" adapt-movielens --data "$DATA" --events "$RUN/events.parquet"
 fi
 
-# Users are independent: replay them in shards, one per core (one per machine on a cluster),
-# and merge; the merged file is the same whatever the sharding. Every shard is waited for by
-# its pid, so a failing one fails the run. The replay computes the other model's features
-# too, for the cross-log check.
-SHARDS=$(nproc)
-pids=()
-for i in $(seq 0 $((SHARDS - 1))); do
+# The replay computes the other model's features too, for the cross-log check.
+if [[ $ENGINE == ray ]]; then
+  REPLAY=$RUN/replay
+  "$PY" models/ray_replay.py --events "$RUN/events.parquet" "${requests[@]}" --features "$FEATURES,$OTHER_FEATURES" \
+    --dataset "$DATASET" --out "$REPLAY"
+else
+  REPLAY=$RUN/replay.parquet
   "$LOCALRANK" replay --events "$RUN/events.parquet" "${requests[@]}" --features "$FEATURES,$OTHER_FEATURES" \
-    --dataset "$DATASET" --shard "$i/$SHARDS" --out "$RUN/shard$i.npz" "${replay_options[@]}" &
-  pids+=($!)
-done
-failed=0
-for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
-if ((failed)); then
-  echo "make_model.sh: a replay shard failed (see above)" >&2
-  exit 1
+    --dataset "$DATASET" --out "$REPLAY" "${replay_options[@]}"
 fi
-"$LOCALRANK" merge --out "$RUN/replay.npz" "$RUN"/shard*.npz
 
 # The mean of several seeds' g in one graph (one hidden layer of 32 each, the default).
-train() { "$PY" models/train.py --data "$RUN/replay.npz" --contract "$FEATURES" --ensemble "$ENSEMBLE" "$@"; }
+train() { "$PY" models/train.py --data "$REPLAY" --contract "$FEATURES" --ensemble "$ENSEMBLE" "$@"; }
 train "${SHAPE[@]}" --out "$OUT/ranker.onnx" --report "$RUN/train-report.json" --name "$NAME"
 ablations=()
 for k in "${!ABLATIONS[@]}"; do
@@ -101,7 +111,7 @@ if [[ $KIND == kuairand ]]; then
   # The controls a device model cannot be: ungated, every candidate recalibrated.
   echo '{"version":2,"features":["server.rank","server.score.quantile","server.popularity.quantile","server.age.quantile","server.duration.quantile"]}' \
     >"$RUN/server-fields.json"
-  "$PY" models/train.py --data "$RUN/replay.npz" --contract "$RUN/server-fields.json" --ensemble "$ENSEMBLE" --ungated \
+  "$PY" models/train.py --data "$REPLAY" --contract "$RUN/server-fields.json" --ensemble "$ENSEMBLE" --ungated \
     --out "$RUN/control-server.onnx" --name "server fields only (ungated)" >"$RUN/control-server.log"
   train --ungated --out "$RUN/control-all.onnx" --name "this model's features, ungated" >"$RUN/control-all.log"
   controls=(--controls "$RUN/control-server.onnx,$RUN/control-all.onnx")
@@ -111,10 +121,10 @@ fi
 cross=()
 [[ -f $OTHER/ranker.onnx ]] && cross=(--cross "$OTHER/ranker.onnx")
 ablation_list=$(IFS=,; echo "${ablations[*]}")
-"$LOCALRANK" evaluate --replay "$RUN/replay.npz" --model "$OUT/ranker.onnx" --nnef "$OUT/ranker.nnef.tar" \
+"$LOCALRANK" evaluate --replay "$REPLAY" --model "$OUT/ranker.onnx" --nnef "$OUT/ranker.nnef.tar" \
   --card "$OUT/MODEL_CARD.md" --chart "$OUT/ndcg.svg" --train-report "$RUN/train-report.json" \
   --about "models/$KIND/ABOUT.md" --ablations "$ablation_list" "${controls[@]}" "${cross[@]}" "${GOALS[@]}" \
-  --command "${REPLAY_OPTIONS:+REPLAY_OPTIONS=\"$REPLAY_OPTIONS\" }./build.sh model $*"
+  --command "${REPLAY_OPTIONS:+REPLAY_OPTIONS=\"$REPLAY_OPTIONS\" }./build.sh model $DATA"
 outputs=("$OUT/ranker.onnx" "$OUT/ranker.nnef.tar" "$OUT/MODEL_CARD.md" "$OUT/ndcg.svg")
 if [[ $OUT == models ]]; then
   # The default model's parity fixture: the wasm tests check the module against it.

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Train localrank's on-device reranker and export it as a small ONNX graph.
 
-Input is the NPZ written by the Rust replay CLI (one row per candidate, requests
-delimited by `offsets`; its column names in the `.contract.json` beside it) and
-the contract of the model to train (which of those columns it reads, in order).
+Input is a replay (one row per candidate): the training table as Parquet, a file
+written by the Rust replay CLI or a folder of the parts a Ray job wrote
+(models/ray_replay.py), or the CLI's NPZ (requests delimited by `offsets`, its
+column names in the `.contract.json` beside it); and the contract of the model to
+train (which of those columns it reads, in order).
 The output is an ONNX model that tract-onnx loads in the browser: it takes *raw*
 feature rows `features[N, F]` and returns one *local term* per row, `scores[N]`.
 
@@ -95,7 +97,7 @@ class Dataset:
 def parse_args(argv):
     """CLI options; defaults are the production settings, the smoke test only shortens training."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="NPZ from the replay CLI (its .contract.json beside it)")
+    parser.add_argument("--data", required=True, help="the replay: a training table (.parquet, or a folder of a Ray job's parts) or the CLI's NPZ (its .contract.json beside it)")
     parser.add_argument("--contract", required=True, help="the model's feature contract JSON (columns of the replay)")
     parser.add_argument("--out", required=True, help="path of the .onnx to write")
     parser.add_argument("--report", help="also write the training report JSON here")
@@ -168,31 +170,86 @@ def replay_contract_path(data_path):
     return os.path.splitext(data_path)[0] + ".contract.json"
 
 
-def load_dataset(path, features):
-    """Load the replay NPZ, keep the contract's columns, and fail early on anything that would silently mis-train."""
+# The training table's columns before the features (src/offline/training_table.rs).
+TABLE_COLUMNS = ["request_id", "user", "at", "split", "row", "history_length", "label", "prior",
+                 "topic_affinity", "co_like", "popularity"]
+SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}
+
+
+def load_table(path):
+    """The training table's feature names and arrays, in the canonical order of the Rust
+    readers (time, request id, row): the parts of a Ray job come in any order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith(".parquet")) if os.path.isdir(path) else [path]
+    if not files:
+        raise TrainError(f"{path}: no .parquet file in the folder")
+    tables = [pq.read_table(f) for f in files]
+    metadata = tables[0].schema.metadata or {}
+    if b"localrank.signal_mask" not in metadata:
+        raise TrainError(f"{files[0]}: no localrank.signal_mask metadata: not a training table")
+    if any(t.schema != tables[0].schema or (t.schema.metadata or {}) != metadata for t in tables):
+        raise TrainError(f"{path}: the parts have different schemas or come from different replays")
+    table = pa.concat_tables(tables)
+    if table.num_rows == 0:
+        raise TrainError(f"{path}: the training table has no rows")
+    columns = table.column_names[len(TABLE_COLUMNS):]
+    if table.column_names[:len(TABLE_COLUMNS)] != TABLE_COLUMNS:
+        raise TrainError(f"{path}: columns {table.column_names[:len(TABLE_COLUMNS)]}, expected {TABLE_COLUMNS}")
+    get = lambda name, dtype: table.column(name).to_numpy().astype(dtype, copy=False)
+    request_id, at, row = get("request_id", np.int64), get("at", np.float64), get("row", np.int32)
+    order = np.lexsort((row, request_id, at))
+    request_id, row = request_id[order], row[order]
+    starts = np.flatnonzero(np.r_[True, request_id[1:] != request_id[:-1]])
+    if not np.array_equal(row, np.arange(len(row)) - np.repeat(starts, np.diff(np.r_[starts, len(row)]))):
+        raise TrainError(f"{path}: a request's rows are not numbered 0, 1, ... (rows missing or repeated)")
+    split_names = table.column("split").to_numpy(zero_copy_only=False)[order][starts]
+    unknown = set(split_names) - set(SPLIT_CODES)
+    if unknown:
+        raise TrainError(f"{path}: unknown split values {sorted(unknown)}")
+    arrays = {
+        "features": np.stack([get(name, np.float32)[order] for name in columns], axis=1) if columns else np.zeros((len(row), 0), np.float32),
+        "labels": get("label", np.float32)[order],
+        "prior": get("prior", np.float32)[order],
+        "offsets": np.r_[starts, len(row)].astype(np.int64),
+        "split": np.array([SPLIT_CODES[s] for s in split_names], dtype=np.uint8),
+        "signal_mask": np.array(json.loads(metadata[b"localrank.signal_mask"]), dtype=np.uint8),
+    }
+    return columns, arrays
+
+
+def load_npz(path):
+    """The NPZ replay's feature names (from the contract beside it) and arrays."""
     columns = load_contract(replay_contract_path(path))["features"]
-    missing = [name for name in features if name not in columns]
-    if missing:
-        raise TrainError(f"{path}: the replay has no column {missing}; replay with a contract that names them")
-    picked = [columns.index(name) for name in features]
     with np.load(path) as npz:
         missing = {"features", "labels", "offsets", "split", "prior", "signal_mask"} - set(npz.files)
         if missing:
             raise TrainError(f"{path}: missing arrays {sorted(missing)}")
-        matrix = npz["features"]
-        if matrix.ndim != 2 or matrix.shape[1] != len(columns):
-            raise TrainError(f"{path}: features is {matrix.shape}, its contract has {len(columns)} features")
-        mask = np.asarray(npz["signal_mask"], dtype=bool)
-        if mask.shape != (len(columns),):
-            raise TrainError(f"{path}: signal_mask is {mask.shape}, expected ({len(columns)},)")
-        data = Dataset(
-            features=np.ascontiguousarray(matrix[:, picked], dtype=np.float32),
-            labels=np.asarray(npz["labels"], dtype=np.float32),
-            offsets=np.asarray(npz["offsets"], dtype=np.int64),
-            split=np.asarray(npz["split"], dtype=np.uint8),
-            prior=np.asarray(npz["prior"], dtype=np.float32),
-            signals=mask[picked],
-        )
+        return columns, {name: npz[name] for name in ("features", "labels", "offsets", "split", "prior", "signal_mask")}
+
+
+def load_dataset(path, features):
+    """Load the replay, keep the contract's columns, and fail early on anything that would silently mis-train."""
+    columns, arrays = load_npz(path) if path.endswith(".npz") else load_table(path)
+    missing = [name for name in features if name not in columns]
+    if missing:
+        raise TrainError(f"{path}: the replay has no column {missing}; replay with a contract that names them")
+    picked = [columns.index(name) for name in features]
+    matrix = arrays["features"]
+    if matrix.ndim != 2 or matrix.shape[1] != len(columns):
+        raise TrainError(f"{path}: features is {matrix.shape}, its contract has {len(columns)} features")
+    mask = np.asarray(arrays["signal_mask"], dtype=bool)
+    if mask.shape != (len(columns),):
+        raise TrainError(f"{path}: signal_mask is {mask.shape}, expected ({len(columns)},)")
+    data = Dataset(
+        features=np.ascontiguousarray(matrix[:, picked], dtype=np.float32),
+        labels=np.asarray(arrays["labels"], dtype=np.float32),
+        offsets=np.asarray(arrays["offsets"], dtype=np.int64),
+        split=np.asarray(arrays["split"], dtype=np.uint8),
+        prior=np.asarray(arrays["prior"], dtype=np.float32),
+        signals=mask[picked],
+    )
     rows = data.features.shape[0]
     checks = [
         (data.labels.shape == (rows,), f"labels is {data.labels.shape}, expected ({rows},)"),

@@ -47,6 +47,20 @@ impl Contract {
         Ok(contract)
     }
 
+    /// One contract with the features of all of `contracts`, in first-seen order: what a
+    /// replay computes for several models at once.
+    pub fn union(contracts: impl IntoIterator<Item = Contract>) -> Contract {
+        let mut features: Vec<String> = Vec::new();
+        for contract in contracts {
+            for name in contract.features {
+                if !features.contains(&name) {
+                    features.push(name);
+                }
+            }
+        }
+        Contract { version: CONTRACT_VERSION, name: "localrank-replay".into(), features }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a contract always serialises")
     }

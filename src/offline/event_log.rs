@@ -29,7 +29,7 @@ use arrow_array::{
     UInt32Array,
 };
 use arrow_buffer::OffsetBuffer;
-use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use arrow_schema::{DataType, Field, Fields, Metadata, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
@@ -254,17 +254,25 @@ fn write_batches<T>(
     let file = BufWriter::new(File::create(path).map_err(|e| at(&e))?);
     match format {
         Format::Parquet => {
-            let metadata = (!description.is_empty()).then(|| {
-                let json = serde_json::to_string(description).expect("strings serialise");
-                vec![KeyValue::new(DESCRIPTION_KEY.to_owned(), json)]
-            });
+            let json = (!description.is_empty())
+                .then(|| serde_json::to_string(description).expect("strings serialise"));
+            // Both in the file's key-value metadata (any Parquet reader) and in the Arrow
+            // schema's (pyarrow's `read_table(...).schema.metadata`, which the Python package
+            // reads, shows only the latter when the file has an Arrow schema).
+            let metadata = json.clone().map(|json| vec![KeyValue::new(DESCRIPTION_KEY.to_owned(), json)]);
+            let schema = Arc::new(Schema::new_with_metadata(
+                schema.fields().clone(),
+                json.map(|json| Metadata::from([(DESCRIPTION_KEY, json)])).unwrap_or_default(),
+            ));
             let properties = WriterProperties::builder()
                 .set_max_row_group_row_count(Some(BATCH_ROWS))
                 .set_key_value_metadata(metadata)
                 .build();
-            let mut writer = ArrowWriter::try_new(file, schema, Some(properties)).map_err(|e| at(&e))?;
+            let mut writer =
+                ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(|e| at(&e))?;
             for chunk in rows.chunks(BATCH_ROWS) {
-                writer.write(&batch(chunk)?).map_err(|e| at(&e))?;
+                let batch = batch(chunk)?.with_schema(schema.clone()).map_err(|e| at(&e))?;
+                writer.write(&batch).map_err(|e| at(&e))?;
             }
             writer.close().map_err(|e| at(&e))?;
         }
@@ -305,17 +313,10 @@ fn read_batches(path: &Path, schema: SchemaRef) -> Result<(Vec<RecordBatch>, Vec
     match format_of(path)? {
         Format::Parquet => {
             let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| at(&e))?;
-            let description = match builder
-                .metadata()
-                .file_metadata()
-                .key_value_metadata()
-                .and_then(|kv| kv.iter().find(|kv| kv.key == DESCRIPTION_KEY))
-                .and_then(|kv| kv.value.as_deref())
-            {
-                Some(json) => serde_json::from_str(json)
-                    .map_err(|e| at(&format!("{DESCRIPTION_KEY} metadata is not a list of strings: {e}")))?,
-                None => Vec::new(),
-            };
+            // The Arrow schema's metadata: the file's key-value metadata and the stored Arrow
+            // schema's, whichever a writer used.
+            let json = builder.schema().metadata().get(DESCRIPTION_KEY).cloned();
+            let description = description_of(json.as_deref()).map_err(|e| at(&e))?;
             let reader = builder.with_batch_size(BATCH_ROWS).build().map_err(|e| at(&e))?;
             let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| at(&e))?;
             Ok((batches, description))
@@ -497,10 +498,24 @@ impl<'a> ItemDecoder<'a> {
 /// the file's order.
 pub fn read_events(path: &Path) -> Result<(Vec<LoggedEvent>, Vec<String>), String> {
     let (batches, description) = read_batches(path, events_schema())?;
-    let place = format!("{} (events)", path.display());
+    Ok((decode_events(&batches, &format!("{} (events)", path.display()))?, description))
+}
+
+/// An adapter's description as stored in a table's metadata under [`DESCRIPTION_KEY`] (a JSON
+/// list of strings; none: empty).
+pub fn description_of(json: Option<&str>) -> Result<Vec<String>, String> {
+    json.map_or(Ok(Vec::new()), |json| {
+        serde_json::from_str(json)
+            .map_err(|e| format!("{DESCRIPTION_KEY} metadata is not a list of strings: {e}"))
+    })
+}
+
+/// Decodes events-table batches (from a file, or handed over through Arrow by the Python
+/// package), in row order; `place` names them in error messages.
+pub fn decode_events(batches: &[RecordBatch], place: &str) -> Result<Vec<LoggedEvent>, String> {
     let mut events = Vec::new();
-    for batch in &batches {
-        let columns = Columns::of_batch(batch, &place);
+    for batch in batches {
+        let columns = Columns::of_batch(batch, place);
         let users = columns.users()?;
         let kinds = columns.strings("kind", true)?.expect("required");
         let times = columns.floats64("at", true)?.expect("required");
@@ -529,17 +544,22 @@ pub fn read_events(path: &Path) -> Result<(Vec<LoggedEvent>, Vec<String>), Strin
             events.push(LoggedEvent { user: users.value(i), event });
         }
     }
-    Ok((events, description))
+    Ok(events)
 }
 
 /// Reads a requests table, with the description its adapter stored (empty if none).
 pub fn read_requests(path: &Path) -> Result<RequestLog, String> {
     let (batches, description) = read_batches(path, requests_schema())?;
-    let place = format!("{} (requests)", path.display());
+    let requests = decode_requests(&batches, &format!("{} (requests)", path.display()))?;
+    Ok(RequestLog { requests, description })
+}
+
+/// Decodes requests-table batches, in row order; `place` names them in error messages.
+pub fn decode_requests(batches: &[RecordBatch], place: &str) -> Result<Vec<LoggedRequest>, String> {
     let candidate_place = format!("{place}, candidates");
     let mut requests = Vec::new();
-    for batch in &batches {
-        let columns = Columns::of_batch(batch, &place);
+    for batch in batches {
+        let columns = Columns::of_batch(batch, place);
         let users = columns.users()?;
         let times = columns.floats64("at", true)?.expect("required");
         let splits = columns.strings("split", false)?;
@@ -595,7 +615,7 @@ pub fn read_requests(path: &Path) -> Result<RequestLog, String> {
             });
         }
     }
-    Ok(RequestLog { requests, description })
+    Ok(requests)
 }
 
 #[cfg(test)]

@@ -14,3 +14,4 @@ pub mod random;
 pub mod replay;
 pub mod report;
 pub mod server;
+pub mod training_table;

@@ -11,8 +11,7 @@ use zip::write::FileOptions;
 use zip::CompressionMethod;
 
 use super::replay::{Dataset, ReplaySource};
-use crate::features::{Contract, Feature, CONTRACT_VERSION};
-use crate::ranker::server_prior;
+use crate::features::{Contract, CONTRACT_VERSION};
 
 fn write_array<T: npyz::AutoSerialize + Copy>(
     npz: &mut NpzWriter<io::BufWriter<std::fs::File>>,
@@ -57,17 +56,8 @@ pub fn write(path: &Path, data: &Dataset) -> io::Result<()> {
     write_array(&mut npz, "timestamps", &[requests], &data.timestamps)?;
     write_array(&mut npz, "split", &[requests], &data.split)?;
     write_array(&mut npz, "history_lengths", &[requests], &data.history_lengths)?;
-    // For the trainer, which learns the local term of the ranker's do-no-harm form: each row's
-    // server prior, and which columns are candidate signals (a row with none gets no local term).
-    let prior: Vec<f32> =
-        (0..data.requests()).flat_map(|r| (0..data.rows_of(r).len()).map(server_prior)).collect();
-    write_array(&mut npz, "prior", &[rows], &prior)?;
-    let signal_mask = data
-        .feature_names
-        .iter()
-        .map(|name| Feature::parse(name).map(|f| u8::from(f.is_candidate_signal())))
-        .collect::<crate::Result<Vec<u8>>>()
-        .map_err(invalid_data)?;
+    write_array(&mut npz, "prior", &[rows], &data.priors())?;
+    let signal_mask = data.signal_mask().map_err(invalid_data)?;
     write_array(&mut npz, "signal_mask", &[width], &signal_mask)?;
     drop(npz);
     let contract = Contract {
@@ -119,42 +109,4 @@ pub fn read(path: &Path) -> io::Result<Dataset> {
         return Err(invalid_data("array shapes do not agree"));
     }
     Ok(data)
-}
-
-/// Concatenates shard outputs in a canonical order (time, then request id), so the merged
-/// file does not depend on how the users were sharded.
-pub fn merge(parts: Vec<Dataset>) -> Result<Dataset, String> {
-    let names = parts.first().map(|p| p.feature_names.clone()).unwrap_or_default();
-    if parts.iter().any(|p| p.feature_names != names) {
-        return Err("shards were built with different features".into());
-    }
-    let source = parts.first().map(|p| p.source.clone()).unwrap_or_default();
-    if parts.iter().any(|p| p.source != source) {
-        return Err("shards were replayed from different data sets or protocols".into());
-    }
-    let mut order: Vec<(usize, usize)> =
-        parts.iter().enumerate().flat_map(|(p, d)| (0..d.requests()).map(move |r| (p, r))).collect();
-    order.sort_by(|&(pa, ra), &(pb, rb)| {
-        parts[pa].timestamps[ra]
-            .total_cmp(&parts[pb].timestamps[rb])
-            .then(parts[pa].request_ids[ra].cmp(&parts[pb].request_ids[rb]))
-    });
-    let width = names.len();
-    let mut merged = Dataset { source, feature_names: names, offsets: vec![0], ..Dataset::default() };
-    for (p, r) in order {
-        let part = &parts[p];
-        let rows = part.rows_of(r);
-        merged.features.extend_from_slice(&part.features[rows.start * width..rows.end * width]);
-        merged.labels.extend_from_slice(&part.labels[rows.clone()]);
-        merged.topic_affinity.extend_from_slice(&part.topic_affinity[rows.clone()]);
-        merged.co_like.extend_from_slice(&part.co_like[rows.clone()]);
-        merged.popularity.extend_from_slice(&part.popularity[rows]);
-        merged.offsets.push(merged.labels.len() as i64);
-        merged.request_ids.push(part.request_ids[r]);
-        merged.user_ids.push(part.user_ids[r]);
-        merged.timestamps.push(part.timestamps[r]);
-        merged.split.push(part.split[r]);
-        merged.history_lengths.push(part.history_lengths[r]);
-    }
-    Ok(merged)
 }

@@ -1,7 +1,8 @@
 //! The replay: walks a log in time order, feeding each user's events into that user's own
 //! `SignalStore` (exactly as the device would record them) and, at each request (a logged one,
 //! or one the simulated server answers), asking the `FeatureBuilder` for the feature matrix.
-//! Users are independent, so a shard of users can be replayed on its own and the shards merged.
+//! Users are independent (given the simulated server, which sees the whole log): a subset of
+//! users can be replayed on its own, and the parts concatenated (`concat`) are the whole.
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,36 +12,10 @@ use super::event_log::{LoggedRequest, Split};
 use super::log::Log;
 use super::protocol::*;
 use super::server::{Server, REFERENCE_HISTORY};
-use crate::features::{Contract, FeatureBuilder, RequestContext};
+use crate::features::{Contract, Feature, FeatureBuilder, RequestContext};
 use crate::item::{Candidate, Event};
+use crate::ranker::server_prior;
 use crate::signals::{SignalStore, StoreConfig};
-
-/// Which users this replay handles: those with `user % count == index`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u32,
-    pub count: u32,
-}
-
-impl Shard {
-    pub const ALL: Shard = Shard { index: 0, count: 1 };
-
-    pub fn parse(text: &str) -> Result<Shard, String> {
-        let (index, count) = text.split_once('/').ok_or("a shard is written i/n")?;
-        let shard = Shard {
-            index: index.parse().map_err(|_| "bad shard index")?,
-            count: count.parse().map_err(|_| "bad shard count")?,
-        };
-        if shard.count == 0 || shard.index >= shard.count {
-            return Err(format!("shard {text} does not exist"));
-        }
-        Ok(shard)
-    }
-
-    fn contains(&self, user: u32) -> bool {
-        user % self.count == self.index
-    }
-}
 
 /// Where a replay's rows came from: the data set and the protocol, as the model card states them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -89,6 +64,20 @@ impl Dataset {
 
     pub fn rows_of(&self, request: usize) -> std::ops::Range<usize> {
         self.offsets[request] as usize..self.offsets[request + 1] as usize
+    }
+
+    /// For the trainer, which learns the local term of the ranker's do-no-harm form: each
+    /// row's server prior.
+    pub fn priors(&self) -> Vec<f32> {
+        (0..self.requests()).flat_map(|r| (0..self.rows_of(r).len()).map(server_prior)).collect()
+    }
+
+    /// Which columns are candidate signals (1; a row with none gets no local term).
+    pub fn signal_mask(&self) -> crate::Result<Vec<u8>> {
+        self.feature_names
+            .iter()
+            .map(|name| Feature::parse(name).map(|f| u8::from(f.is_candidate_signal())))
+            .collect()
     }
 }
 
@@ -155,16 +144,19 @@ impl UserState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReplayOptions {
-    pub shard: Shard,
+    /// The users to emit requests for (`None`: every user). The others' events still reach the
+    /// simulated server, so a part of the users replayed against the whole log gives exactly
+    /// their rows of the whole replay.
+    pub users: Option<HashSet<u32>>,
     pub dataset: String,
     pub protocol: Protocol,
 }
 
-impl Default for ReplayOptions {
-    fn default() -> Self {
-        ReplayOptions { shard: Shard::ALL, dataset: String::new(), protocol: Protocol::default() }
+impl ReplayOptions {
+    fn contains(&self, user: u32) -> bool {
+        self.users.as_ref().is_none_or(|users| users.contains(&user))
     }
 }
 
@@ -246,8 +238,9 @@ impl Emitter {
     }
 }
 
-/// Replays `log` for the users of `options.shard`, building `contract.features` at each
-/// request: the logged requests if the log has them, else the simulated server's.
+/// Replays `log` for `options.users`, building `contract.features` at each request: the logged
+/// requests if the log has them, else the simulated server's. Requests come in the canonical
+/// order (`concat`'s).
 pub fn replay(log: &Log, contract: &Contract, options: ReplayOptions) -> Result<Dataset, String> {
     options.protocol.validate()?;
     let source = ReplaySource {
@@ -257,10 +250,49 @@ pub fn replay(log: &Log, contract: &Contract, options: ReplayOptions) -> Result<
         protocol: options.protocol,
     };
     let emitter = Emitter::new(log, contract, source)?;
-    match &log.requests {
-        Some(requests) => replay_logged(log, &requests.requests, options.shard, emitter),
-        None => replay_simulated(log, options.shard, &options.protocol, emitter),
+    let data = match &log.requests {
+        Some(requests) => replay_logged(log, &requests.requests, &options, emitter),
+        None => replay_simulated(log, &options, emitter),
+    }?;
+    concat(vec![data])
+}
+
+/// Concatenates replays of parts of the users in a canonical order (time, then request id),
+/// so the whole does not depend on how the users were split.
+pub fn concat(parts: Vec<Dataset>) -> Result<Dataset, String> {
+    let names = parts.first().map(|p| p.feature_names.clone()).unwrap_or_default();
+    if parts.iter().any(|p| p.feature_names != names) {
+        return Err("the parts were built with different features".into());
     }
+    let source = parts.first().map(|p| p.source.clone()).unwrap_or_default();
+    if parts.iter().any(|p| p.source != source) {
+        return Err("the parts were replayed from different data sets or protocols".into());
+    }
+    let mut order: Vec<(usize, usize)> =
+        parts.iter().enumerate().flat_map(|(p, d)| (0..d.requests()).map(move |r| (p, r))).collect();
+    order.sort_by(|&(pa, ra), &(pb, rb)| {
+        parts[pa].timestamps[ra]
+            .total_cmp(&parts[pb].timestamps[rb])
+            .then(parts[pa].request_ids[ra].cmp(&parts[pb].request_ids[rb]))
+    });
+    let width = names.len();
+    let mut merged = Dataset { source, feature_names: names, offsets: vec![0], ..Dataset::default() };
+    for (p, r) in order {
+        let part = &parts[p];
+        let rows = part.rows_of(r);
+        merged.features.extend_from_slice(&part.features[rows.start * width..rows.end * width]);
+        merged.labels.extend_from_slice(&part.labels[rows.clone()]);
+        merged.topic_affinity.extend_from_slice(&part.topic_affinity[rows.clone()]);
+        merged.co_like.extend_from_slice(&part.co_like[rows.clone()]);
+        merged.popularity.extend_from_slice(&part.popularity[rows]);
+        merged.offsets.push(merged.labels.len() as i64);
+        merged.request_ids.push(part.request_ids[r]);
+        merged.user_ids.push(part.user_ids[r]);
+        merged.timestamps.push(part.timestamps[r]);
+        merged.split.push(part.split[r]);
+        merged.history_lengths.push(part.history_lengths[r]);
+    }
+    Ok(merged)
 }
 
 /// Each user's events go into the user's store; at each logged request, the events strictly
@@ -268,15 +300,15 @@ pub fn replay(log: &Log, contract: &Contract, options: ReplayOptions) -> Result<
 fn replay_logged(
     log: &Log,
     requests: &[LoggedRequest],
-    shard: Shard,
+    options: &ReplayOptions,
     mut emitter: Emitter,
 ) -> Result<Dataset, String> {
     // (time, user, requests before events at the same time, index).
     let mut timeline: Vec<(f64, u32, u8, usize)> = Vec::new();
-    for (index, logged) in log.events.iter().enumerate().filter(|(_, e)| shard.contains(e.user)) {
+    for (index, logged) in log.events.iter().enumerate().filter(|(_, e)| options.contains(e.user)) {
         timeline.push((logged.event.at, logged.user, 1, index));
     }
-    for (index, request) in requests.iter().enumerate().filter(|(_, r)| shard.contains(r.user)) {
+    for (index, request) in requests.iter().enumerate().filter(|(_, r)| options.contains(r.user)) {
         if request.labels.len() != request.candidates.len() {
             return Err(format!(
                 "logged request {index}: {} labels for {} candidates",
@@ -316,16 +348,12 @@ fn replay_logged(
 
 /// Without a request log: the simulated server answers requests at session starts and every
 /// few events (see `Protocol`); labels are the items the user likes next in the session.
-fn replay_simulated(
-    log: &Log,
-    shard: Shard,
-    protocol: &Protocol,
-    mut emitter: Emitter,
-) -> Result<Dataset, String> {
+fn replay_simulated(log: &Log, options: &ReplayOptions, mut emitter: Emitter) -> Result<Dataset, String> {
+    let protocol = &options.protocol;
     let validation_from = emitter.validation_from;
     let mut users: HashMap<u32, UserState> = HashMap::new();
     for (index, logged) in log.events.iter().enumerate() {
-        if shard.contains(logged.user) {
+        if options.contains(logged.user) {
             users.entry(logged.user).or_insert_with(UserState::new).events.push(index);
         }
     }
@@ -357,7 +385,7 @@ fn replay_simulated(
         server.advance_to(at - protocol.server_lag_ms);
         match step {
             Step::Event { user, position } => {
-                let state = users.get_mut(&user).expect("user of the shard");
+                let state = users.get_mut(&user).expect("a replayed user");
                 let logged = &log.events[state.events[position]].event;
                 let item = server.index(&logged.item.id).expect("the server indexes every logged item");
                 let event = Event { item: server.item(item), ..logged.clone() };
@@ -408,7 +436,7 @@ fn replay_simulated(
     Ok(emitter.data)
 }
 
-/// Stable across shardings: user and position in the user's history.
+/// The same whichever users are replayed together: user and position in the user's history.
 fn request_id(user: u32, position: usize) -> i64 {
     (i64::from(user) << 24) | position as i64
 }

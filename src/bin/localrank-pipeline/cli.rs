@@ -14,9 +14,9 @@ use localrank::offline::event_log::{self, RequestLog};
 use localrank::offline::kuairand::{self, KuaiRandProtocol};
 use localrank::offline::log::Log;
 use localrank::offline::protocol::{Protocol, SPLIT_TRAIN, SPLIT_VALIDATION};
-use localrank::offline::replay::{self, ReplayOptions, Shard};
+use localrank::offline::replay::{self, ReplayOptions};
 use localrank::offline::report::CONTROL_PREFIX;
-use localrank::offline::{evaluate, movielens, npz, parity, report};
+use localrank::offline::{evaluate, movielens, npz, parity, report, training_table};
 use localrank::signals::decay::DAY_MS;
 
 const MINUTE_MS: f64 = 60_000.0;
@@ -66,17 +66,14 @@ struct Command {
     name: &'static str,
     summary: &'static str,
     options: fn() -> Vec<Opt>,
-    /// The positional arguments' placeholder, for commands that take some.
-    positional: Option<&'static str>,
     run: fn(&Args) -> Result<(), String>,
 }
 
-const COMMANDS: [Command; 10] = [
+const COMMANDS: [Command; 9] = [
     Command {
         name: "features",
         summary: "print the contract naming every feature this build knows",
         options: Vec::new,
-        positional: None,
         run: features,
     },
     Command {
@@ -89,14 +86,12 @@ const COMMANDS: [Command; 10] = [
                 required("events", "OUT.parquet", "the events table to write (.parquet or .jsonl)"),
             ]
         },
-        positional: None,
         run: adapt_movielens,
     },
     Command {
         name: "adapt-kuairand",
         summary: "write the KuaiRand-Pure slice (events.csv.gz, items.csv) as events and requests tables",
         options: kuairand_options,
-        positional: None,
         run: adapt_kuairand,
     },
     Command {
@@ -104,21 +99,12 @@ const COMMANDS: [Command; 10] = [
         summary:
             "replay an event log through the device's signal store and feature builder into training rows",
         options: replay_options,
-        positional: None,
         run: replay,
-    },
-    Command {
-        name: "merge",
-        summary: "merge replay shards into one replay (the same whatever the sharding)",
-        options: || vec![required("out", "OUT.npz", "the merged replay")],
-        positional: Some("SHARD.npz..."),
-        run: merge,
     },
     Command {
         name: "evaluate",
         summary: "evaluate a model on a replay's test period and write its model card and chart",
         options: evaluate_options,
-        positional: None,
         run: evaluate,
     },
     Command {
@@ -127,14 +113,12 @@ const COMMANDS: [Command; 10] = [
         options: || {
             vec![required("model", "MODEL", "the model (ONNX or NNEF)"), required("out", "FIXTURE.json", "")]
         },
-        positional: None,
         run: parity_fixture,
     },
     Command {
         name: "to-nnef",
         summary: "convert an ONNX model to the NNEF archive the slim (NNEF-only) build loads",
         options: || vec![required("model", "M.onnx", ""), required("out", "M.nnef.tar", "")],
-        positional: None,
         run: to_nnef,
     },
     Command {
@@ -146,7 +130,6 @@ const COMMANDS: [Command; 10] = [
                 required("public-key", "K.pub", "written"),
             ]
         },
-        positional: None,
         run: keygen,
     },
     Command {
@@ -159,7 +142,6 @@ const COMMANDS: [Command; 10] = [
                 optional("sign-key", "K.key", "sign with this secret key (from keygen)"),
             ]
         },
-        positional: None,
         run: bundle_model,
     },
 ];
@@ -182,9 +164,12 @@ fn replay_options() -> Vec<Opt> {
             "C.json[,C.json…]",
             "the features to compute: the union of these contracts' (`features` prints all)",
         ),
-        required("out", "OUT.npz", "the replay (plus OUT.contract.json and OUT.source.json beside it)"),
+        required(
+            "out",
+            "OUT.parquet|OUT.npz",
+            "the replay: a training table (Parquet), or NPZ (plus OUT.contract.json and OUT.source.json beside it)",
+        ),
         required("dataset", "NAME", "the data set's name in the model card"),
-        with_default("shard", "I/N", "replay only the users with id % N == I", "0/1"),
         with_default(
             "session-gap-min",
             "MINUTES",
@@ -272,7 +257,11 @@ fn kuairand_options() -> Vec<Opt> {
 
 fn evaluate_options() -> Vec<Opt> {
     vec![
-        required("replay", "R.npz", "the replay (from replay or merge)"),
+        required(
+            "replay",
+            "R.npz|R.parquet|DIR",
+            "the replay: NPZ, a training table, or a folder of its parts (a Ray job's)",
+        ),
         required("model", "M.onnx", "the model to evaluate; the card names it by this path"),
         required("card", "CARD.md", "the model card to write"),
         required("chart", "CHART.svg", "the chart to write"),
@@ -306,30 +295,24 @@ fn evaluate_options() -> Vec<Opt> {
     ]
 }
 
-/// A command's parsed arguments: option values by name, and the positional ones.
+/// A command's parsed arguments: option values by name.
 struct Args {
     options: HashMap<String, String>,
-    positional: Vec<String>,
     /// Every option the command declares, for defaults.
     declared: Vec<Opt>,
 }
 
 impl Args {
     /// Parses `--name value` pairs against the command's table: unknown or repeated options,
-    /// missing values or required options, and unexpected positional arguments are errors.
+    /// missing values or required options, and positional arguments are errors.
     fn parse(command: &Command, args: &[String]) -> Result<Args, String> {
         let declared = (command.options)();
         let hint = format!("(see localrank-pipeline {} --help)", command.name);
         let mut options = HashMap::new();
-        let mut positional = Vec::new();
         let mut iter = args.iter();
         while let Some(arg) = iter.next() {
             let Some(name) = arg.strip_prefix("--") else {
-                if command.positional.is_none() {
-                    return Err(format!("unexpected argument `{arg}` {hint}"));
-                }
-                positional.push(arg.clone());
-                continue;
+                return Err(format!("unexpected argument `{arg}` {hint}"));
             };
             if !declared.iter().any(|o| o.name == name) {
                 return Err(format!("unknown option --{name} for {} {hint}", command.name));
@@ -344,10 +327,7 @@ impl Args {
         {
             return Err(format!("missing --{} {hint}", missing.name));
         }
-        if let Some(placeholder) = command.positional.filter(|_| positional.is_empty()) {
-            return Err(format!("missing {placeholder} {hint}"));
-        }
-        Ok(Args { options, positional, declared })
+        Ok(Args { options, declared })
     }
 
     /// The option's value as given, or its default.
@@ -393,9 +373,6 @@ fn help(command: &Command) -> String {
     let options = (command.options)();
     if !options.is_empty() {
         text.push_str(" [OPTIONS]");
-    }
-    if let Some(positional) = command.positional {
-        text.push_str(&format!(" {positional}"));
     }
     text.push('\n');
     if !options.is_empty() {
@@ -486,17 +463,14 @@ fn adapt_kuairand(args: &Args) -> Result<(), String> {
 
 /// The union of the features of the contracts at `paths` (comma-separated), in first-seen order.
 fn union_contract(paths: &str) -> Result<Contract, String> {
-    let mut features: Vec<String> = Vec::new();
-    for path in paths.split(',') {
-        let json = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-        let contract = Contract::from_json(&json).map_err(|e| format!("{path}: {e}"))?;
-        for name in contract.features {
-            if !features.contains(&name) {
-                features.push(name);
-            }
-        }
-    }
-    Ok(Contract { version: CONTRACT_VERSION, name: "localrank-replay".into(), features })
+    let contracts = paths
+        .split(',')
+        .map(|path| {
+            let json = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+            Contract::from_json(&json).map_err(|e| format!("{path}: {e}"))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Contract::union(contracts))
 }
 
 fn replay(args: &Args) -> Result<(), String> {
@@ -515,34 +489,28 @@ fn replay(args: &Args) -> Result<(), String> {
     };
     protocol.validate()?;
     let dataset = args.value("dataset").to_owned();
-    let shard = Shard::parse(args.value("shard"))?;
     let (events, description) = event_log::read_events(&args.path("events"))?;
     let requests: Option<RequestLog> =
         args.text("requests").map(|p| event_log::read_requests(Path::new(p))).transpose()?;
     let log = Log::new(events, description, requests);
-    let data = replay::replay(&log, &contract, ReplayOptions { shard, dataset, protocol })?;
+    let data = replay::replay(&log, &contract, ReplayOptions { users: None, dataset, protocol })?;
     let out = args.path("out");
-    npz::write(&out, &data).map_err(|e| format!("{}: {e}", out.display()))?;
+    if out.extension().is_some_and(|e| e == "npz") {
+        npz::write(&out, &data).map_err(|e| format!("{}: {e}", out.display()))?;
+    } else {
+        training_table::write(&out, &data)?;
+    }
     eprintln!("replay: {} requests, {} rows → {}", data.requests(), data.labels.len(), out.display());
-    Ok(())
-}
-
-fn merge(args: &Args) -> Result<(), String> {
-    let parts = args
-        .positional
-        .iter()
-        .map(|p| npz::read(Path::new(p)).map_err(|e| format!("{p}: {e}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let merged = npz::merge(parts)?;
-    let out = args.path("out");
-    npz::write(&out, &merged).map_err(|e| format!("{}: {e}", out.display()))?;
-    eprintln!("merge: {} requests → {}", merged.requests(), out.display());
     Ok(())
 }
 
 fn evaluate(args: &Args) -> Result<(), String> {
     let replay_path = args.path("replay");
-    let data = npz::read(&replay_path).map_err(|e| format!("{}: {e}", replay_path.display()))?;
+    let data = if replay_path.extension().is_some_and(|e| e == "npz") {
+        npz::read(&replay_path).map_err(|e| format!("{}: {e}", replay_path.display()))?
+    } else {
+        training_table::read(&replay_path)?
+    };
     let model_path = args.value("model");
     let mut model = read_model(Path::new(model_path))?;
     let list = |name: &str| args.text(name).map_or(Vec::new(), |v| v.split(',').map(str::to_owned).collect());

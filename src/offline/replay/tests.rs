@@ -90,17 +90,19 @@ fn request_points_start_sessions_and_repeat_every_ten() {
 }
 
 #[test]
-fn shards_partition_users_and_merge_back_to_the_whole() {
+fn parts_of_the_users_concatenate_back_to_the_whole() {
     let log = log();
     let features = contract(&["server.rank", "affinity.topic.pos.1d"]);
     let whole = replay(&log, &features, ReplayOptions::default()).unwrap();
     let parts = (0..3)
         .map(|index| {
-            let options = ReplayOptions { shard: Shard { index, count: 3 }, ..ReplayOptions::default() };
+            let users = log.events.iter().map(|e| e.user).filter(|u| u % 3 == index).collect();
+            let options = ReplayOptions { users: Some(users), ..ReplayOptions::default() };
             replay(&log, &features, options).unwrap()
         })
         .collect();
-    let merged = crate::offline::npz::merge(parts).unwrap();
+    let merged = concat(parts).unwrap();
+    assert!(whole.requests() > 0);
     assert_eq!(merged, whole);
 }
 
