@@ -85,7 +85,7 @@ export function indexedDbStorage(options: IndexedDbStorageOptions = {}): SignalS
     opening = { request, blocked: false };
     const isCurrent = () => opening?.request === request;
     const stall = setTimeout(() => {
-      if (opening?.request === request && !opening.blocked) sendOpenRequest();
+      if (isCurrent() && !opening?.blocked) sendOpenRequest();
     }, OPEN_STALL_MS);
     request.onupgradeneeded = () => {
       const db = request.result;
@@ -173,9 +173,10 @@ export function indexedDbStorage(options: IndexedDbStorageOptions = {}): SignalS
       tx.onabort = () => {
         const error = tx.error ?? failedRequest ?? new Error("the transaction was aborted");
         // The browser's own aborts of a closing connection: UnknownError "Connection is
-        // closing…" or AbortError "The connection was closed". (An abort() of ours leaves
-        // tx.error null; a failed request sets it to that request's error.)
-        const byClosing = tx.error !== null && (isDomError(tx.error, "UnknownError") || isDomError(tx.error, "AbortError"));
+        // closing…" or AbortError "The connection was closed", on the transaction or only on
+        // its requests. (No code here aborts a transaction; a failed request's own error —
+        // QuotaExceededError, ConstraintError — is not retried.)
+        const byClosing = isDomError(error, "UnknownError") || isDomError(error, "AbortError");
         reject(byClosing ? closing(error) : error);
       };
       body(tx, (value) => {
