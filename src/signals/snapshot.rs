@@ -48,37 +48,56 @@ pub fn encode(store: &SignalStore) -> Vec<u8> {
 /// Encodes in `version`'s layout; older layouts leave out what they did not have (tests write
 /// version 1 snapshots this way to check they still restore).
 fn encode_as(store: &SignalStore, version: u16) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(64 + store.key_count() * 160);
-    write_optional_stats(&mut payload, store.totals.as_ref());
-    write_optional_vector(&mut payload, store.user_vector.as_ref());
-    write_optional_vector(&mut payload, store.session_vector.as_ref());
+    // One buffer, sized up front, with the header's length filled in at the end: a full store
+    // is megabytes, and growing or copying it again showed in a checkpoint's time.
+    let names_len: usize = store.keys.iter().flat_map(|map| map.keys()).map(String::len).sum();
+    let recent_len: usize = store.recent.iter().map(|entry| 8 + 4 + 4 * entry.unit.len()).sum();
+    let mut bytes = Vec::with_capacity(
+        HEADER_LEN
+            + (1 + STATS_LEN)
+            + 2 * VECTOR_LEN
+            + 4
+            + recent_len
+            + 4
+            + store.key_count() * (1 + 2 + STATS_LEN)
+            + names_len
+            + CHECKSUM_LEN,
+    );
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&version.to_le_bytes());
+    bytes.extend_from_slice(&0u32.to_le_bytes());
+    write_optional_stats(&mut bytes, store.totals.as_ref());
+    write_optional_vector(&mut bytes, store.user_vector.as_ref());
+    write_optional_vector(&mut bytes, store.session_vector.as_ref());
     if version > VERSION_WITHOUT_RECENT {
-        payload.extend_from_slice(&(store.recent.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&(store.recent.len() as u32).to_le_bytes());
         for entry in store.recent.iter() {
-            payload.extend_from_slice(&entry.at.to_le_bytes());
-            payload.extend_from_slice(&(entry.unit.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&entry.at.to_le_bytes());
+            bytes.extend_from_slice(&(entry.unit.len() as u32).to_le_bytes());
             for value in &entry.unit {
-                payload.extend_from_slice(&value.to_le_bytes());
+                bytes.extend_from_slice(&value.to_le_bytes());
             }
         }
     }
-    payload.extend_from_slice(&(store.key_count() as u32).to_le_bytes());
+    bytes.extend_from_slice(&(store.key_count() as u32).to_le_bytes());
     for family in Family::ALL {
-        // Sorted so the same store always gives the same bytes.
-        let mut entries: Vec<_> = store.keys[family.index()].iter().collect();
-        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        for (name, stats) in entries {
-            payload.push(family as u8);
-            payload.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            payload.extend_from_slice(name.as_bytes());
-            write_stats(&mut payload, stats);
+        // In a canonical order, so the same store always gives the same bytes whatever its
+        // maps' (randomly seeded) order: by the name's CRC-32, then the name. Sorting by the
+        // names themselves was 40 % of a checkpoint's time (their common prefixes).
+        let mut entries: Vec<_> = store.keys[family.index()]
+            .iter()
+            .map(|(name, stats)| (crc32fast::hash(name.as_bytes()), name, stats))
+            .collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+        for (_, name, stats) in entries {
+            bytes.push(family as u8);
+            bytes.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            bytes.extend_from_slice(name.as_bytes());
+            write_stats(&mut bytes, stats);
         }
     }
-    let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len() + CHECKSUM_LEN);
-    bytes.extend_from_slice(MAGIC);
-    bytes.extend_from_slice(&version.to_le_bytes());
-    bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    bytes.extend_from_slice(&payload);
+    let payload_len = (bytes.len() - HEADER_LEN) as u32;
+    bytes[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&payload_len.to_le_bytes());
     let checksum = crc32fast::hash(&bytes);
     bytes.extend_from_slice(&checksum.to_le_bytes());
     bytes
