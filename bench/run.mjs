@@ -149,6 +149,9 @@ async function browserCases() {
     }
     res.cold = { localrank: summariseCold(cl), localrankSlim: summariseCold(cs), ort: summariseCold(co), filesLocalrank: cl[0].files, filesOrt: co[0].files };
     log(JSON.stringify(res.cold));
+    section("Chromium: second visits (the page reloaded with its files in the HTTP cache)");
+    res.secondVisit = await secondVisits(browser, QUICK ? 2 : 5);
+    log(JSON.stringify(res.secondVisit));
     section("Chromium: model only, end to end, memory");
     const full = await run("full", 300_000);
     Object.assign(res, full);
@@ -157,6 +160,41 @@ async function browserCases() {
     await browser.close();
     server.close();
   }
+}
+
+/**
+ * The second visit: in one browser context, a first visit (the cold case, then `warmup` keeps
+ * the engine busy so V8 optimises the hot functions), a pause for Chrome to write the compiled
+ * code next to the cached .wasm (it caches code from streamed compilations of cacheable
+ * responses), then the same page again: what a returning user's page load costs.
+ */
+async function secondVisits(browser, runs) {
+  const { server, url } = await startServer({ cacheable: true });
+  const visit = async (page, mode, query = "") => {
+    await page.goto(`${url}/bench/page/index.html?mode=${mode}${query}`);
+    await page.waitForFunction(() => window.__bench, null, { timeout: 60_000 });
+    const out = await page.evaluate(() => window.__bench);
+    if (!out.ok) throw new Error(`chromium ${mode}: ${out.error}`);
+    return out.result;
+  };
+  const engines = ["cold-localrank", "cold-localrank-slim", "cold-ort"];
+  const out = Object.fromEntries(engines.map((mode) => [mode, []]));
+  try {
+    for (let i = 0; i < runs; i++) {
+      for (const mode of engines) {
+        const context = await browser.newContext();
+        const page = await context.newPage();
+        const first = await visit(page, mode, "&warmup=1");
+        await page.waitForTimeout(3000);
+        const second = await visit(page, mode);
+        out[mode].push({ ...second, firstVisitFirstCallMs: first.firstCallMs });
+        await context.close();
+      }
+    }
+  } finally {
+    server.close();
+  }
+  return { localrank: summariseCold(out["cold-localrank"]), localrankSlim: summariseCold(out["cold-localrank-slim"]), ort: summariseCold(out["cold-ort"]) };
 }
 
 // ---------- report ----------
@@ -218,6 +256,12 @@ function table(r) {
       row("Chromium slim wasm / model load", `${f(sc.fetchCompileInstantiateMs, 1)}/${f(sc.modelLoadMs, 1)}`);
     }
   }
+  const sv = r.chromium?.secondVisit;
+  if (sv) {
+    row("Chromium 2nd visit first call", f(sv.localrank.firstCallMs, 1), f(sv.ort.firstCallMs, 1), f(sv.localrank.firstCallMs / sv.ort.firstCallMs, 2) + "x");
+    row("Chromium 2nd visit lr wasm / model", `${f(sv.localrank.fetchCompileInstantiateMs, 1)}/${f(sv.localrank.modelLoadMs, 1)}`, "", "", `(its 1st visit: ${f(sv.localrank.firstVisitFirstCallMs, 1)} / ORT ${f(sv.ort.firstVisitFirstCallMs, 1)})`);
+    row("Chromium 2nd visit slim", f(sv.localrankSlim.firstCallMs, 1), "", f(sv.localrankSlim.firstCallMs / sv.ort.firstCallMs, 2) + "x", `wasm / model ${f(sv.localrankSlim.fetchCompileInstantiateMs, 1)}/${f(sv.localrankSlim.modelLoadMs, 1)}`);
+  }
   lines.push("");
   lines.push("4. size (raw / gzip -9 / brotli 11)");
   const s = r.sizes;
@@ -263,30 +307,45 @@ function table(r) {
   }
   lines.push("");
   lines.push("Budgets");
-  for (const b of r.budgets) lines.push(`  ${b.met ? "MET   " : "MISSED"} ${b.name}: ${b.measured}`);
+  for (const b of r.budgets) {
+    lines.push(`  ${b.met ? "MET   " : "MISSED"} ${b.name}: ${b.measured}`);
+    if (!b.met && b.limit) lines.push(`           limited by: ${b.limit}`);
+  }
   return lines.join("\n");
 }
 
 function budgets(r) {
   const out = [];
-  const add = (name, met, measured) => out.push({ name, met, measured });
+  // `limit`: what the run's own breakdown says holds the figure back, printed when missed.
+  const add = (name, met, measured, limit = "") => out.push({ name, met, measured, limit });
   for (const [envName, e] of [["Node", r.node], ["Chromium", r.chromium]]) {
     if (!e?.modelOnly) continue;
     const m = e.modelOnly[500];
-    add(`[${envName}] model-only N=500 localrank <= 1.0x ORT`, m.ratio <= 1, `${f(m.ratio, 2)}x (${f(m.localrank.median)} vs ${f(m.ort.median)} ms)`);
+    add(`[${envName}] model-only N=500 localrank <= 1.0x ORT`, m.ratio <= 1, `${f(m.ratio, 2)}x (${f(m.localrank.median)} vs ${f(m.ort.median)} ms)`,
+      `both engines' per-operator cost on a graph this small (N=50 ${f(e.modelOnly[50].ratio, 2)}x, N=2000 ${f(e.modelOnly[2000].ratio, 2)}x)`);
     const x = e.endToEnd[500];
-    add(`[${envName}] end to end N=500 median < 0.5 ms`, x.localrank.median < 0.5, `${f(x.localrank.median)} ms`);
-    add(`[${envName}] end to end N=500 p99 < 1 ms`, x.localrank.p99 < 1, `${f(x.localrank.p99)} ms`);
-    add(`[${envName}] end to end N=500 <= 0.5x ORT+JS`, x.ratio <= 0.5, `${f(x.ratio, 2)}x (${f(x.localrank.median)} vs ${f(x.ortJs.median)} ms)`);
+    const b = x.breakdown;
+    const parts = `packing ${f(b.packMedian)} + copying in ${f(b.packCopyMedian - b.packMedian)} + model ${f(b.modelMedian)} + validation, features and ordering ${f(b.validateFeaturesSortMedian)} ms`;
+    add(`[${envName}] end to end N=500 median < 0.5 ms`, x.localrank.median < 0.5, `${f(x.localrank.median)} ms`, parts);
+    add(`[${envName}] end to end N=500 p99 < 1 ms`, x.localrank.p99 < 1, `${f(x.localrank.p99)} ms`, `the median (${f(x.localrank.median)} ms) plus collections of the packing's arrays and this shared machine's noise`);
+    add(`[${envName}] end to end N=500 <= 0.5x ORT+JS`, x.ratio <= 0.5, `${f(x.ratio, 2)}x (${f(x.localrank.median)} vs ${f(x.ortJs.median)} ms)`, parts);
   }
   const cn = r.cold.node;
-  add("[Node] cold start <= 0.25x ORT session creation (first call)", cn.localrank.firstCallMs <= 0.25 * cn.ort.firstCallMs, `${f(cn.localrank.firstCallMs / cn.ort.firstCallMs, 2)}x (${f(cn.localrank.firstCallMs, 1)} vs ${f(cn.ort.firstCallMs, 1)} ms)`);
+  add("[Node] cold start <= 0.25x ORT session creation (first call)", cn.localrank.firstCallMs <= 0.25 * cn.ort.firstCallMs, `${f(cn.localrank.firstCallMs / cn.ort.firstCallMs, 2)}x (${f(cn.localrank.firstCallMs, 1)} vs ${f(cn.ort.firstCallMs, 1)} ms)`,
+    `compiling ${f(cn.localrank.compileMs, 1)} + instantiating ${f(cn.localrank.instantiateMs, 1)} + the first model load ${f(cn.localrank.modelLoadMs, 1)} ms (tract's loader and optimiser in not-yet-optimised code; a warm load takes ${f(cn.localrank.warmModelLoadMs, 1)} ms)`);
   if (r.chromium?.cold) {
     const cc = r.chromium.cold;
-    add("[Chromium] cold start <= 0.25x ORT session creation (first call)", cc.localrank.firstCallMs <= 0.25 * cc.ort.firstCallMs, `${f(cc.localrank.firstCallMs / cc.ort.firstCallMs, 2)}x (${f(cc.localrank.firstCallMs, 1)} vs ${f(cc.ort.firstCallMs, 1)} ms)`);
+    add("[Chromium] cold start <= 0.25x ORT session creation (first call)", cc.localrank.firstCallMs <= 0.25 * cc.ort.firstCallMs, `${f(cc.localrank.firstCallMs / cc.ort.firstCallMs, 2)}x (${f(cc.localrank.firstCallMs, 1)} vs ${f(cc.ort.firstCallMs, 1)} ms)`,
+      `fetching, compiling and instantiating ${f(cc.localrank.fetchCompileInstantiateMs, 1)} + the first model load ${f(cc.localrank.modelLoadMs, 1)} ms (a warm load takes ${f(cc.localrank.warmModelLoadMs, 1)} ms)`);
+  }
+  const sv = r.chromium?.secondVisit;
+  if (sv) {
+    add("[Chromium] second visit <= 0.25x ORT's second visit (first call)", sv.localrank.firstCallMs <= 0.25 * sv.ort.firstCallMs, `${f(sv.localrank.firstCallMs / sv.ort.firstCallMs, 2)}x (${f(sv.localrank.firstCallMs, 1)} vs ${f(sv.ort.firstCallMs, 1)} ms)`,
+      `the module from the HTTP cache with its compiled code ${f(sv.localrank.fetchCompileInstantiateMs, 1)} + the model load ${f(sv.localrank.modelLoadMs, 1)} ms: the first part grows with the module's size`);
   }
   const s = r.sizes;
-  add("brotli wasm <= 0.5x ORT's wasm", s.localrank.wasm.brotli <= 0.5 * s.ort.wasm.brotli, `${f(s.localrank.wasm.brotli / s.ort.wasm.brotli, 2)}x (${KB(s.localrank.wasm.brotli)} vs ${KB(s.ort.wasm.brotli)})`);
+  add("brotli wasm <= 0.5x ORT's wasm", s.localrank.wasm.brotli <= 0.5 * s.ort.wasm.brotli, `${f(s.localrank.wasm.brotli / s.ort.wasm.brotli, 2)}x (${KB(s.localrank.wasm.brotli)} vs ${KB(s.ort.wasm.brotli)})`,
+    `tract: its operator registries keep every operator linked, and the ONNX loader adds ${s.localrankSlim ? KB(s.localrank.wasm.brotli - s.localrankSlim.wasm.brotli) : "?"} over the slim flavour (README, "Where the time goes")`);
   if (s.localrankSlim) add("brotli wasm <= 0.5x ORT's wasm (slim flavour)", s.localrankSlim.wasm.brotli <= 0.5 * s.ort.wasm.brotli, `${f(s.localrankSlim.wasm.brotli / s.ort.wasm.brotli, 2)}x (${KB(s.localrankSlim.wasm.brotli)} vs ${KB(s.ort.wasm.brotli)})`);
   for (const [envName, m] of [["Node", r.node.memory], ["Chromium", r.chromium?.memory]]) {
     if (!m) continue;
@@ -295,12 +354,14 @@ function budgets(r) {
   }
   const w = r.chromium?.worker;
   if (w) {
-    add("[Chromium] worker mode N=500: main thread per rerank <= 0.1 ms", w.mainThread.median <= 0.1, `${f(w.mainThread.median)} ms (round trip ${f(w.roundTrip.median)} ms, ${f(w.addedLatencyMs)} ms more than on the page)`);
+    add("[Chromium] worker mode N=500: main thread per rerank <= 0.1 ms", w.mainThread.median <= 0.1, `${f(w.mainThread.median)} ms (round trip ${f(w.roundTrip.median)} ms, ${f(w.addedLatencyMs)} ms more than on the page)`,
+      `reading and packing the 500 candidate objects, which only the page's thread can (packing alone on the page: ${f(r.chromium.endToEnd?.[500]?.breakdown.packMedian)} ms)`);
   }
   const p = r.node.persistence;
   add("[Node] a flush after 10 events at a 20 000-key store writes <= 16 KB", p.flushBytes.median <= 16 * 1024, `${p.flushBytes.median} B (a full snapshot: ${KB(p.fullSnapshotBytes)})`);
   add("[Node] main thread per flush <= 1 ms", p.flushMs.median <= 1, `${f(p.flushMs.median)} ms`);
-  add("[Node] a checkpoint blocks a rerank <= 5 ms", r.node.ingest.snapshotMs.median <= 5, `${f(r.node.ingest.snapshotMs.median, 2)} ms (the snapshot of ${r.node.ingest.keyCountAtSnapshot} keys; in worker mode it blocks the worker, not the page)`);
+  add("[Node] a checkpoint blocks a rerank <= 5 ms", r.node.ingest.snapshotMs.median <= 5, `${f(r.node.ingest.snapshotMs.median, 2)} ms (the snapshot of ${r.node.ingest.keyCountAtSnapshot} keys; in worker mode it blocks the worker, not the page)`,
+    `encoding and checksumming the whole store, ${KB(r.node.ingest.snapshotBytes)}, in one synchronous call`);
   const g = r.node.ingest;
   add("[Node] ingest >= 1 M events/s (packEvents + recordColumns)", g.columnsEventsPerSec >= 1e6, `${(g.columnsEventsPerSec / 1e6).toFixed(3)} M/s (object path ${(g.objectEventsPerSec / 1e6).toFixed(3)} M/s, JS store ${(g.jsEventsPerSec / 1e6).toFixed(3)} M/s)`);
   return out;
