@@ -124,15 +124,19 @@ export class ItemPacker {
 
   finish(): ItemColumns {
     const n = this.ids.length;
+    // A loop and the array-copying constructor, not `Uint32Array.from`: V8 runs `from`
+    // through the iteration protocol, a fifth of a 500-candidate list's packing.
+    const lengths = new Uint32Array(this.strings.length);
+    for (let s = 0; s < lengths.length; s++) lengths[s] = (this.strings[s] as string).length;
     return {
       text: this.strings.join(""),
-      lengths: Uint32Array.from(this.strings, (s) => s.length),
+      lengths,
       ids: this.ids,
       authors: this.authors,
       containerOffsets: this.containerOffsets,
-      containerKeys: Uint32Array.from(this.containerKeys),
+      containerKeys: new Uint32Array(this.containerKeys),
       topicOffsets: this.topicOffsets,
-      topicKeys: Uint32Array.from(this.topicKeys),
+      topicKeys: new Uint32Array(this.topicKeys),
       embeddingOffsets: this.embeddingOffsets,
       embeddings: this.embeddings.subarray(0, this.embeddingOffsets[n]),
     };
