@@ -423,8 +423,12 @@ fn read_model(path: &Path) -> Result<ModelRunner, String> {
 }
 
 fn features(_: &Args) -> Result<(), String> {
-    let contract =
-        Contract { version: CONTRACT_VERSION, name: "all-features".into(), features: Feature::all_names() };
+    let contract = Contract {
+        version: CONTRACT_VERSION,
+        name: "all-features".into(),
+        features: Feature::all_names(),
+        learning: Default::default(),
+    };
     println!("{}", contract.to_json());
     Ok(())
 }
