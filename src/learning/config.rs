@@ -41,17 +41,20 @@ pub struct LearningConfig {
     pub gate_margin: f64,
 }
 
+/// Chosen on the validation periods of both shipped models' replays (learning rate, L2, bound,
+/// how many shown candidates, the gate's minimum; the model cards' "On-device learning"
+/// section), never on their test periods.
 impl Default for LearningConfig {
     fn default() -> Self {
         LearningConfig {
-            learning_rate: 0.2,
+            learning_rate: 0.1,
             l2: 0.01,
             bound: 1.0,
             shown_requests: 8,
-            shown_per_request: 20,
+            shown_per_request: 50,
             label_window_ms: 30.0 * 60_000.0,
             gate_window: 50,
-            gate_min_requests: 10,
+            gate_min_requests: 5,
             gate_margin: 0.005,
         }
     }

@@ -34,20 +34,15 @@ impl ShownList {
         ShownList { shown_at, closes_at, items, base, labels, rows }
     }
 
-    /// Labels the candidates with this id by an event on it at `at` (inside the window). A
-    /// rejection stands whatever else happens; engagement otherwise. Applying the same event
-    /// twice changes nothing (a journal replayed after a crash may do so).
-    fn observe(&mut self, item: u64, kind: EventKind, at: f64) {
-        if !(self.shown_at..=self.closes_at).contains(&at) {
-            return;
-        }
-        let outcome = if kind.negative_weight() > 0.0 {
-            REJECTED
-        } else if kind.is_positive() {
-            ENGAGED
-        } else {
-            return;
-        };
+    /// Whether an event on `item` at `at` is an outcome of this list: the item was in it, and
+    /// the event came inside its window.
+    fn covers(&self, item: u64, at: f64) -> bool {
+        (self.shown_at..=self.closes_at).contains(&at) && self.items.contains(&item)
+    }
+
+    /// Labels the candidate with this id. A rejection stands whatever else happens;
+    /// engagement otherwise.
+    fn label(&mut self, item: u64, outcome: f32) {
         for (id, label) in self.items.iter().zip(&mut self.labels) {
             if *id == item && *label != REJECTED {
                 *label = outcome;
@@ -71,9 +66,20 @@ impl ShownMemory {
         self.lists.is_empty()
     }
 
+    /// Labels the list the user acted on with an event: the newest shown before it that holds
+    /// the item (the same item in several re-rendered lists is one outcome, not one per
+    /// list). Applying the same event twice changes nothing (a journal replayed after a
+    /// crash may do so).
     pub fn observe(&mut self, item: u64, kind: EventKind, at: f64) {
-        for list in &mut self.lists {
-            list.observe(item, kind, at);
+        let outcome = if kind.negative_weight() > 0.0 {
+            REJECTED
+        } else if kind.is_positive() {
+            ENGAGED
+        } else {
+            return;
+        };
+        if let Some(list) = self.lists.iter_mut().rev().find(|l| l.covers(item, at)) {
+            list.label(item, outcome);
         }
     }
 

@@ -141,6 +141,19 @@ fn events_label_the_shown_lists_inside_their_window_once() {
 }
 
 #[test]
+fn an_event_labels_only_the_newest_list_that_showed_the_item() {
+    let mut learner = learner();
+    learner.remember(shown(1_000.0, &["x", "y"]), &config());
+    learner.remember(shown(2_000.0, &["y", "z"]), &config());
+    learner.remember(shown(3_000.0, &["z", "w"]), &config());
+    learner.observe("y", EventKind::Like, 3_500.0);
+    let labels: Vec<&[f32]> = learner.shown().lists.iter().map(|l| l.labels.as_slice()).collect();
+    assert_eq!(labels, [&[IGNORED, IGNORED][..], &[ENGAGED, IGNORED], &[IGNORED, IGNORED]]);
+    learner.observe("x", EventKind::Click, 1_500.0);
+    assert_eq!(learner.shown().lists[0].labels, [ENGAGED, IGNORED], "the list on screen at the time");
+}
+
+#[test]
 fn a_list_is_learnt_from_when_its_window_closes_or_it_is_pushed_out() {
     let config = LearningConfig { shown_requests: 2, ..config() };
     let mut learner = learner();

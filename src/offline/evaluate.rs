@@ -181,7 +181,7 @@ pub fn model_scores(
     Ok(scores)
 }
 
-fn bucket_of(history_length: i64) -> usize {
+pub(super) fn bucket_of(history_length: i64) -> usize {
     HISTORY_BUCKETS.iter().rposition(|&(from, _)| history_length >= from).unwrap_or(0)
 }
 
@@ -327,7 +327,7 @@ pub fn evaluate(
 }
 
 /// `mean` with the 2.5 % and 97.5 % quantiles of `samples` (NaN when there are none).
-fn interval(mean: f64, mut samples: Vec<f64>) -> Estimate {
+pub(super) fn interval(mean: f64, mut samples: Vec<f64>) -> Estimate {
     samples.sort_by(f64::total_cmp);
     let at = |q: f64| {
         if samples.is_empty() {

@@ -94,10 +94,9 @@ fn consistent_engagement_with_what_the_base_under_ranks_makes_it_rise() {
     assert!(export.mean_gain.unwrap() > 0.0);
     let clicks = export.weights.iter().find(|w| w.feature == "count.topic.click.7d").unwrap();
     assert!(clicks.weight > 0.0, "{export:?}");
-    // The head's term is bounded (±1 against server priors 0 … −2.3): the cats rise to the
-    // top, not past every dog.
-    assert!(cats_on_top(rounds, &ranking) >= 3, "{:?}", ranking.order);
-    assert!(ranking.order[0] >= 5, "a cat comes first: {:?}", ranking.order);
+    // The head's term is bounded (±1 against server priors 0 … −2.3): the cats rise past
+    // most dogs, not necessarily past every one.
+    assert!(cats_on_top(rounds, &ranking) >= 4, "{:?}", ranking.order);
     // Without learning the same history leaves the cats below the dogs.
     let mut base = ranker(false);
     let ranking = live(&mut base, rounds, "cat");
