@@ -45,7 +45,14 @@ impl Head {
     /// base scores, `labels` their outcomes (higher is better). The gradient is the mean over
     /// the list's pairs with different labels (in index order: deterministic) of the pairwise
     /// logistic loss of base + head. Returns the number of pairs (0: no step).
-    pub fn step(&mut self, rows: &[f32], base: &[f32], labels: &[f32], config: &LearningConfig) -> usize {
+    /// The lengths must agree (`PersonalModel::learn`, the one caller, checks them).
+    pub(super) fn step(
+        &mut self,
+        rows: &[f32],
+        base: &[f32],
+        labels: &[f32],
+        config: &LearningConfig,
+    ) -> usize {
         let width = self.len();
         let terms: Vec<f32> =
             rows.chunks_exact(width).map(|row| self.term(|k| row[k], config.bound)).collect();

@@ -147,9 +147,10 @@ impl Learner {
         }
     }
 
-    /// Remembers a shown list; the oldest is learnt from if this pushes it out.
+    /// Remembers a shown list; the oldest are learnt from if this pushes them out.
     pub fn remember(&mut self, list: ShownList, config: &LearningConfig) {
-        if let Some(oldest) = self.shown.push(list, config.shown_requests) {
+        self.shown.push(list);
+        while let Some(oldest) = self.shown.pop_excess(config.shown_requests) {
             self.learn_from(&oldest, config);
         }
     }

@@ -66,10 +66,11 @@ impl ShownMemory {
         self.lists.is_empty()
     }
 
-    /// Labels the list the user acted on with an event: the newest shown before it that holds
-    /// the item (the same item in several re-rendered lists is one outcome, not one per
-    /// list). Applying the same event twice changes nothing (a journal replayed after a
-    /// crash may do so).
+    /// Labels every remembered list that showed the item and whose window the event falls in:
+    /// what the user engaged with within the window after each list was shown (a feed
+    /// re-rendered after each click thus learns, from each render, what the user went on to
+    /// engage with). Applying the same event twice changes nothing (a journal replayed after
+    /// a crash may do so).
     pub fn observe(&mut self, item: u64, kind: EventKind, at: f64) {
         let outcome = if kind.negative_weight() > 0.0 {
             REJECTED
@@ -78,7 +79,7 @@ impl ShownMemory {
         } else {
             return;
         };
-        if let Some(list) = self.lists.iter_mut().rev().find(|l| l.covers(item, at)) {
+        for list in self.lists.iter_mut().filter(|l| l.covers(item, at)) {
             list.label(item, outcome);
         }
     }
@@ -88,9 +89,13 @@ impl ShownMemory {
         self.lists.front().is_some_and(|l| l.closes_at <= now).then(|| self.lists.pop_front()).flatten()
     }
 
-    /// Adds a list; returns the oldest if that made more than `capacity`.
-    pub fn push(&mut self, list: ShownList, capacity: usize) -> Option<ShownList> {
+    pub fn push(&mut self, list: ShownList) {
         self.lists.push_back(list);
+    }
+
+    /// The oldest list, while there are more than `capacity` (a new model's contract may
+    /// remember fewer lists than the one before it).
+    pub fn pop_excess(&mut self, capacity: usize) -> Option<ShownList> {
         (self.lists.len() > capacity).then(|| self.lists.pop_front()).flatten()
     }
 

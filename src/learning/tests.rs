@@ -141,16 +141,14 @@ fn events_label_the_shown_lists_inside_their_window_once() {
 }
 
 #[test]
-fn an_event_labels_only_the_newest_list_that_showed_the_item() {
+fn an_event_labels_every_list_that_showed_the_item_before_it() {
     let mut learner = learner();
     learner.remember(shown(1_000.0, &["x", "y"]), &config());
     learner.remember(shown(2_000.0, &["y", "z"]), &config());
-    learner.remember(shown(3_000.0, &["z", "w"]), &config());
-    learner.observe("y", EventKind::Like, 3_500.0);
+    learner.remember(shown(3_000.0, &["z", "y"]), &config());
+    learner.observe("y", EventKind::Like, 2_500.0);
     let labels: Vec<&[f32]> = learner.shown().lists.iter().map(|l| l.labels.as_slice()).collect();
-    assert_eq!(labels, [&[IGNORED, IGNORED][..], &[ENGAGED, IGNORED], &[IGNORED, IGNORED]]);
-    learner.observe("x", EventKind::Click, 1_500.0);
-    assert_eq!(learner.shown().lists[0].labels, [ENGAGED, IGNORED], "the list on screen at the time");
+    assert_eq!(labels, [&[IGNORED, ENGAGED][..], &[ENGAGED, IGNORED], &[IGNORED, IGNORED]], "not the list shown after it");
 }
 
 #[test]
@@ -171,6 +169,18 @@ fn a_list_is_learnt_from_when_its_window_closes_or_it_is_pushed_out() {
     assert_eq!(learner.shown().len(), 2);
     assert_eq!(learner.model().updates(), 2, "the list pushed out was learnt from");
     assert_eq!(learner.updated_at(), Some(100.0));
+}
+
+#[test]
+fn a_smaller_memory_learns_from_every_list_it_no_longer_holds() {
+    let mut learner = learner();
+    for at in [100.0, 200.0, 300.0] {
+        learner.remember(shown(at, &["w", "z"]), &config());
+        learner.observe("z", EventKind::Click, at + 1.0);
+    }
+    learner.remember(shown(400.0, &["w", "z"]), &LearningConfig { shown_requests: 1, ..config() });
+    assert_eq!(learner.shown().len(), 1);
+    assert_eq!(learner.model().updates(), 3);
 }
 
 #[test]
