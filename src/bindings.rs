@@ -176,6 +176,8 @@ impl WasmRanker {
     /// Loads and optimises a model: a bare ONNX file, an NNEF archive or a localrank bundle.
     /// `trusted_keys` holds hex public keys, one per line (none: absent); `learning` turns the
     /// personal head on or off (absent: on).
+    // NOTE: one argument per option, numbers and strings only: no object crosses.
+    #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(constructor)]
     pub fn new(
         model: &[u8],

@@ -272,7 +272,9 @@ impl Ranker {
         clock: &dyn Clock,
     ) -> Result<Ranking> {
         let result = catch_panic(|| self.try_rerank(candidates, settings, clock)).unwrap_or_else(|message| {
-            // The store is only read by a rerank; the model may have stopped mid-run.
+            // A rerank reads the signals and writes only the personal head's learning state
+            // (shown lists, a step), whose values stay bounded whatever point a panic stopped
+            // it at; the model may have stopped mid-run.
             self.model.reset();
             Err(Error::Panic(message))
         });

@@ -37,8 +37,11 @@ impl Head {
     /// when every signal is 0 (no bias), so a candidate the store knows nothing about keeps
     /// its place.
     pub fn term(&self, signals: impl Fn(usize) -> f32, bound: f32) -> f32 {
-        let raw: f32 = self.weights.iter().enumerate().map(|(k, w)| w * signals(k)).sum();
-        raw.clamp(-bound, bound)
+        self.unclamped(signals).clamp(-bound, bound)
+    }
+
+    fn unclamped(&self, signals: impl Fn(usize) -> f32) -> f32 {
+        self.weights.iter().enumerate().map(|(k, w)| w * signals(k)).sum()
     }
 
     /// One step on one list: `rows` its candidates' signal features (`[n, len]`), `base` their
@@ -54,16 +57,10 @@ impl Head {
         config: &LearningConfig,
     ) -> usize {
         let width = self.len();
-        let terms: Vec<f32> =
-            rows.chunks_exact(width).map(|row| self.term(|k| row[k], config.bound)).collect();
+        let raw: Vec<f32> = rows.chunks_exact(width).map(|row| self.unclamped(|k| row[k])).collect();
+        let terms: Vec<f32> = raw.iter().map(|r| r.clamp(-config.bound, config.bound)).collect();
         // Where the clamp holds a term, it does not move with the weights.
-        let free: Vec<f32> = rows
-            .chunks_exact(width)
-            .map(|row| {
-                let raw: f32 = self.weights.iter().zip(row).map(|(w, x)| w * x).sum();
-                f32::from(u8::from(raw.abs() < config.bound))
-            })
-            .collect();
+        let free: Vec<f32> = raw.iter().map(|r| f32::from(u8::from(r.abs() < config.bound))).collect();
         let mut gradient = vec![0.0f32; width];
         let mut pairs = 0usize;
         for better in 0..labels.len() {
@@ -76,19 +73,19 @@ impl Head {
                 // d/d margin of ln(1 + e^-margin).
                 let slope = -1.0 / (1.0 + margin.exp());
                 let (b, w) = (&rows[better * width..][..width], &rows[worse * width..][..width]);
-                for k in 0..width {
-                    gradient[k] += slope * (free[better] * b[k] - free[worse] * w[k]);
+                for ((g, b), w) in gradient.iter_mut().zip(b).zip(w) {
+                    *g += slope * (free[better] * b - free[worse] * w);
                 }
             }
         }
         if pairs == 0 {
             return 0;
         }
-        for k in 0..width {
-            let g = gradient[k] / pairs as f32 + config.l2 * self.weights[k];
-            self.squared_gradients[k] += g * g;
-            self.weights[k] -=
-                config.learning_rate * g / (self.squared_gradients[k].sqrt() + ADAGRAD_EPSILON);
+        let steps = self.weights.iter_mut().zip(&mut self.squared_gradients).zip(&gradient);
+        for ((weight, squared), gradient) in steps {
+            let g = gradient / pairs as f32 + config.l2 * *weight;
+            *squared += g * g;
+            *weight -= config.learning_rate * g / (squared.sqrt() + ADAGRAD_EPSILON);
         }
         pairs
     }

@@ -148,7 +148,11 @@ fn an_event_labels_every_list_that_showed_the_item_before_it() {
     learner.remember(shown(3_000.0, &["z", "y"]), &config());
     learner.observe("y", EventKind::Like, 2_500.0);
     let labels: Vec<&[f32]> = learner.shown().lists.iter().map(|l| l.labels.as_slice()).collect();
-    assert_eq!(labels, [&[IGNORED, ENGAGED][..], &[ENGAGED, IGNORED], &[IGNORED, IGNORED]], "not the list shown after it");
+    assert_eq!(
+        labels,
+        [&[IGNORED, ENGAGED][..], &[ENGAGED, IGNORED], &[IGNORED, IGNORED]],
+        "not the list shown after it"
+    );
 }
 
 #[test]
@@ -232,13 +236,13 @@ fn the_default_config_is_valid_and_limits_are_checked() {
 
 #[test]
 fn the_default_head_fits_its_memory_goal() {
-    // The shipped KuaiRand contract has 20 candidate signal features.
+    // The shipped KuaiRand contract has 18 candidate signal features.
     let config = LearningConfig::default();
     let mut learner = Learner::default();
-    learner.adopt(&(0..20).map(|k| format!("feature.{k}")).collect::<Vec<_>>());
+    learner.adopt(&(0..18).map(|k| format!("feature.{k}")).collect::<Vec<_>>());
     for r in 0..config.shown_requests {
         let n = config.shown_per_request;
-        let list = ShownList::new(r as f64, 1e9, vec![7; n], vec![0.0; n], vec![0.5; n * 20]);
+        let list = ShownList::new(r as f64, 1e9, vec![7; n], vec![0.0; n], vec![0.5; n * 18]);
         learner.remember(list, &config);
     }
     assert!(learner.memory_bytes() <= 64 * 1024, "{} bytes", learner.memory_bytes());
