@@ -156,8 +156,12 @@ impl Learner {
     }
 
     fn learn_from(&mut self, list: &ShownList, config: &LearningConfig) {
+        let updates = self.model.updates;
         self.model.learn(&list.rows, &list.base, &list.labels, config);
-        self.updated_at = Some(self.updated_at.map_or(list.shown_at, |t| t.max(list.shown_at)));
+        // A list without outcomes to tell apart taught nothing: it does not date the head.
+        if self.model.updates != updates {
+            self.updated_at = Some(self.updated_at.map_or(list.shown_at, |t| t.max(list.shown_at)));
+        }
     }
 
     /// Retention: lists shown before `oldest_kept` are forgotten, and so is the head if it

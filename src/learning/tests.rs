@@ -176,6 +176,15 @@ fn a_list_is_learnt_from_when_its_window_closes_or_it_is_pushed_out() {
 }
 
 #[test]
+fn a_list_without_outcomes_does_not_date_the_head() {
+    let mut learner = learner();
+    learner.remember(shown(0.0, &["w", "x"]), &config());
+    learner.settle(f64::MAX, &config());
+    assert!(learner.shown().is_empty());
+    assert_eq!((learner.model().updates(), learner.updated_at()), (0, None));
+}
+
+#[test]
 fn a_smaller_memory_learns_from_every_list_it_no_longer_holds() {
     let mut learner = learner();
     for at in [100.0, 200.0, 300.0] {
