@@ -24,6 +24,13 @@ export interface RankerOptions {
    * MODEL_TAMPERED.
    */
   trustedKeys?: string[];
+  /**
+   * On-device learning (default true): the personal head learns from the top of each shown
+   * list and the engagement recorded on it, and is added to reranks only while its own
+   * progressive validation beats the model alone (README, "On-device learning"). false: the
+   * head is kept as it is and not used.
+   */
+  learning?: boolean;
 }
 
 export type OnError = "fallback" | "throw";
@@ -250,6 +257,27 @@ export interface SignalExport {
   /** The newest positively engaged embeddings (unit length, at most 32), oldest first. */
   recent: ExportedRecent[];
   keys: ExportedKey[];
+  /** What the personal head has learnt on this device (README, "On-device learning"). */
+  learning: ExportedLearning;
+}
+
+export interface ExportedLearning {
+  /** Whether the head counts in reranks now: its progressive validation beats the model alone. */
+  active: boolean;
+  /** Update steps taken (one per shown list that had outcomes to learn from). */
+  updates: number;
+  /** Lists on which the model alone and model + head were compared before a step. */
+  validatedLists: number;
+  /** Mean NDCG@10 of model + head minus the model alone over the gate's window; null before any list was validated. */
+  meanGain: number | null;
+  /** When the newest list it learnt from was shown (ms since the Unix epoch); null if never. */
+  updatedAt: number | null;
+  /** Shown lists waiting for their outcomes (their label window is still open). */
+  pendingLists: number;
+  /** Bytes of memory the head and the waiting lists take. */
+  memoryBytes: number;
+  /** The head's weight on each candidate signal feature of the model's contract, in contract order. */
+  weights: { feature: string; weight: number }[];
 }
 
 export interface ModelInfo {

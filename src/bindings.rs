@@ -91,6 +91,7 @@ fn ranker_options(
     time_budget_ms: Option<f64>,
     memory_budget_bytes: Option<f64>,
     trusted_keys: Option<String>,
+    learning: Option<bool>,
 ) -> Result<RankerOptions, Error> {
     let defaults = RankerOptions::default();
     Ok(RankerOptions {
@@ -107,6 +108,7 @@ fn ranker_options(
         trusted_keys: (trusted_keys.iter().flat_map(|keys| keys.split('\n')))
             .map(TrustedKey::from_hex)
             .collect::<Result<_, _>>()?,
+        learning: learning.unwrap_or(defaults.learning),
     })
 }
 
@@ -172,7 +174,10 @@ pub struct WasmRanker {
 #[wasm_bindgen]
 impl WasmRanker {
     /// Loads and optimises a model: a bare ONNX file, an NNEF archive or a localrank bundle.
-    /// `trusted_keys` holds hex public keys, one per line (none: absent).
+    /// `trusted_keys` holds hex public keys, one per line (none: absent); `learning` turns the
+    /// personal head on or off (absent: on).
+    // NOTE: one argument per option, numbers and strings only: no object crosses.
+    #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(constructor)]
     pub fn new(
         model: &[u8],
@@ -182,6 +187,7 @@ impl WasmRanker {
         time_budget_ms: Option<f64>,
         memory_budget_bytes: Option<f64>,
         trusted_keys: Option<String>,
+        learning: Option<bool>,
     ) -> Result<WasmRanker, String> {
         run_static_constructors();
         ranker_options(
@@ -191,6 +197,7 @@ impl WasmRanker {
             time_budget_ms,
             memory_budget_bytes,
             trusted_keys,
+            learning,
         )
         .and_then(|options| ranker::Ranker::new(model, options))
         .map(|inner| WasmRanker { inner, ranking: None })

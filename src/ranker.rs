@@ -8,6 +8,7 @@ use crate::columns::{CandidateColumns, EventColumns};
 use crate::error::{catch_panic, Error, Result};
 use crate::features::{FeatureBuilder, FeatureGroup, FeatureScratch, RequestContext};
 use crate::item::{Candidate, Event};
+use crate::learning::{item_hash, ShownList};
 use crate::model::{ModelInfo, ModelRunner, TrustedKey};
 use crate::rerank::{self, Constraints};
 use crate::signals::{check_now, RecordSummary, SignalExport, SignalStore, StoreConfig};
@@ -46,6 +47,9 @@ pub struct RankerOptions {
     pub on_error: OnError,
     /// When not empty, only model bundles signed by one of these keys load.
     pub trusted_keys: Vec<TrustedKey>,
+    /// Whether the personal head learns from the lists this ranker shows and, once its gate
+    /// opens, counts in its reranks (`learning`). Off, the head is kept as it is, unused.
+    pub learning: bool,
 }
 
 /// Default `memory_budget_bytes`: the shipped model needs ~1.3 KB per candidate (its 30
@@ -71,6 +75,7 @@ impl Default for RankerOptions {
             memory_budget_bytes: Some(DEFAULT_MEMORY_BUDGET_BYTES),
             on_error: OnError::Fallback,
             trusted_keys: Vec::new(),
+            learning: true,
         }
     }
 }
@@ -186,6 +191,8 @@ pub struct Ranker {
     matrix: Vec<f32>,
     scratch: FeatureScratch,
     last_prune_at: f64,
+    /// The contract's candidate signal features by name: what the personal head is over.
+    head_features: Vec<String>,
 }
 
 /// Retention is enforced at most this often during reranks (it scans every key).
@@ -196,6 +203,8 @@ impl Ranker {
         options.validate()?;
         let model = ModelRunner::load(model_bytes, &options.trusted_keys)?;
         let builder = FeatureBuilder::new(model.contract())?;
+        let features = &model.contract().features;
+        let head_features = builder.signal_columns().iter().map(|&c| features[c].clone()).collect();
         Ok(Ranker {
             model,
             builder,
@@ -204,6 +213,7 @@ impl Ranker {
             matrix: Vec::new(),
             scratch: FeatureScratch::default(),
             last_prune_at: f64::NEG_INFINITY,
+            head_features,
         })
     }
 
@@ -262,7 +272,9 @@ impl Ranker {
         clock: &dyn Clock,
     ) -> Result<Ranking> {
         let result = catch_panic(|| self.try_rerank(candidates, settings, clock)).unwrap_or_else(|message| {
-            // The store is only read by a rerank; the model may have stopped mid-run.
+            // A rerank reads the signals and writes only the personal head's learning state
+            // (shown lists, a step), whose values stay bounded whatever point a panic stopped
+            // it at; the model may have stopped mid-run.
             self.model.reset();
             Err(Error::Panic(message))
         });
@@ -315,11 +327,51 @@ impl Ranker {
         let mut scores = self.model.score(&self.matrix, rows)?;
         let explanations = if settings.explain { self.explain(&scores, rows)? } else { Vec::new() };
         residual_scores(&mut scores, &self.matrix, &self.builder);
+        let base = self.options.learning.then(|| self.add_head_terms(&mut scores, now));
         self.check_budget(started, clock)?;
         let order = rerank::order(&scores, candidates, &settings.constraints, &mut || {
             self.check_budget(started, clock)
         })?;
+        if let Some(base) = base {
+            self.remember_shown(candidates, &order, &base, now);
+        }
         Ok(Ranking { order, scores, fallback: None, explanations })
+    }
+
+    /// The personal head's part of a rerank: learns from the shown lists whose label window has
+    /// closed by `now`, then adds the head's term to the final scores where the model's local
+    /// term counts (none while the gate is closed). Returns the base scores, for the memory.
+    fn add_head_terms(&mut self, scores: &mut [f32], now: f64) -> Vec<f32> {
+        let config = self.model.contract().learning;
+        let learner = self.store.learner_mut();
+        learner.adopt(&self.head_features);
+        learner.settle(now, &config);
+        let base = scores.to_vec();
+        let (width, signals) = (self.builder.width(), self.builder.signal_columns());
+        for (score, row) in scores.iter_mut().zip(self.matrix.chunks_exact(width)) {
+            *score += learner.model().served_term(|k| row[signals[k]], &config);
+        }
+        base
+    }
+
+    /// Remembers the top of the served order (what the user is shown) with its signal
+    /// features and base scores, for the outcomes that will label it.
+    fn remember_shown(&mut self, candidates: &CandidateColumns, order: &[u32], base: &[f32], now: f64) {
+        let config = self.model.contract().learning;
+        let (width, signals) = (self.builder.width(), self.builder.signal_columns());
+        let shown = &order[..order.len().min(config.shown_per_request)];
+        let rows = (shown.iter())
+            .flat_map(|&i| signals.iter().map(move |&c| (i as usize) * width + c))
+            .map(|at| self.matrix[at])
+            .collect();
+        let list = ShownList::new(
+            now,
+            now + config.label_window_ms,
+            shown.iter().map(|&i| item_hash(candidates.id(i as usize))).collect(),
+            shown.iter().map(|&i| base[i as usize]).collect(),
+            rows,
+        );
+        self.store.learner_mut().remember(list, &config);
     }
 
     fn check_budget(&self, started: f64, clock: &dyn Clock) -> Result<()> {
@@ -444,5 +496,7 @@ fn validate_request(
     constraints.validate()
 }
 
+#[cfg(all(test, feature = "onnx"))]
+mod learning_tests;
 #[cfg(all(test, feature = "onnx"))]
 mod tests;

@@ -14,6 +14,7 @@ pub fn contract(features: &[&str]) -> Contract {
         version: 2,
         name: "linear-test".into(),
         features: features.iter().map(|f| f.to_string()).collect(),
+        learning: Default::default(),
     }
 }
 

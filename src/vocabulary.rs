@@ -13,6 +13,7 @@ pub const OPTION_KEYS: &[&str] = &[
     "memoryBudgetBytes",
     "onError",
     "trustedKeys",
+    "learning",
 ];
 /// Keys of a rerank request (`rerankColumns` takes the same without reading `candidates`).
 pub const REQUEST_KEYS: &[&str] =

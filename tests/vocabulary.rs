@@ -10,7 +10,7 @@ use localrank::features::FeatureGroup;
 use localrank::item::{EventKind, MAX_EMBEDDING_LEN, MAX_KEYS_PER_FAMILY, MAX_STRING_LEN};
 use localrank::model::MAX_MODEL_BYTES;
 use localrank::ranker::{OnError, MAX_CANDIDATES_LIMIT};
-use localrank::signals::{MAX_EVENTS_PER_BATCH, MAX_SNAPSHOT_BYTES};
+use localrank::signals::{SignalStore, StoreConfig, MAX_EVENTS_PER_BATCH, MAX_SNAPSHOT_BYTES};
 use localrank::vocabulary::{CONSTRAINT_KEYS, DIVERSITY_KEYS, OPTION_KEYS, REQUEST_KEYS};
 
 /// The project's folder, read when the test runs: a test binary reused from a build in another
@@ -145,6 +145,28 @@ fn the_declarations_name_the_cores_members() {
     let keys: Vec<&str> =
         DIVERSITY_KEYS.iter().filter(|key| diversity.contains(&format!(" {key}: "))).copied().collect();
     assert_eq!(keys, DIVERSITY_KEYS, "{diversity}");
+}
+
+/// The keys of a JSON object, in order.
+fn json_keys(value: &serde_json::Value) -> Vec<String> {
+    value.as_object().expect("an object").keys().cloned().collect()
+}
+
+#[test]
+fn the_declarations_name_the_exports_fields() {
+    let source = std::fs::read_to_string(root().join("src/bindings.d.ts")).unwrap();
+    let store = SignalStore::new(StoreConfig::default()).unwrap();
+    let export = serde_json::to_value(store.export(0.0).unwrap()).unwrap();
+    let mut expected = interface_keys(&source, "SignalExport");
+    let mut found = json_keys(&export);
+    expected.sort();
+    found.sort();
+    assert_eq!(found, expected);
+    let mut expected = interface_keys(&source, "ExportedLearning");
+    let mut found = json_keys(&export["learning"]);
+    expected.sort();
+    found.sort();
+    assert_eq!(found, expected);
 }
 
 #[test]

@@ -42,7 +42,7 @@ fn code(error: &str) -> &str {
 }
 
 fn ranker() -> WasmRanker {
-    WasmRanker::new(MODEL, None, None, None, None, None, None).expect("the default model loads")
+    WasmRanker::new(MODEL, None, None, None, None, None, None, None).expect("the default model loads")
 }
 
 /// Items as the JS side packs them: one string table, keys interned.
@@ -225,17 +225,75 @@ fn signals_change_the_order_and_survive_snapshot_and_restore() {
 
     fresh.restore(&ranker.snapshot(), fixture.now).unwrap();
     assert_eq!(fresh.key_count(), ranker.key_count());
-    assert_eq!(Request::of(&fixture).run(&mut fresh).unwrap().order, after);
+    // Before the next rerank, which remembers its list (the personal head's memory).
     assert_eq!(fresh.export_signals(fixture.now), ranker.export_signals(fixture.now));
+    assert_eq!(Request::of(&fixture).run(&mut fresh).unwrap().order, after);
 
     fresh.clear();
     assert_eq!(fresh.key_count(), 0);
     assert_eq!(Request::of(&fixture).run(&mut fresh).unwrap().order, before);
 }
 
+/// Rounds an hour apart of the fixture's list: each round the user clicks the candidate placed
+/// 10th (the top 50 count as shown), so every list has an engaged and an ignored candidate.
+fn learn_rounds(ranker: &mut WasmRanker, rounds: usize) -> Vec<u32> {
+    let fixture = fixture();
+    let mut order = Vec::new();
+    for round in 0..rounds {
+        let now = fixture.now + round as f64 * 3_600_000.0;
+        order = Request { now, ..Request::of(&fixture) }.run(ranker).unwrap().order;
+        let clicked = fixture.candidates[order[9] as usize].item.clone();
+        let click = Event { kind: EventKind::Click, item: clicked, at: now + 1_000.0, dwell_ms: None };
+        record(ranker, &[click], now + 1_000.0).unwrap();
+    }
+    order
+}
+
+fn learning_export(ranker: &mut WasmRanker, now: f64) -> serde_json::Value {
+    let export: serde_json::Value = serde_json::from_str(&ranker.export_signals(now).unwrap()).unwrap();
+    export["learning"].clone()
+}
+
+#[wasm_bindgen_test]
+fn the_personal_head_learns_deterministically_survives_a_snapshot_and_clears() {
+    let fixture = fixture();
+    let later = fixture.now + 30.0 * 3_600_000.0;
+    let (mut one, mut two) = (ranker(), ranker());
+    learn_rounds(&mut one, 20);
+    learn_rounds(&mut two, 20);
+    let head = learning_export(&mut one, later);
+    assert!(head["updates"].as_u64().unwrap() >= 10, "{head}");
+    assert!(head["validatedLists"].as_u64().unwrap() >= 10, "{head}");
+    assert_eq!(
+        head["weights"].as_array().unwrap().len(),
+        18,
+        "one per candidate signal feature of the model"
+    );
+    assert_eq!(one.snapshot(), two.snapshot(), "the same events and lists, the same head, byte for byte");
+
+    let mut restored = ranker();
+    restored.restore(&one.snapshot(), later).unwrap();
+    assert_eq!(learning_export(&mut restored, later), head);
+
+    restored.clear();
+    let cleared = learning_export(&mut restored, later);
+    assert_eq!((cleared["updates"].as_u64(), cleared["active"].as_bool()), (Some(0), Some(false)));
+    let base = Request::of(&fixture).run(&mut ranker()).unwrap();
+    assert_eq!(Request::of(&fixture).run(&mut restored).unwrap().order, base.order);
+}
+
+#[wasm_bindgen_test]
+fn learning_off_learns_nothing() {
+    let fixture = fixture();
+    let mut off = WasmRanker::new(MODEL, None, None, None, None, None, None, Some(false)).unwrap();
+    learn_rounds(&mut off, 20);
+    let head = learning_export(&mut off, fixture.now + 30.0 * 3_600_000.0);
+    assert_eq!((head["updates"].as_u64(), head["pendingLists"].as_u64()), (Some(0), Some(0)));
+}
+
 #[wasm_bindgen_test]
 fn bad_models_and_options_are_coded_errors() {
-    let load = |model: &[u8]| WasmRanker::new(model, None, None, None, None, None, None).err().unwrap();
+    let load = |model: &[u8]| WasmRanker::new(model, None, None, None, None, None, None, None).err().unwrap();
     assert_eq!(code(&load(b"not a model")), "INVALID_MODEL");
     assert_eq!(code(&load(&MODEL[..MODEL.len() / 3])), "INVALID_MODEL");
     // Renaming the metadata key (same length, so the file stays valid) hides the contract.
@@ -245,7 +303,7 @@ fn bad_models_and_options_are_coded_errors() {
     renamed[at + key.len() - 1] = b'X';
     assert_eq!(code(&load(&renamed)), "CONTRACT_MISMATCH");
     let options = |key_cap: f64, trusted: Option<&str>| {
-        WasmRanker::new(MODEL, Some(key_cap), None, None, None, None, trusted.map(str::to_owned))
+        WasmRanker::new(MODEL, Some(key_cap), None, None, None, None, trusted.map(str::to_owned), None)
             .err()
             .unwrap()
     };
@@ -253,7 +311,7 @@ fn bad_models_and_options_are_coded_errors() {
     assert_eq!(code(&options(0.0, None)), "INVALID_OPTIONS");
     assert_eq!(code(&options(f64::NAN, None)), "INVALID_OPTIONS");
     assert_eq!(code(&options(10.0, Some(""))), "INVALID_OPTIONS", "an empty trusted key");
-    let ranker = WasmRanker::new(MODEL, None, None, Some(7.0), None, Some(1e6), None).unwrap();
+    let ranker = WasmRanker::new(MODEL, None, None, Some(7.0), None, Some(1e6), None, None).unwrap();
     assert_eq!((ranker.max_candidates(), ranker.memory_budget_bytes()), (7, 1e6));
 }
 
@@ -358,8 +416,8 @@ fn bad_columns_give_a_coded_error_never_a_panic() {
 #[wasm_bindgen_test]
 fn the_largest_graph_the_screen_allows_loads() {
     let started = now_ms();
-    let ranker =
-        WasmRanker::new(include_bytes!("fixtures/largest-graph.onnx"), None, None, None, None, None, None);
+    let largest = include_bytes!("fixtures/largest-graph.onnx");
+    let ranker = WasmRanker::new(largest, None, None, None, None, None, None, None);
     let ms = now_ms() - started;
     assert!(ranker.is_ok(), "{:?}", ranker.err());
     assert!(ms < 10_000.0, "a graph of 1 000 nodes took {ms} ms to load");

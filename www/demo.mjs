@@ -12,8 +12,11 @@ const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 const CLOCK_KEY = "localrank-demo:clock-offset-ms";
 const WORKER_KEY = "localrank-demo:worker";
+const LEARNING_KEY = "localrank-demo:learning";
 const DATABASE = "localrank-demo";
 const inWorker = localStorage.getItem(WORKER_KEY) === "on";
+// On unless the visitor turned it off (the package's default too).
+const learning = localStorage.getItem(LEARNING_KEY) !== "off";
 const GROUP_LABELS = {
   server: "server score & rank",
   affinity: "your likes, clicks, dwell & hides",
@@ -231,6 +234,20 @@ async function refreshExport() {
   pre.textContent = JSON.stringify(exported, null, 2);
   pre.dataset.keys = String(exported.keys.length);
   $("knows-summary").textContent = `(${exported.keys.length} keys)`;
+  showLearning(exported.learning);
+}
+
+/** The personal head in a sentence: on or off, how it compares, and its strongest weights. */
+function showLearning(head) {
+  const element = $("learning-state");
+  element.dataset.active = String(head.active);
+  element.dataset.updates = String(head.updates);
+  const strongest = [...head.weights].sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight)).slice(0, 3)
+    .filter((w) => w.weight !== 0).map((w) => `${w.feature} ${signed(w.weight)}`);
+  const gain = head.meanGain === null ? "not validated yet" : `NDCG@10 ${signed(head.meanGain)} vs the model alone over ${head.validatedLists} lists`;
+  element.textContent = `Personal head: ${!learning ? "learning off" : head.active ? "active" : "not active (it has not beaten the model yet)"}; ` +
+    `${head.updates} updates, ${gain}; ${head.pendingLists} shown lists waiting; ${head.memoryBytes} B` +
+    (strongest.length ? `; strongest: ${strongest.join(", ")}` : "");
 }
 
 function showPersist(text, pending) {
@@ -289,13 +306,15 @@ async function main() {
   const response = await fetch(new URL("./data/server-response.json", import.meta.url));
   items = (await response.json()).items;
 
-  const toggle = /** @type {HTMLInputElement} */ ($("worker-toggle"));
-  toggle.checked = inWorker;
-  toggle.addEventListener("change", async () => {
-    localStorage.setItem(WORKER_KEY, toggle.checked ? "on" : "off");
-    await ranker?.close();
-    location.reload();
-  });
+  for (const [testid, key, on] of [["worker-toggle", WORKER_KEY, inWorker], ["learning-toggle", LEARNING_KEY, learning]]) {
+    const toggle = /** @type {HTMLInputElement} */ ($(testid));
+    toggle.checked = on;
+    toggle.addEventListener("change", async () => {
+      localStorage.setItem(key, toggle.checked ? "on" : "off");
+      await ranker?.close();
+      location.reload();
+    });
+  }
   const onPersist = (info) =>
     showPersist(
       !info.storage
@@ -307,9 +326,10 @@ async function main() {
     );
   const modelUrl = new URL("../models/ranker.onnx", import.meta.url).href;
   const started = performance.now();
+  const rankerOptions = { learning };
   ranker = inWorker
-    ? await createWorkerRanker({ modelUrl, storage: "indexeddb", databaseName: DATABASE, now, onWarning: warn, onPersist })
-    : await createLocalRanker({ modelUrl, storage: indexedDbStorage({ databaseName: DATABASE }), now, onWarning: warn, onPersist });
+    ? await createWorkerRanker({ modelUrl, storage: "indexeddb", databaseName: DATABASE, rankerOptions, now, onWarning: warn, onPersist })
+    : await createLocalRanker({ modelUrl, storage: indexedDbStorage({ databaseName: DATABASE }), rankerOptions, now, onWarning: warn, onPersist });
   const loadMs = performance.now() - started;
 
   const info = ranker.modelInfo();

@@ -39,6 +39,7 @@ export const RANKER_OPTION_KEYS = [
   "memoryBudgetBytes",
   "onError",
   "trustedKeys",
+  "learning",
 ] as const;
 
 /** The keys of a rerank request; any other is `INVALID_REQUEST` (src/vocabulary.rs). */
@@ -68,5 +69,5 @@ export const LIMITS = {
   /** Largest model file or bundle, in bytes (src/model.rs). */
   maxModelBytes: 33554432,
   /** Largest snapshot, in bytes (src/signals/snapshot.rs). */
-  maxSnapshotBytes: 407070221,
+  maxSnapshotBytes: 413799492,
 } as const;

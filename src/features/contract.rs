@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::learning::LearningConfig;
 
 /// The ONNX `metadata_props` key that holds the contract JSON.
 pub const CONTRACT_METADATA_KEY: &str = "localrank.contract";
@@ -24,6 +25,12 @@ pub struct Contract {
     pub name: String,
     /// Feature names, one per model input column.
     pub features: Vec<String>,
+    /// The personal head's hyper-parameters (`learning::LearningConfig`; a contract without
+    /// them, like every contract before on-device learning, gets the defaults). The head
+    /// learns over the contract's candidate signal features: a new model whose signal
+    /// features differ resets it, one with the same ones carries it on.
+    #[serde(default, skip_serializing_if = "LearningConfig::is_default")]
+    pub learning: LearningConfig,
 }
 
 fn default_name() -> String {
@@ -44,6 +51,7 @@ impl Contract {
         if contract.features.is_empty() {
             return Err(Error::ContractMismatch("the contract names no features".into()));
         }
+        contract.learning.validate()?;
         Ok(contract)
     }
 
@@ -58,7 +66,12 @@ impl Contract {
                 }
             }
         }
-        Contract { version: CONTRACT_VERSION, name: "localrank-replay".into(), features }
+        Contract {
+            version: CONTRACT_VERSION,
+            name: "localrank-replay".into(),
+            features,
+            learning: LearningConfig::default(),
+        }
     }
 
     pub fn to_json(&self) -> String {

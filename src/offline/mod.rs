@@ -9,6 +9,7 @@ pub mod log;
 pub mod movielens;
 pub mod npz;
 pub mod parity;
+pub mod prequential;
 pub mod protocol;
 pub mod random;
 pub mod replay;

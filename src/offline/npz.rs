@@ -64,6 +64,7 @@ pub fn write(path: &Path, data: &Dataset) -> io::Result<()> {
         version: CONTRACT_VERSION,
         name: "localrank-replay".into(),
         features: data.feature_names.clone(),
+        learning: Default::default(),
     };
     std::fs::write(contract_path(path), contract.to_json() + "\n")?;
     let source = serde_json::to_string_pretty(&data.source).expect("plain data serialises");

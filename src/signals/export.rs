@@ -5,6 +5,7 @@ use serde::Serialize;
 use super::decay::HALF_LIVES;
 use super::{KeyStats, SignalStore, UserVector};
 use crate::item::{EventKind, Family};
+use crate::learning::Learner;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -23,6 +24,38 @@ pub struct SignalExport {
     pub recent: Vec<ExportedRecent>,
     /// Every key, strongest first.
     pub keys: Vec<ExportedKey>,
+    /// What the personal head has learnt (see `learning`).
+    pub learning: ExportedLearning,
+}
+
+/// The personal head, readably: its weight on each candidate signal feature, and whether it
+/// currently counts in reranks and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedLearning {
+    /// Whether the head's term is added in reranks (its gate is open).
+    pub active: bool,
+    /// Steps taken.
+    pub updates: u32,
+    /// Lists on which base and base + head were compared before a step.
+    pub validated_lists: u32,
+    /// Mean NDCG@10 of base + head minus base over the gate's window, if any list was validated.
+    pub mean_gain: Option<f64>,
+    /// When the newest list it learnt from was shown.
+    pub updated_at: Option<f64>,
+    /// Shown lists waiting for their outcomes.
+    pub pending_lists: usize,
+    /// Bytes of memory the head and the waiting lists take.
+    pub memory_bytes: usize,
+    /// One per candidate signal feature of the model's contract, in contract order.
+    pub weights: Vec<ExportedWeight>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedWeight {
+    pub feature: String,
+    pub weight: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -84,6 +117,23 @@ pub fn export(store: &SignalStore, now: f64) -> SignalExport {
             .map(|e| ExportedRecent { at: e.at, values: e.unit.iter().map(|&v| f64::from(v)).collect() })
             .collect(),
         keys: keys.into_iter().map(|(_, key)| key).collect(),
+        learning: export_learning(&store.learner),
+    }
+}
+
+fn export_learning(learner: &Learner) -> ExportedLearning {
+    let model = learner.model();
+    ExportedLearning {
+        active: model.gate().is_open(),
+        updates: model.updates(),
+        validated_lists: model.gate().validated(),
+        mean_gain: model.gate().mean_gain(),
+        updated_at: learner.updated_at(),
+        pending_lists: learner.shown().len(),
+        memory_bytes: learner.memory_bytes(),
+        weights: (learner.features().iter().zip(model.head().weights()))
+            .map(|(feature, &weight)| ExportedWeight { feature: feature.clone(), weight: f64::from(weight) })
+            .collect(),
     }
 }
 

@@ -10,7 +10,7 @@ mod user_vector;
 
 use std::collections::{HashMap, HashSet};
 
-pub use export::{ExportedKey, ExportedRecent, SignalExport};
+pub use export::{ExportedKey, ExportedLearning, ExportedRecent, ExportedWeight, SignalExport};
 pub use key_stats::KeyStats;
 pub use recent::{RecentEmbedding, RecentEmbeddings, RecentMatrix, RECENT_CAPACITY};
 pub use snapshot::{MAX_SNAPSHOT_BYTES, SNAPSHOT_VERSION};
@@ -19,6 +19,7 @@ pub use user_vector::UserVector;
 use crate::columns::EventColumns;
 use crate::error::{Error, Result};
 use crate::item::{check_embedding_length, Event, EventView, Family};
+use crate::learning::Learner;
 use decay::{DAY_MS, HOUR_MS, SESSION_VECTOR_HALF_LIFE_MS, USER_VECTOR_HALF_LIFE_MS};
 
 /// Most events one `record` call takes (the same bound as a candidate list's): a batch is
@@ -97,6 +98,8 @@ pub struct SignalStore {
     session_vector: Option<UserVector>,
     /// The newest positively engaged embeddings, one by one.
     recent: RecentEmbeddings,
+    /// The personal head and the shown lists it learns from (`learning`).
+    learner: Learner,
 }
 
 impl SignalStore {
@@ -109,6 +112,7 @@ impl SignalStore {
             user_vector: None,
             session_vector: None,
             recent: RecentEmbeddings::default(),
+            learner: Learner::default(),
         })
     }
 
@@ -138,6 +142,14 @@ impl SignalStore {
 
     pub fn recent(&self) -> &RecentEmbeddings {
         &self.recent
+    }
+
+    pub fn learner(&self) -> &Learner {
+        &self.learner
+    }
+
+    pub fn learner_mut(&mut self) -> &mut Learner {
+        &mut self.learner
     }
 
     /// The embedding length every stored embedding has, if any is stored.
@@ -195,6 +207,7 @@ impl SignalStore {
                 continue;
             }
             self.apply(&event, at);
+            self.learner.observe(event.id(), event.kind(), at);
             summary.recorded += 1;
             summary.clamped += usize::from(at != event.at());
             // Within the batch too: one huge batch of new keys must not grow memory past the
@@ -305,6 +318,7 @@ impl SignalStore {
             }
         }
         self.recent.prune(oldest_kept);
+        self.learner.prune(oldest_kept);
     }
 
     /// Forgets everything.
@@ -314,6 +328,7 @@ impl SignalStore {
         self.user_vector = None;
         self.session_vector = None;
         self.recent.clear();
+        self.learner.clear();
     }
 
     /// Serialises the store (see `snapshot.rs` for the format).

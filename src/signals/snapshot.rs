@@ -5,9 +5,15 @@
 //! payload = totals? | user vector? | session vector?
 //!           | recent count u32 | (time f64, dimension u32, unit embedding)*
 //!           | key count u32 | (family u8, name length u16, name, stats)*
+//!           | learner
+//! learner = feature count u16 | (name length u16, name)* | weights f32* | squared gradients f32*
+//!           | updates u32 | updated at f64 (NaN: never) | validated u32 | gate open u8
+//!           | gain count u16 | gain f32* | list count u16
+//!           | (shown at f64, closes at f64, candidate count u16, (id hash u64, base f32, label f32, signals f32*)*)*
 //! ```
 //!
-//! Version 1 had no recent embeddings; it still restores, with none. Decoding checks every length and value, so corrupt bytes give `CorruptSnapshot`
+//! Version 1 had no recent embeddings; it still restores, with none. Version 2 had no
+//! learner; it restores with none (the head starts from zero, closed). Decoding checks every length and value, so corrupt bytes give `CorruptSnapshot`
 //! (never a panic), and bytes from a newer format give `SnapshotVersion`.
 
 use std::collections::HashMap;
@@ -19,17 +25,34 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::item::{EventKind, Family, MAX_EMBEDDING_LEN, MAX_STRING_LEN};
+use crate::learning::{
+    Gate, Head, Learner, PersonalModel, ShownList, ShownMemory, ENGAGED, IGNORED, MAX_GATE_WINDOW,
+    MAX_HEAD_FEATURES, MAX_SHOWN_PER_REQUEST, MAX_SHOWN_REQUESTS, REJECTED,
+};
 
 const MAGIC: &[u8; 6] = b"LRSIG1";
-pub const SNAPSHOT_VERSION: u16 = 2;
+pub const SNAPSHOT_VERSION: u16 = 3;
 /// The last version without recent embeddings.
 const VERSION_WITHOUT_RECENT: u16 = 1;
+/// The last version without the learner.
+const VERSION_WITHOUT_LEARNER: u16 = 2;
 const HEADER_LEN: usize = MAGIC.len() + 2 + 4;
 const CHECKSUM_LEN: usize = 4;
 /// A key's counters and times as encoded (`write_stats`).
 const STATS_LEN: usize = 4 * 8 + 4 + EventKind::COUNT * HALF_LIFE_COUNT * 4;
 /// A user vector of the longest embedding (`write_optional_vector`).
 const VECTOR_LEN: usize = 4 + 4 + 8 + MAX_EMBEDDING_LEN * 4;
+/// The largest learner section (`write_learner`).
+const LEARNER_LEN: usize = 2
+    + MAX_HEAD_FEATURES * (2 + MAX_STRING_LEN + 2 * 4)
+    + 4
+    + 8
+    + 4
+    + 1
+    + 2
+    + MAX_GATE_WINDOW * 4
+    + 2
+    + MAX_SHOWN_REQUESTS * (8 + 8 + 2 + MAX_SHOWN_PER_REQUEST * (8 + 4 + 4 + MAX_HEAD_FEATURES * 4));
 /// The largest snapshot a store can write: every section full, `MAX_KEY_CAP` keys of the
 /// longest names. Longer bytes are refused before they are read (or, by the JS side, copied).
 pub const MAX_SNAPSHOT_BYTES: usize = HEADER_LEN
@@ -39,6 +62,7 @@ pub const MAX_SNAPSHOT_BYTES: usize = HEADER_LEN
     + RECENT_CAPACITY * (8 + 4 + MAX_EMBEDDING_LEN * 4)
     + 4
     + MAX_KEY_CAP * (1 + 2 + MAX_STRING_LEN + STATS_LEN)
+    + LEARNER_LEN
     + CHECKSUM_LEN;
 
 pub fn encode(store: &SignalStore) -> Vec<u8> {
@@ -48,8 +72,9 @@ pub fn encode(store: &SignalStore) -> Vec<u8> {
 /// Encodes in `version`'s layout; older layouts leave out what they did not have (tests write
 /// version 1 snapshots this way to check they still restore).
 fn encode_as(store: &SignalStore, version: u16) -> Vec<u8> {
-    // One buffer, sized up front, with the header's length filled in at the end: a full store
-    // is megabytes, and growing or copying it again showed in a checkpoint's time.
+    // One buffer, sized up front for all but the learner's few kilobytes, with the header's
+    // length filled in at the end: a full store is megabytes, and growing or copying it again
+    // showed in a checkpoint's time.
     let names_len: usize = store.keys.iter().flat_map(|map| map.keys()).map(String::len).sum();
     let recent_len: usize = store.recent.iter().map(|entry| 8 + 4 + 4 * entry.unit.len()).sum();
     let mut bytes = Vec::with_capacity(
@@ -96,6 +121,9 @@ fn encode_as(store: &SignalStore, version: u16) -> Vec<u8> {
             write_stats(&mut bytes, stats);
         }
     }
+    if version > VERSION_WITHOUT_LEARNER {
+        write_learner(&mut bytes, &store.learner);
+    }
     let payload_len = (bytes.len() - HEADER_LEN) as u32;
     bytes[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&payload_len.to_le_bytes());
     let checksum = crc32fast::hash(&bytes);
@@ -114,6 +142,45 @@ fn write_optional_vector(out: &mut Vec<u8>, vector: Option<&UserVector>) {
             }
         }
         None => out.extend_from_slice(&0u32.to_le_bytes()),
+    }
+}
+
+fn write_f32s(out: &mut Vec<u8>, values: &[f32]) {
+    for value in values {
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+}
+
+/// Lengths fit their u16 fields: the config's and `MAX_HEAD_FEATURES`'s limits are below 2¹⁶.
+fn write_learner(out: &mut Vec<u8>, learner: &Learner) {
+    out.extend_from_slice(&(learner.features.len() as u16).to_le_bytes());
+    for name in &learner.features {
+        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+    }
+    let model = &learner.model;
+    write_f32s(out, &model.head.weights);
+    write_f32s(out, &model.head.squared_gradients);
+    out.extend_from_slice(&model.updates.to_le_bytes());
+    out.extend_from_slice(&learner.updated_at.unwrap_or(f64::NAN).to_le_bytes());
+    out.extend_from_slice(&model.gate.validated.to_le_bytes());
+    out.push(u8::from(model.gate.open));
+    out.extend_from_slice(&(model.gate.gains.len() as u16).to_le_bytes());
+    for gain in &model.gate.gains {
+        out.extend_from_slice(&gain.to_le_bytes());
+    }
+    out.extend_from_slice(&(learner.shown.lists.len() as u16).to_le_bytes());
+    for list in &learner.shown.lists {
+        out.extend_from_slice(&list.shown_at.to_le_bytes());
+        out.extend_from_slice(&list.closes_at.to_le_bytes());
+        out.extend_from_slice(&(list.items.len() as u16).to_le_bytes());
+        let width = learner.features.len();
+        for (k, item) in list.items.iter().enumerate() {
+            out.extend_from_slice(&item.to_le_bytes());
+            out.extend_from_slice(&list.base[k].to_le_bytes());
+            out.extend_from_slice(&list.labels[k].to_le_bytes());
+            write_f32s(out, &list.rows[k * width..(k + 1) * width]);
+        }
     }
 }
 
@@ -144,6 +211,18 @@ fn write_stats(out: &mut Vec<u8>, stats: &KeyStats) {
 #[cfg(test)]
 pub(super) fn encode_version_1(store: &SignalStore) -> Vec<u8> {
     encode_as(store, VERSION_WITHOUT_RECENT)
+}
+
+#[cfg(test)]
+pub(super) fn encode_learner_len(learner: &Learner) -> usize {
+    let mut out = Vec::new();
+    write_learner(&mut out, learner);
+    out.len()
+}
+
+#[cfg(test)]
+pub(super) fn encode_version_2(store: &SignalStore) -> Vec<u8> {
+    encode_as(store, VERSION_WITHOUT_LEARNER)
 }
 
 /// Decodes snapshot bytes into a store with default limits (the caller applies its own).
@@ -205,6 +284,9 @@ pub fn decode(bytes: &[u8]) -> Result<SignalStore> {
         if map.insert(name, stats).is_some() {
             return Err(corrupt("duplicate key"));
         }
+    }
+    if version > VERSION_WITHOUT_LEARNER {
+        store.learner = reader.learner()?;
     }
     if !reader.bytes.is_empty() {
         return Err(corrupt("trailing bytes"));
@@ -320,6 +402,80 @@ impl<'a> Reader<'a> {
             entries.push(RecentEmbedding { at, unit: self.finite_values(dimension)? });
         }
         Ok(RecentEmbeddings::from_entries(entries))
+    }
+
+    fn learner(&mut self) -> Result<Learner> {
+        let width = usize::from(self.u16()?);
+        if width > MAX_HEAD_FEATURES {
+            return Err(corrupt("too many head features"));
+        }
+        let mut features = Vec::with_capacity(width);
+        for _ in 0..width {
+            let len = usize::from(self.u16()?);
+            if len > MAX_STRING_LEN {
+                return Err(corrupt("bad head feature name length"));
+            }
+            let name =
+                std::str::from_utf8(self.take(len)?).map_err(|_| corrupt("head feature is not UTF-8"))?;
+            features.push(name.to_owned());
+        }
+        let weights = self.finite_values(width)?;
+        let squared_gradients = self.finite_values(width)?;
+        if squared_gradients.iter().any(|&g| g < 0.0) {
+            return Err(corrupt("negative squared gradient"));
+        }
+        let updates = self.u32()?;
+        let updated_at = self.optional_time()?;
+        let validated = self.u32()?;
+        let open = match self.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(corrupt("bad gate flag")),
+        };
+        let gain_count = usize::from(self.u16()?);
+        if gain_count > MAX_GATE_WINDOW {
+            return Err(corrupt("too many gate gains"));
+        }
+        let gains = self.finite_values(gain_count)?.into();
+        let list_count = usize::from(self.u16()?);
+        if list_count > MAX_SHOWN_REQUESTS {
+            return Err(corrupt("too many shown lists"));
+        }
+        let mut lists = std::collections::VecDeque::with_capacity(list_count);
+        for _ in 0..list_count {
+            let shown_at = self.time()?;
+            let closes_at = self.time()?;
+            if closes_at < shown_at {
+                return Err(corrupt("a shown list closes before it was shown"));
+            }
+            let count = usize::from(self.u16()?);
+            if count > MAX_SHOWN_PER_REQUEST {
+                return Err(corrupt("too many shown candidates"));
+            }
+            let (mut items, mut base, mut labels) = (Vec::new(), Vec::new(), Vec::new());
+            let mut rows = Vec::with_capacity(count * width);
+            for _ in 0..count {
+                items.push(u64::from_le_bytes(self.array()?));
+                base.extend(self.finite_values(1)?);
+                let label = f32::from_le_bytes(self.array()?);
+                if ![ENGAGED, IGNORED, REJECTED].contains(&label) {
+                    return Err(corrupt("bad shown label"));
+                }
+                labels.push(label);
+                rows.extend(self.finite_values(width)?);
+            }
+            lists.push_back(ShownList { shown_at, closes_at, items, base, labels, rows });
+        }
+        Ok(Learner {
+            features,
+            model: PersonalModel {
+                head: Head { weights, squared_gradients },
+                gate: Gate { validated, gains, open },
+                updates,
+            },
+            shown: ShownMemory { lists },
+            updated_at,
+        })
     }
 
     fn finite_values(&mut self, count: usize) -> Result<Vec<f32>> {

@@ -2,6 +2,7 @@ use super::decay::{DAY_MS, HALF_LIVES};
 use super::*;
 use crate::columns::EventColumns;
 use crate::item::{EventKind, Item, DWELL_UNIT_MS, MAX_DWELL_MS, MAX_EMBEDDING_VALUE};
+use crate::learning::{item_hash, Learner, LearningConfig, PersonalModel, ShownList};
 
 fn item(id: &str, topics: &[&str]) -> Item {
     Item {
@@ -357,7 +358,7 @@ fn corrupt_snapshots_are_rejected_and_the_store_kept() {
         check(&flipped, "CORRUPT_SNAPSHOT");
     }
     let mut newer = bytes.clone();
-    newer[6] = 3;
+    newer[6] = (SNAPSHOT_VERSION + 1) as u8;
     check(&newer, "SNAPSHOT_VERSION");
 }
 
@@ -590,4 +591,111 @@ mod properties {
             prop_assert_eq!(restored.snapshot(), bytes);
         }
     }
+}
+
+/// `populated_store` with a personal head that learnt from one list and waits on another.
+fn learning_store() -> SignalStore {
+    let mut store = populated_store();
+    let config = LearningConfig::default();
+    let learner = store.learner_mut();
+    learner.adopt(&["count.topic.click.7d".into(), "recency.topic".into()]);
+    let list = |at: f64| {
+        let items = ["item-1", "item-2", "item-3"].map(item_hash).to_vec();
+        ShownList::new(
+            at,
+            at + config.label_window_ms,
+            items,
+            vec![0.0, -0.7, -1.1],
+            vec![0.5, 1.0, 0.0, 0.2, 2.0, 0.0],
+        )
+    };
+    learner.remember(list(10_000.0), &config);
+    store.record(&[event(EventKind::Click, item("item-3", &[]), 11_000.0)], 11_000.0).unwrap();
+    store.record(&[event(EventKind::Hide, item("item-1", &[]), 11_500.0)], 11_500.0).unwrap();
+    store.learner_mut().settle(10_000.0 + config.label_window_ms, &config);
+    store.learner_mut().remember(list(12_000.0), &config);
+    store.record(&[event(EventKind::Like, item("item-2", &[]), 12_500.0)], 12_500.0).unwrap();
+    assert_eq!((store.learner().model().updates(), store.learner().shown().len()), (1, 1));
+    store
+}
+
+#[test]
+fn snapshot_round_trips_the_personal_head_exactly() {
+    let store = learning_store();
+    let bytes = store.snapshot();
+    let mut restored = SignalStore::new(StoreConfig::default()).unwrap();
+    restored.restore(&bytes, 13_000.0).unwrap();
+    assert_eq!(restored.learner(), store.learner());
+    assert_eq!(restored, store);
+    assert_eq!(restored.snapshot(), bytes);
+}
+
+#[test]
+fn version_2_snapshots_restore_without_a_head() {
+    let store = learning_store();
+    let old = snapshot::encode_version_2(&store);
+    assert_eq!(u16::from_le_bytes([old[6], old[7]]), 2);
+    let mut restored = SignalStore::new(StoreConfig::default()).unwrap();
+    restored.restore(&old, 13_000.0).unwrap();
+    assert_eq!(restored.key_count(), store.key_count());
+    assert_eq!(restored.recent(), store.recent());
+    assert_eq!(restored.learner(), &Learner::default());
+}
+
+/// `bytes` with its payload replaced, header and checksum made to match: what a bug (not a
+/// torn write) would produce, which decoding must refuse without panicking.
+fn resealed(bytes: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut out = bytes[..8].to_vec();
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(payload);
+    let checksum = crc32fast::hash(&out);
+    out.extend_from_slice(&checksum.to_le_bytes());
+    out
+}
+
+#[test]
+fn a_corrupt_head_is_refused_and_the_store_kept() {
+    let store = learning_store();
+    let bytes = store.snapshot();
+    let payload = &bytes[12..bytes.len() - 4];
+    let learner_start = payload.len() - snapshot::encode_learner_len(store.learner());
+    let mut target = learning_store();
+    for cut in learner_start..payload.len() {
+        let error = target.restore(&resealed(&bytes, &payload[..cut]), 13_000.0).unwrap_err();
+        assert_eq!(error.code(), "CORRUPT_SNAPSHOT", "cut at {cut}: {error}");
+    }
+    // The waiting list's last label (just before its last candidate's two signals) as 0.5.
+    let mut bad_label = payload.to_vec();
+    let label_at = payload.len() - 2 * 4 - 4;
+    bad_label[label_at..label_at + 4].copy_from_slice(&0.5f32.to_le_bytes());
+    let error = target.restore(&resealed(&bytes, &bad_label), 13_000.0).unwrap_err();
+    assert!(error.to_string().contains("bad shown label"), "{error}");
+    assert_eq!(target, store);
+}
+
+#[test]
+fn clear_and_retention_forget_the_head() {
+    let mut store = learning_store();
+    store.clear();
+    assert_eq!(store.learner().model(), &PersonalModel::new(2));
+    assert!(store.learner().shown().is_empty());
+    let mut store = learning_store();
+    let retention = StoreConfig::default().retention_ms;
+    let now = retention + 20_000.0;
+    store.record(&[event(EventKind::Impression, item("late", &[]), now)], now).unwrap();
+    store.prune(now);
+    assert!(store.learner().shown().is_empty(), "lists shown before retention are gone");
+    assert_eq!(store.learner().model(), &PersonalModel::new(2), "and the head they taught");
+}
+
+#[test]
+fn export_shows_the_head_by_feature() {
+    let export = learning_store().export(13_000.0).unwrap().learning;
+    assert_eq!(export.updates, 1);
+    assert_eq!(export.pending_lists, 1);
+    assert_eq!(export.updated_at, Some(10_000.0));
+    let features: Vec<&str> = export.weights.iter().map(|w| w.feature.as_str()).collect();
+    assert_eq!(features, ["count.topic.click.7d", "recency.topic"]);
+    assert!(export.weights.iter().any(|w| w.weight != 0.0));
+    assert!(export.memory_bytes > 0);
 }

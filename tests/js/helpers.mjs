@@ -186,6 +186,15 @@ export const CHROMIUM_ARGS = [
   "--disable-component-update", "--disable-sync", "--no-first-run",
 ];
 /** Generous: a 2-core machine shared with builds. */
+/**
+ * What `exportSignals()` holds of the recorded events: all but the personal head's learning
+ * state, whose shown lists only reranks make, so a restart or a recovered trap has them as of
+ * the last checkpoint only (README, "On-device learning"). The log replays every event.
+ */
+export function recordedSignals({ learning: _learning, ...signals }) {
+  return signals;
+}
+
 export const BROWSER_TIMEOUT = 30_000;
 
 /** A headless Chromium; each `newContext()` has its own IndexedDB. */

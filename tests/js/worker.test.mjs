@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { NOW, catalogue, chromiumSession, idsOf, watchPage } from "./helpers.mjs";
+import { NOW, catalogue, chromiumSession, idsOf, recordedSignals, watchPage } from "./helpers.mjs";
 
 const items = catalogue();
 const chromium = chromiumSession();
@@ -56,7 +56,7 @@ test("rerank, record, persist, reload and clear, with the ranker in a worker", a
       await ranker.close();
       return out;
     }, { items, now: NOW });
-    assert.deepEqual(second.exported, first.exported, "restored from IndexedDB after a reload");
+    assert.deepEqual(recordedSignals(second.exported), recordedSignals(first.exported), "restored from IndexedDB after a reload");
     assert.deepEqual(second.ids, first.after.ids);
     assert.equal(second.cleared.keyCount, 0);
     assert.deepEqual(second.cleared.ids, first.before.ids, "cleared: the order without signals again");

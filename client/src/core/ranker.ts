@@ -82,8 +82,8 @@ export class Ranker {
       throw codedError("INVALID_OPTIONS", inputMessage(error));
     }
     try {
-      const { keyCap, retentionDays, maxCandidates, timeBudgetMs, memoryBudgetBytes, trustedKeys } = read;
-      this.#handle = new Wasm(bytes, keyCap, retentionDays, maxCandidates, timeBudgetMs, memoryBudgetBytes, trustedKeys);
+      const { keyCap, retentionDays, maxCandidates, timeBudgetMs, memoryBudgetBytes, trustedKeys, learning } = read;
+      this.#handle = new Wasm(bytes, keyCap, retentionDays, maxCandidates, timeBudgetMs, memoryBudgetBytes, trustedKeys, learning);
     } catch (error) {
       throw fromWire(error) ?? error;
     }

@@ -108,6 +108,8 @@ export interface Options {
   onError: OnError;
   /** Hex public keys, one per line; undefined: none. */
   trustedKeys: string | undefined;
+  /** Whether the personal head learns and counts; undefined: the default (on). */
+  learning: boolean | undefined;
 }
 
 export function readOptions(options: unknown): Options {
@@ -119,6 +121,7 @@ export function readOptions(options: unknown): Options {
     memoryBudgetBytes: undefined,
     onError: "fallback",
     trustedKeys: undefined,
+    learning: undefined,
   };
   if (absent(options)) return read;
   const fields = object(options, "options");
@@ -142,5 +145,8 @@ export function readOptions(options: unknown): Options {
     }
     read.trustedKeys = hex.length > 0 ? hex.join("\n") : undefined;
   }
+  const learning = field("learning");
+  if (!absent(learning) && typeof learning !== "boolean") throw new InputError("options.learning must be a boolean");
+  read.learning = absent(learning) ? undefined : learning;
   return read;
 }

@@ -13,10 +13,10 @@ use localrank::offline::evaluate::{Extra, Role, Scoring};
 use localrank::offline::event_log::{self, RequestLog};
 use localrank::offline::kuairand::{self, KuaiRandProtocol};
 use localrank::offline::log::Log;
-use localrank::offline::protocol::{Protocol, SPLIT_TRAIN, SPLIT_VALIDATION};
+use localrank::offline::protocol::{Protocol, SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALIDATION};
 use localrank::offline::replay::{self, ReplayOptions};
 use localrank::offline::report::CONTROL_PREFIX;
-use localrank::offline::{evaluate, movielens, npz, parity, report, training_table};
+use localrank::offline::{evaluate, movielens, npz, parity, prequential, report, training_table};
 use localrank::signals::decay::DAY_MS;
 
 const MINUTE_MS: f64 = 60_000.0;
@@ -423,8 +423,12 @@ fn read_model(path: &Path) -> Result<ModelRunner, String> {
 }
 
 fn features(_: &Args) -> Result<(), String> {
-    let contract =
-        Contract { version: CONTRACT_VERSION, name: "all-features".into(), features: Feature::all_names() };
+    let contract = Contract {
+        version: CONTRACT_VERSION,
+        name: "all-features".into(),
+        features: Feature::all_names(),
+        learning: Default::default(),
+    };
     println!("{}", contract.to_json());
     Ok(())
 }
@@ -537,6 +541,10 @@ fn evaluate(args: &Args) -> Result<(), String> {
         extras.push(Extra { name, role: Role::CrossLog, model, scoring: Scoring::Device });
     }
     let evaluation = evaluate::evaluate(&data, &mut model, &mut extras, BOOTSTRAP_SEED)?;
+    let learning = prequential::prequential(&data, &mut model, SPLIT_TEST, BOOTSTRAP_SEED)?;
+    // The validation period's figures, printed (never in the card): what the learning
+    // hyper-parameters are chosen on.
+    let validation = prequential::prequential(&data, &mut model, SPLIT_VALIDATION, BOOTSTRAP_SEED)?;
     let about = args
         .text("about")
         .map(|p| std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}")))
@@ -573,7 +581,7 @@ fn evaluate(args: &Args) -> Result<(), String> {
         about: about.as_deref(),
         train_report: train_report.as_deref(),
     };
-    write(&args.path("card"), report::model_card(&evaluation, model.info(), &provenance))?;
+    write(&args.path("card"), report::model_card(&evaluation, &learning, model.info(), &provenance))?;
     write(&args.path("chart"), report::chart(&evaluation))?;
     for m in &evaluation.methods {
         println!(
@@ -586,6 +594,19 @@ fn evaluate(args: &Args) -> Result<(), String> {
             m.lift.low * 100.0,
             m.lift.high * 100.0
         );
+    }
+    for (period, result) in [("validation", &validation), ("test", &learning)] {
+        for row in &result.rows {
+            println!(
+                "on-device learning, {period}, {:16} NDCG@10 base {:.4} → base + head {:.4}  lift {:+.1} % [{:+.1}, {:+.1}]",
+                row.label,
+                row.base.mean,
+                row.with_head.mean,
+                row.lift.mean * 100.0,
+                row.lift.low * 100.0,
+                row.lift.high * 100.0
+            );
+        }
     }
     Ok(())
 }

@@ -3,7 +3,12 @@ use crate::item::{Event, EventKind, Item};
 use crate::signals::StoreConfig;
 
 fn contract(features: &[&str]) -> Contract {
-    Contract { version: 2, name: "test".into(), features: features.iter().map(|f| f.to_string()).collect() }
+    Contract {
+        version: 2,
+        name: "test".into(),
+        features: features.iter().map(|f| f.to_string()).collect(),
+        learning: Default::default(),
+    }
 }
 
 fn candidate(id: &str, topics: &[&str], score: f32) -> Candidate {

@@ -14,6 +14,7 @@ fn contract(features: &[&str]) -> Contract {
         version: CONTRACT_VERSION,
         name: "replay-test".into(),
         features: features.iter().map(|f| f.to_string()).collect(),
+        learning: Default::default(),
     }
 }
 
