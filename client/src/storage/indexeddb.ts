@@ -31,6 +31,12 @@ const META = "meta";
 const MODEL = "serving";
 /** An open request with no event for this long is presumed stuck (see sendOpenRequest). */
 const OPEN_STALL_MS = 5_000;
+/**
+ * Tries of one transaction while the browser closes connections under it. Clearing site data
+ * can abort the open request of the retry too (the database is still being deleted), so one
+ * retry is not always enough; a third failure is a real one.
+ */
+const CLOSING_ATTEMPTS = 3;
 
 interface SlotRecord {
   generation: number;
@@ -114,7 +120,10 @@ export function indexedDbStorage(options: IndexedDbStorageOptions = {}): SignalS
       clearTimeout(stall);
       if (!isCurrent()) return;
       opening = null;
-      settle({ error: request.error ?? new Error(`IndexedDB "${name}" could not be opened`) });
+      const error = request.error ?? new Error(`IndexedDB "${name}" could not be opened`);
+      // An open (or its upgrade) aborted because the browser is deleting the database — site
+      // data being cleared — is retried like a transaction the closing aborted.
+      settle({ error: isClosingAbort(error) ? new ConnectionClosing(error) : error });
     };
     request.onblocked = () => {
       clearTimeout(stall);
@@ -131,13 +140,13 @@ export function indexedDbStorage(options: IndexedDbStorageOptions = {}): SignalS
    * dropped the dead handle can arrive after the abort, and an aborted transaction wrote nothing.
    */
   const transact = async <T>(stores: string[], mode: IDBTransactionMode, body: (tx: IDBTransaction, done: (value: T) => void) => void): Promise<T> => {
-    try {
-      return await transactOnce(await open(), stores, mode, body);
-    } catch (error) {
-      if (!(error instanceof ConnectionClosing)) throw error;
-      return transactOnce(await open(), stores, mode, body).catch((again: unknown) => {
-        throw again instanceof ConnectionClosing ? again.cause : again;
-      });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await transactOnce(await open(), stores, mode, body);
+      } catch (error) {
+        if (!(error instanceof ConnectionClosing)) throw error;
+        if (attempt === CLOSING_ATTEMPTS) throw error.cause;
+      }
     }
   };
 
@@ -176,8 +185,7 @@ export function indexedDbStorage(options: IndexedDbStorageOptions = {}): SignalS
         // closing…" or AbortError "The connection was closed", on the transaction or only on
         // its requests. (No code here aborts a transaction; a failed request's own error —
         // QuotaExceededError, ConstraintError — is not retried.)
-        const byClosing = isDomError(error, "UnknownError") || isDomError(error, "AbortError");
-        reject(byClosing ? closing(error) : error);
+        reject(isClosingAbort(error) ? closing(error) : error);
       };
       body(tx, (value) => {
         result = { value };
@@ -367,11 +375,16 @@ export function indexedDbStorage(options: IndexedDbStorageOptions = {}): SignalS
   };
 }
 
-/** A transaction the browser aborted because it closes the connection: worth one more try. */
+/** A transaction or open the browser aborted because it closes the connection: worth another try. */
 class ConnectionClosing extends Error {
   constructor(cause: unknown) {
     super("the IndexedDB connection is closing", { cause });
   }
+}
+
+/** The browser's own aborts of a closing connection (see transactOnce's `onabort`). */
+function isClosingAbort(error: unknown): boolean {
+  return isDomError(error, "UnknownError") || isDomError(error, "AbortError");
 }
 
 function isDomError(error: unknown, name: string): boolean {
