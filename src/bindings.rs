@@ -351,7 +351,7 @@ impl WasmRanker {
 
     /// Everything the store knows, decayed to `now`, as JSON (a `SignalExport`).
     #[wasm_bindgen(js_name = exportSignals)]
-    pub fn export_signals(&mut self, now: f64) -> Result<String, String> {
+    pub fn export_signals(&self, now: f64) -> Result<String, String> {
         let export = self.inner.export_signals(now).map_err(|e| wire(&e))?;
         Ok(serde_json::to_string(&export).expect("plain data always serialises"))
     }

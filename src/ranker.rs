@@ -190,13 +190,9 @@ pub struct Ranker {
     /// Reused feature matrix and per-key buffers, so a rerank does not allocate them anew.
     matrix: Vec<f32>,
     scratch: FeatureScratch,
-    last_prune_at: f64,
     /// The contract's candidate signal features by name: what the personal head is over.
     head_features: Vec<String>,
 }
-
-/// Retention is enforced at most this often during reranks (it scans every key).
-const PRUNE_INTERVAL_MS: f64 = 3_600_000.0;
 
 impl Ranker {
     pub fn new(model_bytes: &[u8], options: RankerOptions) -> Result<Ranker> {
@@ -212,7 +208,6 @@ impl Ranker {
             options,
             matrix: Vec::new(),
             scratch: FeatureScratch::default(),
-            last_prune_at: f64::NEG_INFINITY,
             head_features,
         })
     }
@@ -233,12 +228,9 @@ impl Ranker {
         &mut self.store
     }
 
-    /// What the store holds as of `now` (see `SignalStore::export`), retention applied first
-    /// at the store's horizon: exactly what a restart at `now` would restore. (Between the
-    /// throttled prunes of `rerank`, keys past retention may still be held.)
-    pub fn export_signals(&mut self, now: f64) -> Result<SignalExport> {
-        check_now(now, Error::InvalidRequest)?;
-        self.store.prune(now);
+    /// What the store holds, decayed to `now` (see `SignalStore::export`): exactly what a
+    /// restart would restore.
+    pub fn export_signals(&self, now: f64) -> Result<SignalExport> {
         self.store.export(now)
     }
 
@@ -307,12 +299,6 @@ impl Ranker {
         let started = clock.now_ms();
         validate_request(candidates, settings, self.options.max_candidates)?;
         let now = settings.context.now;
-        // Retention at the store's horizon: a request's clock far ahead deletes nothing.
-        let horizon = self.store.horizon(now);
-        if horizon - self.last_prune_at > PRUNE_INTERVAL_MS {
-            self.store.prune(now);
-            self.last_prune_at = horizon;
-        }
         self.check_memory(candidates.len(), settings.explain)?;
         let context = RequestContext { now, utc_offset_minutes: settings.context.utc_offset_minutes };
         self.builder.build_columns_into(

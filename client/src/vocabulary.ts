@@ -69,5 +69,5 @@ export const LIMITS = {
   /** Largest model file or bundle, in bytes (src/model.rs). */
   maxModelBytes: 33554432,
   /** Largest snapshot, in bytes (src/signals/snapshot.rs). */
-  maxSnapshotBytes: 413799492,
+  maxSnapshotBytes: 413799500,
 } as const;

@@ -33,6 +33,10 @@ pub const MAX_EVENTS_PER_BATCH: usize = 100_000;
 /// event on the key would then be added decayed to nothing, and the key would never expire.
 pub const FUTURE_SLACK_MS: f64 = HOUR_MS;
 
+/// Retention is applied at most once per this much advance of the store's timeline (it scans
+/// every key), so a stale key may outlive its limit by up to this long.
+const RETENTION_INTERVAL_MS: f64 = HOUR_MS;
+
 /// The latest time a JavaScript `Date` can hold (year 275760).
 pub const LATEST_TIME_MS: f64 = 8.64e15;
 
@@ -100,6 +104,11 @@ pub struct SignalStore {
     recent: RecentEmbeddings,
     /// The personal head and the shown lists it learns from (`learning`).
     learner: Learner,
+    /// The time retention was last applied at (`NEG_INFINITY`: never): nothing older than the
+    /// limit before it is held. Only recorded batches move it (see `record_events`), and it is
+    /// in the snapshot, so the store is a function of its snapshot and the batches recorded
+    /// on it since: what a restart or a replaced module rebuilds is what was held.
+    retained_at: f64,
 }
 
 impl SignalStore {
@@ -113,6 +122,7 @@ impl SignalStore {
             session_vector: None,
             recent: RecentEmbeddings::default(),
             learner: Learner::default(),
+            retained_at: f64::NEG_INFINITY,
         })
     }
 
@@ -194,11 +204,26 @@ impl SignalStore {
             }
         }
         let time_of = |event: &E| if event.at() > now + FUTURE_SLACK_MS { now } else { event.at() };
-        let oldest_kept = now - self.config.retention_ms;
+        let newest_held = self.newest_event_at();
+        // Retention follows the store's own timeline: up to the newest event it already held,
+        // as far as this batch's clock agrees. So one batch dated far ahead deletes nothing by
+        // itself, and neither does a request (reads change nothing).
+        let retain_at = newest_held
+            .map(|newest| now.min(newest))
+            .filter(|&horizon| horizon - self.retained_at >= RETENTION_INTERVAL_MS);
+        let oldest_kept = now.max(retain_at.unwrap_or(self.retained_at)) - self.config.retention_ms;
+        // A batch that stores nothing changes nothing (the client journals only batches that
+        // store something, and the store must be what its journal rebuilds).
+        if !events.clone().any(|event| time_of(&event) >= oldest_kept) {
+            return Ok(RecordSummary { expired: events.len(), ..RecordSummary::default() });
+        }
+        if let Some(horizon) = retain_at {
+            self.retain(horizon);
+        }
         // Keys compete for the cap by their strength at the store's own time (its newest event,
         // this batch's included), never at a `now` beyond it.
         let batch_newest = events.clone().map(|e| time_of(&e)).fold(f64::NEG_INFINITY, f64::max);
-        let strength_at = now.min(self.newest_event_at().map_or(batch_newest, |n| n.max(batch_newest)));
+        let strength_at = now.min(newest_held.map_or(batch_newest, |n| n.max(batch_newest)));
         let mut summary = RecordSummary::default();
         for event in events {
             let at = time_of(&event);
@@ -224,11 +249,9 @@ impl SignalStore {
         self.totals.as_ref().map(|totals| totals.last_seen_at)
     }
 
-    /// The time retention may be applied at when a caller says it is `now`: never later than
-    /// the newest event the store holds, so a clock far ahead (one request's word) cannot
-    /// delete anything; a later call that agrees, after newer events were recorded, can.
-    pub fn horizon(&self, now: f64) -> f64 {
-        self.newest_event_at().map_or(now, |newest| now.min(newest))
+    /// The time retention was last applied at (`NEG_INFINITY`: never).
+    pub fn retained_at(&self) -> f64 {
+        self.retained_at
     }
 
     /// Adds one validated event, dated `at` (its own time, or `now` if that was far ahead).
@@ -302,10 +325,11 @@ impl SignalStore {
         }
     }
 
-    /// Applies retention as of `now`, at the store's horizon (see `horizon`): drops
-    /// everything not touched within the retention limit before it.
-    pub fn prune(&mut self, now: f64) {
-        let oldest_kept = self.horizon(now) - self.config.retention_ms;
+    /// Applies retention at `horizon` (never before `retained_at`): drops everything not
+    /// touched within the limit before it.
+    fn retain(&mut self, horizon: f64) {
+        self.retained_at = horizon;
+        let oldest_kept = horizon - self.config.retention_ms;
         for map in &mut self.keys {
             map.retain(|_, stats| stats.last_seen_at >= oldest_kept);
         }
@@ -329,6 +353,7 @@ impl SignalStore {
         self.session_vector = None;
         self.recent.clear();
         self.learner.clear();
+        self.retained_at = f64::NEG_INFINITY;
     }
 
     /// Serialises the store (see `snapshot.rs` for the format).
@@ -336,15 +361,19 @@ impl SignalStore {
         snapshot::encode(self)
     }
 
-    /// Replaces the store with a snapshot's content, applying this store's limits to it
-    /// (retention at the snapshot's own horizon as of `now`). On any error the current content
-    /// is kept.
+    /// Replaces the store with a snapshot's content, applying this store's limits to it:
+    /// retention at the time the snapshot's store last applied it (a restart deletes nothing
+    /// the store held, whatever `now` says), the key cap with strengths at `now` (never later
+    /// than the snapshot's newest event). On any error the current content is kept.
     pub fn restore(&mut self, bytes: &[u8], now: f64) -> Result<()> {
         check_now(now, Error::InvalidRequest)?;
         let decoded = snapshot::decode(bytes)?;
-        let mut restored = SignalStore { config: self.config, ..decoded };
-        restored.prune(now);
-        restored.enforce_key_cap(restored.horizon(now));
+        let retained_at = decoded.retained_at;
+        let mut restored = SignalStore { config: self.config, retained_at: f64::NEG_INFINITY, ..decoded };
+        if retained_at.is_finite() {
+            restored.retain(retained_at);
+        }
+        restored.enforce_key_cap(restored.newest_event_at().map_or(now, |newest| now.min(newest)));
         *self = restored;
         Ok(())
     }

@@ -5,7 +5,7 @@
 //! payload = totals? | user vector? | session vector?
 //!           | recent count u32 | (time f64, dimension u32, unit embedding)*
 //!           | key count u32 | (family u8, name length u16, name, stats)*
-//!           | learner
+//!           | learner | retained at f64 (NaN: never)
 //! learner = feature count u16 | (name length u16, name)* | weights f32* | squared gradients f32*
 //!           | updates u32 | updated at f64 (NaN: never) | validated u32 | gate open u8
 //!           | gain count u16 | gain f32* | list count u16
@@ -13,7 +13,8 @@
 //! ```
 //!
 //! Version 1 had no recent embeddings; it still restores, with none. Version 2 had no
-//! learner; it restores with none (the head starts from zero, closed). Decoding checks every length and value, so corrupt bytes give `CorruptSnapshot`
+//! learner; it restores with none (the head starts from zero, closed). Version 3 had no
+//! retention time; it restores as never retained (the next recorded batch applies retention). Decoding checks every length and value, so corrupt bytes give `CorruptSnapshot`
 //! (never a panic), and bytes from a newer format give `SnapshotVersion`.
 
 use std::collections::HashMap;
@@ -31,11 +32,13 @@ use crate::learning::{
 };
 
 const MAGIC: &[u8; 6] = b"LRSIG1";
-pub const SNAPSHOT_VERSION: u16 = 3;
+pub const SNAPSHOT_VERSION: u16 = 4;
 /// The last version without recent embeddings.
 const VERSION_WITHOUT_RECENT: u16 = 1;
 /// The last version without the learner.
 const VERSION_WITHOUT_LEARNER: u16 = 2;
+/// The last version without the time retention was applied at.
+const VERSION_WITHOUT_RETAINED_AT: u16 = 3;
 const HEADER_LEN: usize = MAGIC.len() + 2 + 4;
 const CHECKSUM_LEN: usize = 4;
 /// A key's counters and times as encoded (`write_stats`).
@@ -63,6 +66,7 @@ pub const MAX_SNAPSHOT_BYTES: usize = HEADER_LEN
     + 4
     + MAX_KEY_CAP * (1 + 2 + MAX_STRING_LEN + STATS_LEN)
     + LEARNER_LEN
+    + 8
     + CHECKSUM_LEN;
 
 pub fn encode(store: &SignalStore) -> Vec<u8> {
@@ -86,6 +90,7 @@ fn encode_as(store: &SignalStore, version: u16) -> Vec<u8> {
             + 4
             + store.key_count() * (1 + 2 + STATS_LEN)
             + names_len
+            + 8
             + CHECKSUM_LEN,
     );
     bytes.extend_from_slice(MAGIC);
@@ -123,6 +128,10 @@ fn encode_as(store: &SignalStore, version: u16) -> Vec<u8> {
     }
     if version > VERSION_WITHOUT_LEARNER {
         write_learner(&mut bytes, &store.learner);
+    }
+    if version > VERSION_WITHOUT_RETAINED_AT {
+        let retained_at = if store.retained_at.is_finite() { store.retained_at } else { f64::NAN };
+        bytes.extend_from_slice(&retained_at.to_le_bytes());
     }
     let payload_len = (bytes.len() - HEADER_LEN) as u32;
     bytes[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&payload_len.to_le_bytes());
@@ -225,6 +234,11 @@ pub(super) fn encode_version_2(store: &SignalStore) -> Vec<u8> {
     encode_as(store, VERSION_WITHOUT_LEARNER)
 }
 
+#[cfg(test)]
+pub(super) fn encode_version_3(store: &SignalStore) -> Vec<u8> {
+    encode_as(store, VERSION_WITHOUT_RETAINED_AT)
+}
+
 /// Decodes snapshot bytes into a store with default limits (the caller applies its own).
 pub fn decode(bytes: &[u8]) -> Result<SignalStore> {
     if bytes.len() > MAX_SNAPSHOT_BYTES {
@@ -287,6 +301,9 @@ pub fn decode(bytes: &[u8]) -> Result<SignalStore> {
     }
     if version > VERSION_WITHOUT_LEARNER {
         store.learner = reader.learner()?;
+    }
+    if version > VERSION_WITHOUT_RETAINED_AT {
+        store.retained_at = reader.optional_time()?.unwrap_or(f64::NEG_INFINITY);
     }
     if !reader.bytes.is_empty() {
         return Err(corrupt("trailing bytes"));

@@ -227,16 +227,66 @@ fn retention_drops_old_events_and_keys() {
     let summary = store.record(&[old, recent], now).unwrap();
     assert_eq!(summary, RecordSummary { recorded: 1, expired: 1, clamped: 0 });
     assert!(store.key(Family::Item, "old").is_none());
-    // Two days later a new event; once a later call agrees it is that late, "recent" (now 11
+    // Two days later a new event; once a later batch agrees it is that late, "recent" (now 11
     // days old) goes.
     let later = now + 2.0 * DAY_MS;
     let fresh = Item { author: None, containers: vec![], ..item("fresh", &[]) };
-    store.record(&[event(EventKind::Click, fresh, later)], later).unwrap();
-    assert!(store.key(Family::Item, "recent").is_some(), "recording alone deletes nothing");
-    store.prune(later);
+    store.record(&[event(EventKind::Click, fresh.clone(), later)], later).unwrap();
+    assert!(store.key(Family::Item, "recent").is_some(), "one batch alone deletes nothing");
+    store.record(&[event(EventKind::Impression, fresh, later)], later).unwrap();
     assert!(store.key(Family::Item, "recent").is_none());
     assert_eq!(store.key_count(), 1);
     assert_eq!(store.totals().unwrap().last_seen_at, later);
+    assert_eq!(store.retained_at(), later);
+}
+
+#[test]
+fn a_batch_that_stores_nothing_changes_nothing() {
+    let mut store = populated_store();
+    let later = 10_000.0 + 200.0 * DAY_MS;
+    store.record(&[event(EventKind::Click, item("later", &[]), later)], later).unwrap();
+    let before = store.clone();
+    // It would apply retention at `later` if it stored an event; it stores none (the client
+    // journals only batches that store something, and a restart replays only those).
+    let summary = store.record(&[event(EventKind::Click, item("old", &[]), 1_000.0)], later).unwrap();
+    assert_eq!(summary, RecordSummary { recorded: 0, expired: 1, clamped: 0 });
+    assert_eq!(store.record(&[], later).unwrap(), RecordSummary::default());
+    assert_eq!(store, before);
+}
+
+#[test]
+fn retention_is_applied_at_most_hourly_and_never_moves_back() {
+    let config = StoreConfig { retention_ms: DAY_MS, ..StoreConfig::default() };
+    let mut store = SignalStore::new(config).unwrap();
+    let hour = HALF_LIVES[0].ms;
+    let click = |id: &str, at: f64| {
+        event(EventKind::Click, Item { author: None, containers: vec![], ..item(id, &[]) }, at)
+    };
+    let record = |store: &mut SignalStore, at: f64| store.record(&[click("z", at)], at).unwrap();
+    let start = 10.0 * DAY_MS;
+    store.record(&[click("a", start)], start).unwrap();
+    // Each time twice: a batch moves retention up to the newest event held before it.
+    for at in [start + DAY_MS - 0.5 * hour, start + DAY_MS - 0.5 * hour] {
+        record(&mut store, at);
+    }
+    assert_eq!(store.retained_at(), start + DAY_MS - 0.5 * hour);
+    for at in [start + DAY_MS + 0.25 * hour, start + DAY_MS + 0.25 * hour] {
+        record(&mut store, at);
+    }
+    assert!(
+        store.key(Family::Item, "a").is_some(),
+        "past the limit, but the timeline moved on by less than an hour"
+    );
+    for at in [start + DAY_MS + 0.75 * hour, start + DAY_MS + 0.75 * hour] {
+        record(&mut store, at);
+    }
+    assert!(store.key(Family::Item, "a").is_none(), "an hour on");
+    // A batch under a clock far behind does not move it back, and keeps nothing older.
+    let retained_at = store.retained_at();
+    let behind = start - 5.0 * DAY_MS;
+    let summary = store.record(&[click("behind", behind)], behind).unwrap();
+    assert_eq!(summary.expired, 1, "older than the limit before the time retention was applied at");
+    assert_eq!(store.retained_at(), retained_at);
 }
 
 #[test]
@@ -244,16 +294,19 @@ fn a_clock_far_ahead_deletes_nothing() {
     let mut store = populated_store();
     let before = store.clone();
     let far = 10_000.0 + 100.0 * DAY_MS;
-    store.prune(far);
-    assert_eq!(store, before, "a request 100 days ahead prunes nothing");
+    assert_eq!(
+        store.export(far).unwrap().keys.len(),
+        before.key_count(),
+        "a read 100 days ahead hides nothing"
+    );
     store.restore(&before.snapshot(), far).unwrap();
-    assert_eq!(store, before, "nor a restore that says so");
+    assert_eq!(store, before, "nor does a restore that says so delete anything");
     // A batch dated 100 days ahead is not deleted data: recording it deletes nothing either,
-    // and a later call that agrees applies retention.
+    // and a later batch that agrees applies retention.
     let ahead = event(EventKind::Click, item("ahead", &[]), far);
-    store.record(&[ahead], far).unwrap();
+    store.record(std::slice::from_ref(&ahead), far).unwrap();
     assert_eq!(store.key_count(), before.key_count() + 2, "the new item and author");
-    store.prune(far);
+    store.record(&[ahead], far).unwrap();
     assert_eq!(store.key_count(), 3, "only its item, author and container (shared, touched again) are newer");
 }
 
@@ -275,8 +328,9 @@ fn events_dated_far_after_now_are_recorded_at_now() {
     assert!((stats.count_at(EventKind::Like, 1, now + DAY_MS) - 1.5).abs() < 1e-6);
     // … and it expires with the rest once retention has passed.
     let later = now + 100.0 * DAY_MS;
-    store.record(&[event(EventKind::Click, item("b", &[]), later)], later).unwrap();
-    store.prune(later);
+    for _ in 0..2 {
+        store.record(&[event(EventKind::Click, item("b", &[]), later)], later).unwrap();
+    }
     assert!(store.key(Family::Item, "a").is_none());
 }
 
@@ -370,14 +424,22 @@ fn restore_applies_retention_and_key_cap() {
     let mut restored = SignalStore::new(tight).unwrap();
     restored.restore(&bytes, 10_000.0).unwrap();
     assert!(restored.key_count() <= 5);
-    // Retention on restore is measured from the snapshot's own newest event: here a click two
-    // days after the others makes them all older than a day.
+    // Retention on restore is applied, with this store's limit, at the time the snapshot's
+    // store last applied it: here two clicks two days after the others, the second at a time
+    // that agrees with the first, make them all older than a day.
     let mut later = store.clone();
     let click = Item { author: None, containers: vec![], ..item("later", &[]) };
-    later.record(&[event(EventKind::Click, click, 2.0 * DAY_MS)], 2.0 * DAY_MS).unwrap();
+    for _ in 0..2 {
+        later.record(&[event(EventKind::Click, click.clone(), 2.0 * DAY_MS)], 2.0 * DAY_MS).unwrap();
+    }
+    assert_eq!(later.key_count(), store.key_count() + 1, "within 90 days: all kept");
     let mut restored = SignalStore::new(StoreConfig { key_cap: 100, retention_ms: DAY_MS }).unwrap();
     restored.restore(&later.snapshot(), 10.0 * DAY_MS).unwrap();
-    assert_eq!(restored.key_count(), 1, "only the click's item is within a day of it");
+    assert_eq!(restored.key_count(), 1, "only the clicks' item is within a day of it");
+    // Not at the restore's `now`: a restart deletes nothing the store held.
+    let mut restored = SignalStore::new(StoreConfig::default()).unwrap();
+    restored.restore(&later.snapshot(), 1_000.0 * DAY_MS).unwrap();
+    assert_eq!(restored, later);
 }
 
 #[test]
@@ -431,14 +493,17 @@ fn retention_drops_old_recent_embeddings() {
     // An impression (no embedding) dated so that the events at 1 000 and 2 000 ms are past
     // retention, those at 3 000 and later not.
     let now = retention + 2_500.0;
-    store.record(&[event(EventKind::Impression, item("late", &[]), now)], now).unwrap();
+    for _ in 0..2 {
+        store.record(&[event(EventKind::Impression, item("late", &[]), now)], now).unwrap();
+    }
     let mut restored = SignalStore::new(StoreConfig::default()).unwrap();
     restored.restore(&store.snapshot(), now).unwrap();
     let times: Vec<f64> = restored.recent().iter().map(|e| e.at).collect();
     assert_eq!(times, [3_000.0, 4_000.0]);
-    let now = retention + 7_000.0;
-    restored.record(&[event(EventKind::Impression, item("later", &[]), now)], now).unwrap();
-    restored.prune(now);
+    let now = retention + 7_000.0 + HALF_LIVES[0].ms;
+    for _ in 0..2 {
+        restored.record(&[event(EventKind::Impression, item("later", &[]), now)], now).unwrap();
+    }
     assert!(restored.recent().is_empty() && restored.user_vector().is_none());
 }
 
@@ -642,6 +707,25 @@ fn version_2_snapshots_restore_without_a_head() {
     assert_eq!(restored.learner(), &Learner::default());
 }
 
+#[test]
+fn version_3_snapshots_restore_as_never_retained() {
+    let mut store = learning_store();
+    let later = 20_000.0 + HALF_LIVES[0].ms;
+    for _ in 0..2 {
+        store.record(&[event(EventKind::Impression, item("late", &[]), later)], later).unwrap();
+    }
+    assert_eq!(store.retained_at(), later);
+    let old = snapshot::encode_version_3(&store);
+    assert_eq!(u16::from_le_bytes([old[6], old[7]]), 3);
+    let mut restored = SignalStore::new(StoreConfig::default()).unwrap();
+    restored.restore(&old, later).unwrap();
+    assert_eq!(restored.retained_at(), f64::NEG_INFINITY);
+    assert_eq!(SignalStore { retained_at: later, ..restored.clone() }, store, "all else as it was");
+    let mut current = SignalStore::new(StoreConfig::default()).unwrap();
+    current.restore(&store.snapshot(), later).unwrap();
+    assert_eq!(current, store, "version 4 keeps the time");
+}
+
 /// `bytes` with its payload replaced, header and checksum made to match: what a bug (not a
 /// torn write) would produce, which decoding must refuse without panicking.
 fn resealed(bytes: &[u8], payload: &[u8]) -> Vec<u8> {
@@ -658,7 +742,9 @@ fn a_corrupt_head_is_refused_and_the_store_kept() {
     let store = learning_store();
     let bytes = store.snapshot();
     let payload = &bytes[12..bytes.len() - 4];
-    let learner_start = payload.len() - snapshot::encode_learner_len(store.learner());
+    // The learner, then the time retention was applied at.
+    let learner_end = payload.len() - 8;
+    let learner_start = learner_end - snapshot::encode_learner_len(store.learner());
     let mut target = learning_store();
     for cut in learner_start..payload.len() {
         let error = target.restore(&resealed(&bytes, &payload[..cut]), 13_000.0).unwrap_err();
@@ -666,7 +752,7 @@ fn a_corrupt_head_is_refused_and_the_store_kept() {
     }
     // The waiting list's last label (just before its last candidate's two signals) as 0.5.
     let mut bad_label = payload.to_vec();
-    let label_at = payload.len() - 2 * 4 - 4;
+    let label_at = learner_end - 2 * 4 - 4;
     bad_label[label_at..label_at + 4].copy_from_slice(&0.5f32.to_le_bytes());
     let error = target.restore(&resealed(&bytes, &bad_label), 13_000.0).unwrap_err();
     assert!(error.to_string().contains("bad shown label"), "{error}");
@@ -682,8 +768,9 @@ fn clear_and_retention_forget_the_head() {
     let mut store = learning_store();
     let retention = StoreConfig::default().retention_ms;
     let now = retention + 20_000.0;
-    store.record(&[event(EventKind::Impression, item("late", &[]), now)], now).unwrap();
-    store.prune(now);
+    for _ in 0..2 {
+        store.record(&[event(EventKind::Impression, item("late", &[]), now)], now).unwrap();
+    }
     assert!(store.learner().shown().is_empty(), "lists shown before retention are gone");
     assert_eq!(store.learner().model(), &PersonalModel::new(2), "and the head they taught");
 }

@@ -228,8 +228,9 @@ export class Ranker {
   }
 
   /**
-   * Replaces the signals with a snapshot's (retention applied as of `now`, default the
-   * clock). Throws `CORRUPT_SNAPSHOT` or `SNAPSHOT_VERSION` and keeps the current signals if
+   * Replaces the signals with a snapshot's (this ranker's limits applied: retention at the
+   * time the snapshot's store last applied it, the key cap with strengths as of `now`,
+   * default the clock). Throws `CORRUPT_SNAPSHOT` or `SNAPSHOT_VERSION` and keeps the current signals if
    * the bytes cannot be used.
    */
   restore(bytes: Uint8Array, now?: number): void {
