@@ -249,6 +249,27 @@ describe("persistence with the file adapter", () => {
   });
 });
 
+test("every batch pending at a flush goes to storage in one append, in order, each under its own key", async () => {
+  const memory = memoryStorage();
+  const appends = [];
+  const storage = {
+    ...memory,
+    append: (batches) => {
+      appends.push(batches.map((batch) => batch.seq));
+      return memory.append(batches);
+    },
+  };
+  const ranker = await createLocalRanker({ modelBytes: model, storage, now: () => NOW, flushDelayMs: Infinity });
+  for (let i = 0; i < 7; i++) await ranker.record([{ kind: "click", item: itemRef(items[i]), at: NOW - 1000 + i }]);
+  await ranker.flush();
+  assert.deepEqual(appends, [[1, 2, 3, 4, 5, 6, 7]], "seven batches, one write");
+  const { log } = await memory.load();
+  assert.deepEqual(log.map((entry) => entry.batch.seq), [1, 2, 3, 4, 5, 6, 7]);
+  assert.ok(log.every((entry, i) => i === 0 || entry.key === log[i - 1].key + 1), "consecutive keys");
+  assert.equal(ranker.status.pendingEvents, 0);
+  await stop(ranker);
+});
+
 test("a failed debounced write is retried by itself", async () => {
   let failures = 1;
   const fs = {

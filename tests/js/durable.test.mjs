@@ -240,12 +240,11 @@ test(`${CYCLES} SIGKILLs of Chromium while it records and persists: no acknowled
   );
   assert.ok(sum((c) => c.acked) > 0, "the test saw persists acknowledged");
   if (CYCLES >= 10) assert.ok(killsMidWrite > 0, "some kills landed while a write was in flight");
-  // A bound on how long an event stays unpersisted, as a sanity check that the client keeps
-  // persisting (the contract above is that nothing acknowledged is lost): the flush window, two
-  // writes (the one running when the flush was due, and its own), the page's own lateness (its
-  // flush timer fires as late as its other timers, which it measures) and 1 s. Not tighter: on
-  // this 2-core machine the oldest lost event was 617–728 ms old in three runs on 2026-12-01
-  // with the page's timers at most 26 ms late and writes at most 87 ms, a gap not yet
-  // explained (it was within window + 2 writes + 250 ms in the runs before).
-  assert.ok(oldestLostMs <= windowMs + 2 * longestWriteMs + lateMs + 1000, `an event ${oldestLostMs} ms old was lost (the page's timers up to ${Math.round(lateMs)} ms late)`);
+  // The flush window (README, "Flush window"): nothing recorded longer ago than the window,
+  // two writes (the one running when the append was due, and its own) and the page's own
+  // lateness (its flush timer fires as late as its other timers, which it measures) is lost, with
+  // 250 ms for the kill and the reports' travel. Until 2026-12-02 the client appended its pending
+  // batches one write each, so under this steady stream a backlog took as many writes as it had
+  // batches and the oldest lost event was 455–728 ms old; in one write it is within the window.
+  assert.ok(oldestLostMs <= windowMs + 2 * longestWriteMs + lateMs + 250, `an event ${oldestLostMs} ms old was lost (the page's timers up to ${Math.round(lateMs)} ms late)`);
 });

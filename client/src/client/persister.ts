@@ -1,8 +1,8 @@
-// When recorded batches reach storage: each is appended to the log (a write the size of the
-// batch, not of the store) a debounce after it was recorded — bounded by a maximum wait while
-// batches keep coming — one append at a time in recording order, retried with back-off when the
-// storage refuses; and, in the leader, the log is folded into a new checkpoint once it grows past
-// a bound. Timing uses a monotonic clock: a wall clock that steps back must not postpone a write.
+// When recorded batches reach storage: appended to the log (a write the size of the batches,
+// not of the store) a debounce after they were recorded — bounded by a maximum wait while
+// batches keep coming — all those pending in one write, in recording order, retried with
+// back-off when the storage refuses; and, in the leader, the log is folded into a new checkpoint
+// once it grows past a bound. Timing uses a monotonic clock: a wall clock that steps back must not postpone a write.
 
 import { monotonicNow } from "../core/clock.js";
 import { LocalrankClientError, messageOf, type ClientWarningCode } from "../errors.js";
@@ -14,6 +14,13 @@ import type { PersistInfo } from "./types.js";
 const MAX_WAIT_FACTOR = 5;
 /** Longest wait between retries of a failing write. */
 const MAX_RETRY_MS = 60_000;
+/**
+ * Most batches in one append. All the pending ones go in one write, so an event waits for at
+ * most the write running when it is due and its own (README, "Flush window"); one at a time, a
+ * backlog under a steady stream of batches took as many writes as it had batches. The bound
+ * keeps a write's size in check after storage failed for a while.
+ */
+const MAX_BATCHES_PER_APPEND = 500;
 
 /** What the persister needs from the client. */
 export interface PersistHooks {
@@ -90,25 +97,22 @@ export class Persister {
     // checkpoint can follow in the same step, with no own batch outside the log. Each pass is
     // reported as soon as it is written: while events keep coming, the passes may not end soon.
     for (let pending = this.hooks.unappended(); pending.length > 0; pending = this.hooks.unappended()) {
-      let appendedEvents = 0;
-      let byteLength = 0;
-      for (const entry of pending) {
-        let written;
-        try {
-          written = await this.storage.append(entry.batch);
-        } catch (error) {
-          const retryMs = this.scheduleRetry();
-          const when = retryMs === null ? "on the next record or flush" : `in ${Math.round(retryMs / 1000)} s`;
-          this.hooks.warn("STORAGE_FAILED", `could not persist the signals: ${messageOf(error)}; the events stay journaled, retrying ${when}`, error);
-          throw new LocalrankClientError("STORAGE_FAILED", `could not persist the signals: ${messageOf(error)}`, error);
-        }
-        this.hooks.appended(entry, written.key);
-        appendedEvents += entry.batch.count;
-        byteLength += written.byteLength;
+      const entries = pending.slice(0, MAX_BATCHES_PER_APPEND);
+      let written;
+      try {
+        written = await this.storage.append(entries.map((entry) => entry.batch));
+      } catch (error) {
+        const retryMs = this.scheduleRetry();
+        const when = retryMs === null ? "on the next record or flush" : `in ${Math.round(retryMs / 1000)} s`;
+        this.hooks.warn("STORAGE_FAILED", `could not persist the signals: ${messageOf(error)}; the events stay journaled, retrying ${when}`, error);
+        throw new LocalrankClientError("STORAGE_FAILED", `could not persist the signals: ${messageOf(error)}`, error);
       }
+      const { keys, byteLength } = written;
+      entries.forEach((entry, i) => this.hooks.appended(entry, keys[i] as number));
       this.retryDelayMs = 0;
       this.lastPersistedAt = Date.now();
-      this.report({ kind: "append", byteLength, events: appendedEvents, pendingBatches: this.hooks.pendingBatches(), storage: true });
+      const events = entries.reduce((n, entry) => n + entry.batch.count, 0);
+      this.report({ kind: "append", byteLength, events, pendingBatches: this.hooks.pendingBatches(), storage: true });
     }
     if (this.leader && this.hooks.wantsCheckpoint()) {
       let written: number | null = null;

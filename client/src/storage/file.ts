@@ -221,15 +221,16 @@ export function createFileStorage(path: string, fs: FileSystem, process: Process
         corruptEntries: log.corruptEntries,
       };
     },
-    append(batch: StoredBatch) {
-      const bytes = frame(encodeBatch(batch));
+    append(batches: StoredBatch[]) {
+      const bytes = concat(...batches.map((batch) => frame(encodeBatch(batch))));
+      const keysFrom = (first: number) => batches.map((_, i) => first + i);
       return locked(async () => {
         const log = await readLogFile();
         if (log.validLength === 0) {
           // No log yet (or none of this format): start one after the checkpoint.
           const firstKey = ((await readCheckpoint())?.upTo ?? 0) + 1;
           await replace(logPath, concat(logHeader(await epochOf(), firstKey), bytes));
-          return { key: firstKey, byteLength: bytes.length };
+          return { keys: keysFrom(firstKey), byteLength: bytes.length };
         }
         const handle = await fs.open(logPath, "r+", 0o600);
         try {
@@ -240,7 +241,7 @@ export function createFileStorage(path: string, fs: FileSystem, process: Process
         } finally {
           await handle.close();
         }
-        return { key: log.nextKey, byteLength: bytes.length };
+        return { keys: keysFrom(log.nextKey), byteLength: bytes.length };
       });
     },
     async readLog(after) {

@@ -269,16 +269,28 @@ export function indexedDbStorage(options: IndexedDbStorageOptions = {}): SignalS
       const what = `${copy.checkpoint ? "a checkpoint" : "no checkpoint"} and ${copy.entries.length} log entries`;
       return { ...restored.stored, recovered: `the browser had deleted IndexedDB "${name}" (it does so when it finds its files corrupt after a crash); restored ${what} from the OPFS mirror` };
     },
-    async append(batch: StoredBatch) {
-      const bytes = encodeBatch(batch);
-      const { key, epoch } = await transact<{ key: number; epoch: number }>([signals, logStore], "readwrite", (tx, done) => {
-        const request = tx.objectStore(logStore).add(bytes);
-        request.onsuccess = () => readSignals(tx, (_, epoch) => done({ key: request.result as number, epoch }));
+    async append(batches: StoredBatch[]) {
+      const encoded = batches.map(encodeBatch);
+      if (encoded.length === 0) return { keys: [], byteLength: 0 };
+      const { keys, epoch } = await transact<{ keys: number[]; epoch: number }>([signals, logStore], "readwrite", (tx, done) => {
+        const store = tx.objectStore(logStore);
+        const requests: IDBRequest[] = [];
+        for (const bytes of encoded) {
+          try {
+            requests.push(store.add(bytes));
+          } catch (error) {
+            // Aborted by an earlier add (its quota, say): the abort rejects, with the reason.
+            if (isDomError(error, "TransactionInactiveError")) return;
+            throw error;
+          }
+        }
+        // Requests of one transaction succeed in the order they were made.
+        requests.at(-1)!.onsuccess = () => readSignals(tx, (_, epoch) => done({ keys: requests.map((r) => r.result as number), epoch }));
       });
-      // Acknowledged once both copies hold it; a mirror that fails leaves the database's copy.
-      await mirror?.writeEntry(epoch, key, bytes).catch(() => {});
-      broadcast({ type: "appended", entries: [{ key, batch }] });
-      return { key, byteLength: bytes.length };
+      // Acknowledged once both copies hold them; a mirror that fails leaves the database's copy.
+      await Promise.all(encoded.map((bytes, i) => mirror?.writeEntry(epoch, keys[i] as number, bytes).catch(() => {})));
+      broadcast({ type: "appended", entries: batches.map((batch, i) => ({ key: keys[i] as number, batch })) });
+      return { keys, byteLength: encoded.reduce((n, bytes) => n + bytes.length, 0) };
     },
     readLog(after) {
       return transact<{ epoch: number; entries: LogEntry[]; corruptEntries: number }>([signals, logStore], "readonly", (tx, done) =>

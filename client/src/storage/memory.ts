@@ -66,11 +66,11 @@ function view(backend: Backend): MemoryStorage {
       const fallback = backend.snapshots[1]?.upTo ?? 0;
       return { epoch: backend.epoch, snapshots: backend.snapshots.map(copySnapshot), log: entriesAfter(fallback), corruptEntries: 0 };
     },
-    async append(batch: StoredBatch) {
-      const entry = { key: backend.nextKey++, batch: structuredClone(batch) };
-      backend.log.push(entry);
-      tellOthers({ type: "appended", entries: [copyEntry(entry)] });
-      return { key: entry.key, byteLength: encodeBatch(batch).length };
+    async append(batches: StoredBatch[]) {
+      const entries = batches.map((batch) => ({ key: backend.nextKey++, batch: structuredClone(batch) }));
+      backend.log.push(...entries);
+      tellOthers({ type: "appended", entries: entries.map(copyEntry) });
+      return { keys: entries.map((entry) => entry.key), byteLength: batches.reduce((n, batch) => n + encodeBatch(batch).length, 0) };
     },
     async readLog(after) {
       return { epoch: backend.epoch, entries: entriesAfter(after), corruptEntries: 0 };

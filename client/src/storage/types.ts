@@ -62,10 +62,11 @@ export interface SignalStorage {
   /** Everything needed to restore: the checkpoints and the log after them. */
   load(): Promise<StoredState>;
   /**
-   * Appends a batch durably; resolves with its key and the bytes written. After it resolves
-   * the batch survives a crash (it is acknowledged). Other contexts are told (`watch`).
+   * Appends batches durably, in order, in one write (all or none); resolves with their keys
+   * (increasing, in the same order) and the bytes written. After it resolves the batches
+   * survive a crash (they are acknowledged). Other contexts are told (`watch`).
    */
-  append(batch: StoredBatch): Promise<{ key: number; byteLength: number }>;
+  append(batches: StoredBatch[]): Promise<{ keys: number[]; byteLength: number }>;
   /** The log entries after `after`, in key order, and the storage's epoch. */
   readLog(after: number): Promise<{ epoch: number; entries: LogEntry[]; corruptEntries: number }>;
   /**
