@@ -311,9 +311,12 @@ impl Ranker {
         self.check_budget(started, clock)?;
         let rows = candidates.len();
         let mut scores = self.model.score(&self.matrix, rows)?;
-        let explanations = if settings.explain { self.explain(&scores, rows)? } else { Vec::new() };
+        let mut explanations = if settings.explain { self.explain(&scores, rows)? } else { Vec::new() };
         residual_scores(&mut scores, &self.matrix, &self.builder);
         let base = self.options.learning.then(|| self.add_head_terms(&mut scores, now));
+        if base.is_some() {
+            self.explain_head(&mut explanations);
+        }
         self.check_budget(started, clock)?;
         let order = rerank::order(&scores, candidates, &settings.constraints, &mut || {
             self.check_budget(started, clock)
@@ -338,6 +341,27 @@ impl Ranker {
             *score += learner.model().served_term(|k| row[signals[k]], &config);
         }
         base
+    }
+
+    /// Adds the personal head's part to each explanation, by the model's occlusion: a group
+    /// gains what the head's term loses with that group's columns zeroed (nothing while the
+    /// gate is closed).
+    fn explain_head(&self, explanations: &mut [Explanation]) {
+        let config = self.model.contract().learning;
+        let head = self.store.learner().model();
+        let (width, signals, features) =
+            (self.builder.width(), self.builder.signal_columns(), self.builder.features());
+        for (explanation, row) in explanations.iter_mut().zip(self.matrix.chunks_exact(width)) {
+            let served = head.served_term(|k| row[signals[k]], &config);
+            if served == 0.0 {
+                continue;
+            }
+            for (group, contribution) in &mut explanation.contributions {
+                let occluded =
+                    |k: usize| if features[signals[k]].group() == *group { 0.0 } else { row[signals[k]] };
+                *contribution += served - head.served_term(occluded, &config);
+            }
+        }
     }
 
     /// Remembers the top of the served order (what the user is shown) with its signal

@@ -104,6 +104,46 @@ fn consistent_engagement_with_what_the_base_under_ranks_makes_it_rise() {
 }
 
 #[test]
+fn explanations_include_the_heads_part() {
+    let rounds = 16;
+    let mut learning = ranker(true);
+    live(&mut learning, rounds, "cat");
+    let now = START + rounds as f64 * ROUND_MS;
+    let request = RerankRequest {
+        candidates: candidates(rounds),
+        context: RequestContextInput { now, utc_offset_minutes: 0.0 },
+        explain: true,
+        ..RerankRequest::default()
+    };
+    // The same store without learning: the model's own attributions.
+    let mut base = ranker(false);
+    base.store_mut().restore(&learning.store().snapshot(), now).unwrap();
+    let model_only = base.rerank(&request, &Clockless).unwrap().explanations;
+    let with_head = learning.rerank(&request, &Clockless).unwrap().explanations;
+    // (That rerank's lists are all waiting for their outcomes: the head took no step.)
+    let head = learning.store().learner().model();
+    assert!(head.gate().is_open());
+    let config = learning.model.contract().learning;
+    let (width, signals, features) =
+        (learning.builder.width(), learning.builder.signal_columns(), learning.builder.features());
+    let mut head_moved_a_cat = false;
+    for (i, row) in learning.matrix.chunks_exact(width).enumerate() {
+        let served = head.served_term(|k| row[signals[k]], &config);
+        for (&(group, with), &(_, without)) in
+            with_head[i].contributions.iter().zip(&model_only[i].contributions)
+        {
+            let occluded = head.served_term(
+                |k| if features[signals[k]].group() == group { 0.0 } else { row[signals[k]] },
+                &config,
+            );
+            assert!((with - without - (served - occluded)).abs() < 1e-6, "candidate {i}, {group:?}");
+            head_moved_a_cat |= i >= 5 && group == FeatureGroup::Affinity && with > without;
+        }
+    }
+    assert!(head_moved_a_cat, "the head's weight on clicks shows in the cats' engagement");
+}
+
+#[test]
 fn the_gate_keeps_the_base_when_the_head_does_not_beat_it() {
     // The user clicks what the server already puts first: the base is as good as it gets.
     let mut learning = ranker(true);
