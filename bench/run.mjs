@@ -11,7 +11,7 @@ import os from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { brotliCompressSync, gzipSync, constants } from "node:zlib";
 
-import { endToEnd, ingest, memory, modelOnly, persistence, SIZES } from "./lib/cases.mjs";
+import { endToEnd, ingest, learningCost, memory, modelOnly, persistence, SIZES } from "./lib/cases.mjs";
 import { startServer } from "./server.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -117,6 +117,8 @@ async function nodeCases() {
     memoryStorage: client.memoryStorage,
     log,
   });
+  section("Node: on-device learning");
+  res.learning = await learningCost({ makeClient, budgetMs: BUDGET, log });
   return res;
 }
 
@@ -297,6 +299,13 @@ function table(r) {
   lines.push(`8. persistence at a ${p.keys}-key store (Node, in-memory log; the storage's own I/O aside)`);
   row("a flush after 10 events", `${p.flushBytes.median} B`, `${f(p.flushMs.median)} ms (p99 ${f(p.flushMs.p99)})`, `a full snapshot instead: ${KB(p.fullSnapshotBytes)}`);
   row("a checkpoint (the leader, rarely)", `${KB(p.checkpointBytes)}`, `blocks the thread for its snapshot: ${f(g.snapshotMs.median, 2)} ms`);
+  const l = r.node.learning;
+  if (l) {
+    lines.push("");
+    lines.push(`9. on-device learning (Node, N=${l.n}; head ${l.active ? "active" : "NOT active"} after ${l.rounds} lists of a user opening "${l.topic}", ${l.updates} steps; ms, median / p99)`);
+    row("rerank, learning on", `${f(l.on.median)} / ${f(l.on.p99)}`, `${f(l.ratio, 3)}x`);
+    row("rerank, learning off", `${f(l.off.median)} / ${f(l.off.p99)}`);
+  }
   const w = r.chromium?.worker;
   if (w) {
     lines.push("");
@@ -362,6 +371,11 @@ function budgets(r) {
   add("[Node] main thread per flush <= 1 ms", p.flushMs.median <= 1, `${f(p.flushMs.median)} ms`);
   add("[Node] a checkpoint blocks a rerank <= 5 ms", r.node.ingest.snapshotMs.median <= 5, `${f(r.node.ingest.snapshotMs.median, 2)} ms (the snapshot of ${r.node.ingest.keyCountAtSnapshot} keys; in worker mode it blocks the worker, not the page)`,
     `encoding and checksumming the whole store, ${KB(r.node.ingest.snapshotBytes)}, in one synchronous call`);
+  const l = r.node.learning;
+  if (l) {
+    add(`[Node] learning (head active) adds <= 5 % to a rerank at N=${l.n}`, l.active && l.ratio <= 1.05, `${f(l.ratio, 3)}x (${f(l.on.median)} vs ${f(l.off.median)} ms; head ${l.active ? "active" : "not active"})`,
+      l.active ? "the head's term on every candidate, and remembering the shown top 50 with its features" : "the head did not become active in the scenario, so its cost is not what a learning device pays");
+  }
   const g = r.node.ingest;
   add("[Node] ingest >= 1 M events/s (packEvents + recordColumns)", g.columnsEventsPerSec >= 1e6, `${(g.columnsEventsPerSec / 1e6).toFixed(3)} M/s (object path ${(g.objectEventsPerSec / 1e6).toFixed(3)} M/s, JS store ${(g.jsEventsPerSec / 1e6).toFixed(3)} M/s)`);
   return out;

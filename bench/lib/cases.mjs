@@ -419,3 +419,48 @@ export function ingest({ makeRanker, packEvents, batch = 1000, batches = 60, log
 function equalBytes(a, b) {
   return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
+
+/**
+ * Case 9: what on-device learning adds to a rerank at N. A user who, list after list, opens
+ * the first shown candidate of a topic the server ranks low, an hour apart (past each list's
+ * label window, so every list is learnt from): the same events into a client that learns and
+ * one with `learning: false`, until the learning one's head is active; then both rerank the
+ * list, interleaved. With learning on, each rerank also remembers its shown list and, once the
+ * memory is full, takes a step on the oldest: the steady state of a device.
+ */
+export async function learningCost({ makeClient, n = 500, rounds = 40, budgetMs = 1500, log = () => {} }) {
+  const { candidates, events } = makeScenario(n);
+  const [learning, base] = [await makeClient({ learning: true }), await makeClient({ learning: false })];
+  for (const client of [learning, base]) await client.record(events, NOW);
+  const topic = commonestTopic(candidates.slice(n / 2));
+  const byId = new Map(candidates.map((c) => [c.id, c]));
+  const ref = ({ id, author, containers, topics, embedding }) => ({ id, author, containers, topics, embedding });
+  let at = NOW;
+  let played = 0;
+  let active = false;
+  for (; played < rounds && !active; played++) {
+    at += 3_600_000;
+    const shown = learning.rerank({ candidates, now: at, utcOffsetMinutes: UTC_OFFSET }).ids.slice(0, 50);
+    base.rerank({ candidates, now: at, utcOffsetMinutes: UTC_OFFSET });
+    const opened = shown.find((id) => byId.get(id).topics.includes(topic));
+    const seen = shown.map((id) => ({ kind: "impression", item: ref(byId.get(id)), at: at + 1000 }));
+    if (opened) seen.push({ kind: "click", item: ref(byId.get(opened)), at: at + 2000 });
+    for (const client of [learning, base]) await client.record(seen, at + 2000);
+    active = (await learning.exportSignals(at + 2000)).learning.active;
+  }
+  const request = { candidates, now: at + 3_600_000, utcOffsetMinutes: UTC_OFFSET };
+  const t = await timeInterleaved({ learningOn: () => learning.rerank(request), learningOff: () => base.rerank(request) }, { budgetMs });
+  const state = (await learning.exportSignals(request.now)).learning;
+  await learning.close();
+  await base.close();
+  const result = { n, topic, rounds: played, active: state.active, updates: state.updates, on: t.learningOn, off: t.learningOff, ratio: t.learningOn.median / t.learningOff.median };
+  log(`learning N=${n}: head ${state.active ? "active" : "not active"} after ${played} lists (${state.updates} steps); rerank ${t.learningOn.median.toFixed(4)} ms with learning, ${t.learningOff.median.toFixed(4)} ms without: ${result.ratio.toFixed(3)}x`);
+  return result;
+}
+
+/** The topic most candidates of `list` carry. */
+function commonestTopic(list) {
+  const counts = new Map();
+  for (const c of list) for (const t of c.topics) counts.set(t, (counts.get(t) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1])[0][0];
+}
