@@ -212,9 +212,10 @@ impl SignalStore {
             .map(|newest| now.min(newest))
             .filter(|&horizon| horizon - self.retained_at >= RETENTION_INTERVAL_MS);
         let oldest_kept = now.max(retain_at.unwrap_or(self.retained_at)) - self.config.retention_ms;
+        let batch_newest = events.clone().map(|e| time_of(&e)).fold(f64::NEG_INFINITY, f64::max);
         // A batch that stores nothing changes nothing (the client journals only batches that
         // store something, and the store must be what its journal rebuilds).
-        if !events.clone().any(|event| time_of(&event) >= oldest_kept) {
+        if batch_newest < oldest_kept {
             return Ok(RecordSummary { expired: events.len(), ..RecordSummary::default() });
         }
         if let Some(horizon) = retain_at {
@@ -222,7 +223,6 @@ impl SignalStore {
         }
         // Keys compete for the cap by their strength at the store's own time (its newest event,
         // this batch's included), never at a `now` beyond it.
-        let batch_newest = events.clone().map(|e| time_of(&e)).fold(f64::NEG_INFINITY, f64::max);
         let strength_at = now.min(newest_held.map_or(batch_newest, |n| n.max(batch_newest)));
         let mut summary = RecordSummary::default();
         for event in events {
@@ -368,10 +368,9 @@ impl SignalStore {
     pub fn restore(&mut self, bytes: &[u8], now: f64) -> Result<()> {
         check_now(now, Error::InvalidRequest)?;
         let decoded = snapshot::decode(bytes)?;
-        let retained_at = decoded.retained_at;
-        let mut restored = SignalStore { config: self.config, retained_at: f64::NEG_INFINITY, ..decoded };
-        if retained_at.is_finite() {
-            restored.retain(retained_at);
+        let mut restored = SignalStore { config: self.config, ..decoded };
+        if restored.retained_at.is_finite() {
+            restored.retain(restored.retained_at);
         }
         restored.enforce_key_cap(restored.newest_event_at().map_or(now, |newest| now.min(newest)));
         *self = restored;

@@ -2,7 +2,8 @@
 // not of the store) a debounce after they were recorded — bounded by a maximum wait while
 // batches keep coming — all those pending in one write, in recording order, retried with
 // back-off when the storage refuses; and, in the leader, the log is folded into a new checkpoint
-// once it grows past a bound. Timing uses a monotonic clock: a wall clock that steps back must not postpone a write.
+// once it grows past a bound. Timing uses a monotonic clock: a wall clock that steps back must
+// not postpone a write.
 
 import { monotonicNow } from "../core/clock.js";
 import { LocalrankClientError, messageOf, type ClientWarningCode } from "../errors.js";
