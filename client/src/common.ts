@@ -6,6 +6,7 @@ export { LocalRanker } from "./client/local-ranker.js";
 export type { LocalRankerOptions } from "./client/options.js";
 export { CLIENT_OPTION_KEYS } from "./client/options.js";
 export type { ClientRerankResult, ClientStatus, ClientWarning, PersistInfo, RerankInput } from "./client/types.js";
+export type { SerializedInput } from "./client/serialized.js";
 export {
   CLIENT_ERROR_CODES,
   CLIENT_FALLBACK_REASONS,

@@ -185,7 +185,6 @@ export const CHROMIUM_ARGS = [
   "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
   "--disable-component-update", "--disable-sync", "--no-first-run",
 ];
-/** Generous: a 2-core machine shared with builds. */
 /**
  * What `exportSignals()` holds of the recorded events: all but the personal head's learning
  * state, whose shown lists only reranks make, so a restart or a recovered trap has them as of
@@ -195,6 +194,7 @@ export function recordedSignals({ learning: _learning, ...signals }) {
   return signals;
 }
 
+/** Generous: a 2-core machine shared with builds. */
 export const BROWSER_TIMEOUT = 30_000;
 
 /** A headless Chromium; each `newContext()` has its own IndexedDB. */

@@ -22,6 +22,7 @@ import { applyBatch, Journal } from "./journal.js";
 import { checkSha256, modelError, readModelUrl, type ModelRef, type ModelSource } from "./models.js";
 import { resolveOptions, toBytes, type LocalRankerOptions, type ResolvedOptions } from "./options.js";
 import { monotonicNow, Persister } from "./persister.js";
+import { isSerialized, parseSerialized, type SerializedInput } from "./serialized.js";
 import { serverOrder, serverOrderOf } from "./server-order.js";
 import type { ClientRerankResult, ClientStatus, ClientWarning, RerankInput } from "./types.js";
 
@@ -136,18 +137,32 @@ export class LocalRanker {
   }
 
   /**
-   * Reorders `input` (a candidate list or a whole request). Never throws: on any problem it
+   * Reorders `input` (a candidate list or a whole request, as objects or as the JSON the server
+   * sent: a string or its UTF-8 bytes, which are only read). Never throws: on any problem it
    * returns the server order with `fallback.reason` set to the module's error code,
    * `"WASM_TRAP"` (the module trapped, or is being replaced after a trap) or `"SHIM_ERROR"`
    * (any other exception, or a closed ranker). After a trap or an unexpected exception the
    * module is replaced in the background (see `ready()`). `model` names the serving model.
    */
   rerank(input: RerankInput): ClientRerankResult {
+    return this.#rerank(input, undefined);
+  }
+
+  /**
+   * @internal `rerank` of a serialized request with `now` as its time unless it has its own
+   * (worker mode: the page's clock, for a request the page does not read). Never throws either.
+   */
+  rerankSerialized(input: SerializedInput, now: number | undefined): ClientRerankResult {
+    return this.#rerank(input, now);
+  }
+
+  #rerank(input: RerankInput, now: number | undefined): ClientRerankResult {
     const started = monotonicNow();
     const model = this.#model?.ref ?? null;
     let request: RerankRequest;
     try {
-      request = (Array.isArray(input) ? { candidates: input } : input) as RerankRequest;
+      const value = isSerialized(input) ? parseSerialized(input, now) : input;
+      request = (Array.isArray(value) ? { candidates: value } : value) as RerankRequest;
     } catch (error) {
       const invalid = codedError("INVALID_REQUEST", `request: ${inputMessage(error)}`);
       return serverOrder(input, invalid.code, invalid.message, started, model);

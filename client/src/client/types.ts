@@ -2,6 +2,7 @@
 
 import type { ClientFallbackReason, ClientWarningCode } from "../errors.js";
 import type { ModelRef } from "./models.js";
+import type { SerializedInput } from "./serialized.js";
 import type { Candidate, RerankRequest, RerankResult } from "../wasm/types.js";
 
 export interface ClientWarning {
@@ -19,8 +20,11 @@ export interface ClientRerankResult extends Omit<RerankResult, "fallback"> {
   model: ModelRef | null;
 }
 
-/** A candidate list (the server's order) or a whole request. */
-export type RerankInput = readonly Candidate[] | RerankRequest;
+/**
+ * A candidate list (the server's order) or a whole request: as objects, or serialized as the
+ * server sent it (its JSON text, or that text's UTF-8 bytes).
+ */
+export type RerankInput = readonly Candidate[] | RerankRequest | SerializedInput;
 
 export interface PersistInfo {
   /** "append": recorded batches reached the log (they are acknowledged); "checkpoint": the log was folded into a new checkpoint. */

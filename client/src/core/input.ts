@@ -99,6 +99,16 @@ export function typedArrayKind(value: unknown): string | undefined {
   return typedArrayTag.call(value) as string | undefined;
 }
 
+/** Whether `value` is a genuine `ArrayBuffer` (by its internal slots; no caller code runs). */
+export function isArrayBuffer(value: unknown): value is ArrayBuffer {
+  try {
+    arrayBufferByteLength.call(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A genuine typed array's length (0 once its buffer is detached). */
 export function typedLength(value: unknown): number {
   return typedArrayLength.call(value);

@@ -8,6 +8,7 @@ export { CLIENT_ERROR_CODES, CLIENT_FALLBACK_REASONS, CLIENT_WARNING_CODES, Loca
 export * from "../vocabulary.js";
 export { WORKER_OPTION_KEYS, WorkerLocalRanker, type WorkerLocalRankerOptions } from "./remote-ranker.js";
 export type { ClientRerankResult, ClientStatus, ClientWarning, PersistInfo, RerankInput } from "../client/types.js";
+export type { SerializedInput } from "../client/serialized.js";
 export type { ClientErrorCode, ClientFallbackReason, ClientWarningCode } from "../errors.js";
 export type { ModelRef, ModelSource } from "../client/models.js";
 export type * from "../wasm/types.js";

@@ -21,6 +21,7 @@ export type WorkerRequest =
   | { id: number; method: "start"; options: WorkerStartOptions }
   | { id: number; method: "rerankColumns"; columns: CandidateColumns; settings: RerankSettings }
   | { id: number; method: "rerankObjects"; request: unknown }
+  | { id: number; method: "rerankSerialized"; json: string | { buffer: ArrayBuffer; length: number }; now?: number | undefined }
   | { id: number; method: "record"; events: unknown; now?: number | undefined }
   | { id: number; method: "flush" | "clear" | "ready" | "close" }
   | { id: number; method: "exportSignals"; now?: number | undefined }
@@ -28,6 +29,12 @@ export type WorkerRequest =
 
 /** A result without `ids`: the page has the candidates and maps `order` onto them. */
 export type WorkerRerankResult = Omit<ClientRerankResult, "ids">;
+
+/** A serialized request's result, with the buffer its bytes came in (back to the page's pool). */
+export interface WorkerSerializedResult {
+  result: ClientRerankResult;
+  buffer: ArrayBuffer | null;
+}
 
 /** An error as it crosses: enough to rebuild it with its name and code on the page. */
 export interface WorkerError {

@@ -6,13 +6,16 @@
 import { checkedClock, type Clock } from "../core/clock.js";
 import { packCandidates } from "../packers/candidates.js";
 import { LocalrankClientError, messageOf, type ClientWarningCode } from "../errors.js";
-import type { ModelSource } from "../client/models.js";
+import type { ModelRef, ModelSource } from "../client/models.js";
+import { isSerialized, parseSerialized, type SerializedInput } from "../client/serialized.js";
+import { BytePool } from "./byte-pool.js";
+import { inputMessage } from "../core/input.js";
 import { toBytes } from "../client/options.js";
 import { serverOrder } from "../client/server-order.js";
 import { monotonicNow } from "../client/persister.js";
 import type { ClientRerankResult, ClientStatus, ClientWarning, PersistInfo, RerankInput } from "../client/types.js";
 import type { ModelInfo, RankerOptions, RecordSummary, RerankRequest, RerankSettings, SignalEvent, SignalExport } from "../wasm/types.js";
-import { transferables, type WorkerMessage, type WorkerRequest, type WorkerRerankResult, type WorkerStartOptions, type WorkerState } from "./protocol.js";
+import { transferables, type WorkerMessage, type WorkerRequest, type WorkerRerankResult, type WorkerSerializedResult, type WorkerStartOptions, type WorkerState } from "./protocol.js";
 
 interface WorkerRankerBaseOptions {
   /** Where the worker keeps the signals: "indexeddb" (shared with the origin's other tabs and workers) or "memory" (default). */
@@ -111,6 +114,7 @@ export class WorkerLocalRanker {
   readonly #onWarning: ((warning: ClientWarning) => void) | undefined;
   readonly #onPersist: ((info: PersistInfo) => void) | undefined;
   readonly #pending = new Map<number, Pending>();
+  readonly #bytePool = new BytePool();
   #nextId = 1;
   #state: WorkerState | null = null;
   #failed: unknown = null;
@@ -139,11 +143,13 @@ export class WorkerLocalRanker {
   /**
    * Reorders `input` in the worker. Resolves with the server order and a `fallback` reason on
    * any problem (`SHIM_ERROR` if the worker itself failed); never rejects. The page's own work
-   * is packing the candidates and posting them.
+   * is packing the candidates and posting them; for a serialized request (the server's JSON, a
+   * string or its bytes), only copying and posting it.
    */
   rerank(input: RerankInput): Promise<ClientRerankResult> {
     const started = monotonicNow();
     const model = this.#state?.modelInfo ? { name: this.#state.modelInfo.name, sha256: this.#state.modelInfo.sha256 } : null;
+    if (isSerialized(input)) return this.#rerankSerialized(input, started, model);
     let request: RerankRequest;
     let candidates: unknown;
     let pending: Promise<unknown>;
@@ -170,6 +176,41 @@ export class WorkerLocalRanker {
         return { ...result, ids: Array.from(result.order, (i) => (list[i] as { id: string }).id) };
       },
       (error: unknown) => serverOrder(request, "SHIM_ERROR", messageOf(error), started, model),
+    );
+  }
+
+  /**
+   * A serialized request goes to the worker unread (bytes copied into a pooled buffer, which is
+   * transferred and comes back with the result; a string as it is): the worker parses and packs
+   * it, and sends the ids. Only if the worker fails does the page parse it, for the server order.
+   */
+  #rerankSerialized(input: SerializedInput, started: number, model: ModelRef | null): Promise<ClientRerankResult> {
+    let pending: Promise<unknown>;
+    try {
+      if (typeof input === "string") {
+        pending = this.#call({ id: 0, method: "rerankSerialized", json: input, now: this.#now?.() });
+      } else {
+        const copy = this.#bytePool.copy(input);
+        pending = this.#call({ id: 0, method: "rerankSerialized", json: copy, now: this.#now?.() }, [copy.buffer]);
+      }
+    } catch (error) {
+      return Promise.resolve(serverOrder(null, "INVALID_REQUEST", `request: ${inputMessage(error)}`, started, model));
+    }
+    return pending.then(
+      (value) => {
+        const { result, buffer } = value as WorkerSerializedResult;
+        this.#bytePool.release(buffer);
+        return result;
+      },
+      (error: unknown) => {
+        let request: unknown = null;
+        try {
+          request = parseSerialized(input);
+        } catch {
+          // unreadable: the worker would have said so; no ids to give
+        }
+        return serverOrder(request, "SHIM_ERROR", messageOf(error), started, model);
+      },
     );
   }
 

@@ -9,7 +9,7 @@ import { messageOf } from "../errors.js";
 import { indexedDbStorage } from "../storage/indexeddb.js";
 import { memoryStorage } from "../storage/memory.js";
 import type { WasmLoader, WasmSource } from "../wasm/loader.js";
-import { transferables, type WorkerError, type WorkerMessage, type WorkerRequest, type WorkerStartOptions, type WorkerState } from "./protocol.js";
+import { transferables, type WorkerError, type WorkerMessage, type WorkerRequest, type WorkerSerializedResult, type WorkerStartOptions, type WorkerState } from "./protocol.js";
 
 /** What the worker script provides: its flavour's client entry point. */
 export interface WorkerFlavour {
@@ -63,6 +63,13 @@ export function serve(scope: Scope, flavour: WorkerFlavour, initWasm?: WasmLoade
         if (request.method === "rerankObjects") return { value: ranker.rerank(request.request as never) };
         const result = ranker.rerankPacked(request.columns, request.settings);
         return { value: result, transfer: transferables(result) };
+      }
+      case "rerankSerialized": {
+        const { json, now } = request;
+        const result = ranker.rerankSerialized(typeof json === "string" ? json : new Uint8Array(json.buffer, 0, json.length), now);
+        const buffer = typeof json === "string" ? null : json.buffer;
+        const value: WorkerSerializedResult = { result, buffer };
+        return { value, transfer: [...transferables(result), ...(buffer ? [buffer] : [])] };
       }
       case "record":
         return { value: await ranker.record(request.events as never, request.now) };

@@ -243,6 +243,32 @@ export async function clientProperties(fc, { pkg, model, codes, tally }) {
       if (result.fallback && ["WASM_TRAP", "SHIM_ERROR"].includes(result.fallback.reason)) fail(`a bad input was taken for a broken module: ${result.fallback.message}`);
       works();
     }),
+    // The same inputs as the server would send them (their JSON, as text or bytes; random
+    // bytes where a value has no JSON): never a throw, and only INVALID_REQUEST for what
+    // cannot be read. Materialized without a ranker to re-enter: `JSON.stringify` walks every
+    // nested value, so a re-entering getter would call the client from the bottom of an
+    // almost exhausted stack, where a wasm call overflows it (which the client recovers from
+    // as from a trap; `client.rerank` fuzzes re-entry).
+    "client.rerankSerialized": fc.property(fc.oneof(arb.request, arb.candidates), fc.boolean(), fc.uint8Array({ maxLength: 64 }), (d, asText, noise) => {
+      let text;
+      try {
+        text = JSON.stringify(materialize(d, {}));
+      } catch {
+        text = undefined;
+      }
+      const bytes = text === undefined ? noise : new TextEncoder().encode(text);
+      const input = asText ? (text ?? String.fromCharCode(...noise)) : bytes;
+      let result;
+      try {
+        result = client.rerank(input);
+      } catch (error) {
+        fail(`the client's rerank of a serialized request threw ${error?.name}: ${error?.message}`);
+      }
+      tally(result.fallback ? `fell back ${result.fallback.reason}` : "ranked");
+      if (result.fallback && !known.has(result.fallback.reason)) fail(`unknown reason ${result.fallback.reason}`);
+      if (result.fallback && ["WASM_TRAP", "SHIM_ERROR"].includes(result.fallback.reason)) fail(`a bad input was taken for a broken module: ${result.fallback.message}`);
+      works();
+    }),
     "client.record": fc.asyncProperty(arb.events, fc.option(arb.callTime, { nil: undefined }), async (events, now) => {
       try {
         const summary = await client.record(materialize(events, context), now && materialize(now, context));
@@ -268,7 +294,7 @@ export async function clientProperties(fc, { pkg, model, codes, tally }) {
    */
   const finish = async () => {
     await client.flush();
-    if (client.status.instances !== 1) fail(`the client replaced its module ${client.status.instances - 1} times`);
+    if (client.status.instances !== 1) fail(`the client replaced its module ${client.status.instances - 1} times: ${JSON.stringify(client.warnings.map((w) => w.message))}`);
     if (client.status.pendingEvents !== 0) fail("events left unpersisted after a flush");
     const held = await client.exportSignals(NOW);
     await client.close();
