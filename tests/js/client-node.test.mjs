@@ -7,11 +7,12 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync
 import * as fsPromises from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { execFileSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 
 import { createLocalRanker, fileStorage, isLocalrankError, memoryStorage, wasmLoader } from "localrank";
 import {
-  NOW, catalogue, corrupted, idsOf, itemRef, likesFor, lowCandidate, modelBytes, recordedSignals, trappingLoader, withSnapshotVersion,
+  MODEL_PATH, NOW, ROOT, catalogue, corrupted, idsOf, itemRef, likesFor, lowCandidate, modelBytes, recordedSignals, trappingLoader, withSnapshotVersion,
 } from "./helpers.mjs";
 
 const items = catalogue();
@@ -527,4 +528,22 @@ describe("loading", () => {
     await assert.rejects(ranker.exportSignals(), (error) => error.code === "CLOSED");
     assert.equal(ranker.status.state, "closed");
   });
+});
+
+test("starting and reranking in Node never reads the fetch globals (the first read makes Node load its fetch, ~40 ms)", () => {
+  // A fresh process: in this one the test runner or another test may have read them already.
+  const script = `
+    const read = [];
+    for (const name of ["Response", "Request", "Headers"]) {
+      const own = Object.getOwnPropertyDescriptor(globalThis, name);
+      Object.defineProperty(globalThis, name, { configurable: true, get() { read.push(name); return own.get ? own.get.call(this) : own.value; } });
+    }
+    const { createLocalRanker, memoryStorage } = await import("localrank");
+    const { readFileSync } = await import("node:fs");
+    const ranker = await createLocalRanker({ modelBytes: readFileSync(${JSON.stringify(MODEL_PATH)}), storage: memoryStorage() });
+    const { fallback } = ranker.rerank([{ id: "a" }, { id: "b" }]);
+    await ranker.close();
+    console.log(JSON.stringify({ read, fallback }));`;
+  const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { cwd: ROOT, encoding: "utf8" });
+  assert.deepEqual(JSON.parse(out), { read: [], fallback: null });
 });
