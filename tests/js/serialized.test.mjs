@@ -115,6 +115,9 @@ test("worker mode: a serialized request crosses unread, ranks as the objects on 
       const fromText = await remote.rerank(JSON.stringify(items));
       const expected = onPage.rerank(request);
       const invalid = await remote.rerank(new Uint8Array([0x7b]));
+      // Ids come back exactly: empty-looking, non-ASCII and lone surrogates too.
+      const odd = [{ id: "lone-\ud800" }, { id: "é-ü-日本" }, { id: "\udc00" }, ...items.slice(0, 3)];
+      const oddIds = { remote: (await remote.rerank(JSON.stringify(odd))).ids, page: onPage.rerank(odd).ids };
       const summary = (r) => ({ ids: r.ids, order: [...r.order], fallback: r.fallback, explanations: r.explanations?.length ?? 0 });
       const out = {
         fromBytes: summary(fromBytes),
@@ -123,7 +126,14 @@ test("worker mode: a serialized request crosses unread, ranks as the objects on 
         expected: summary(expected),
         bytesIntact: bytes.byteLength > 0 && new TextDecoder().decode(bytes) === JSON.stringify(request),
         invalid: summary(invalid),
+        oddIds,
+        modelInfo: remote.modelInfo().sha256 === onPage.modelInfo().sha256,
       };
+      // A model update reaches the page's view of the worker, which is sent only when it changes.
+      const nnef = new Uint8Array(await (await fetch("/models/ranker.nnef.tar")).arrayBuffer());
+      const updated = await remote.updateModel(nnef);
+      const afterUpdate = await remote.rerank(bytes);
+      out.update = { changed: updated.sha256 !== expected.model.sha256, info: remote.modelInfo().sha256 === updated.sha256, served: afterUpdate.model?.sha256 === updated.sha256 };
       // The worker gone: the page parses the request for the server order.
       await remote.close();
       out.afterClose = summary(await remote.rerank(bytes));
@@ -136,6 +146,10 @@ test("worker mode: a serialized request crosses unread, ranks as the objects on 
     assert.deepEqual(out.fromText.ids, out.expected.ids, "a JSON string, with the page's clock as its time");
     assert.deepEqual(out.again, Array(7).fill(out.expected.ids.join()));
     assert.ok(out.bytesIntact, "the caller's bytes are neither detached nor changed");
+    assert.deepEqual(out.oddIds.remote, out.oddIds.page);
+    assert.equal(out.oddIds.remote.length, 6);
+    assert.ok(out.modelInfo, "the page still knows the worker's model after many responses");
+    assert.deepEqual(out.update, { changed: true, info: true, served: true });
     assert.equal(out.invalid.fallback?.reason, "INVALID_REQUEST");
     assert.deepEqual(out.invalid.ids, []);
     assert.equal(out.afterClose.fallback?.reason, "SHIM_ERROR");

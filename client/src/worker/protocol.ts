@@ -30,10 +30,36 @@ export type WorkerRequest =
 /** A result without `ids`: the page has the candidates and maps `order` onto them. */
 export type WorkerRerankResult = Omit<ClientRerankResult, "ids">;
 
-/** A serialized request's result, with the buffer its bytes came in (back to the page's pool). */
+/**
+ * A serialized request's result: its ids as one string and their lengths (one string and one
+ * typed array to read on the page, instead of a string per candidate), and the buffer the
+ * request's bytes came in (back to the page's pool).
+ */
 export interface WorkerSerializedResult {
-  result: ClientRerankResult;
+  result: Omit<ClientRerankResult, "ids">;
+  ids: PackedIds;
   buffer: ArrayBuffer | null;
+}
+
+export interface PackedIds {
+  text: string;
+  lengths: Uint32Array;
+}
+
+export function packIds(ids: readonly string[]): PackedIds {
+  return { text: ids.join(""), lengths: Uint32Array.from(ids, (id) => id.length) };
+}
+
+/** The ids `packIds` packed, exactly (lengths count UTF-16 code units, lone surrogates too). */
+export function unpackIds({ text, lengths }: PackedIds): string[] {
+  const ids = new Array<string>(lengths.length);
+  let start = 0;
+  for (let i = 0; i < lengths.length; i++) {
+    const end = start + (lengths[i] as number);
+    ids[i] = text.slice(start, end);
+    start = end;
+  }
+  return ids;
 }
 
 /** An error as it crosses: enough to rebuild it with its name and code on the page. */
@@ -46,7 +72,11 @@ export interface WorkerError {
 export interface WorkerState {
   status: ClientStatus;
   keyCount: number;
-  modelInfo: ModelInfo | null;
+  /**
+   * The serving model's info; left out while it is the one the worker last sent (every response
+   * carries a state, and this is most of its bytes for the page to read).
+   */
+  modelInfo?: ModelInfo | null;
 }
 
 export type WorkerMessage =

@@ -15,7 +15,7 @@ import { serverOrder } from "../client/server-order.js";
 import { monotonicNow } from "../client/persister.js";
 import type { ClientRerankResult, ClientStatus, ClientWarning, PersistInfo, RerankInput } from "../client/types.js";
 import type { ModelInfo, RankerOptions, RecordSummary, RerankRequest, RerankSettings, SignalEvent, SignalExport } from "../wasm/types.js";
-import { transferables, type WorkerMessage, type WorkerRequest, type WorkerRerankResult, type WorkerSerializedResult, type WorkerStartOptions, type WorkerState } from "./protocol.js";
+import { transferables, unpackIds, type WorkerMessage, type WorkerRequest, type WorkerRerankResult, type WorkerSerializedResult, type WorkerStartOptions, type WorkerState } from "./protocol.js";
 
 interface WorkerRankerBaseOptions {
   /** Where the worker keeps the signals: "indexeddb" (shared with the origin's other tabs and workers) or "memory" (default). */
@@ -198,9 +198,9 @@ export class WorkerLocalRanker {
     }
     return pending.then(
       (value) => {
-        const { result, buffer } = value as WorkerSerializedResult;
+        const { result, ids, buffer } = value as WorkerSerializedResult;
         this.#bytePool.release(buffer);
-        return result;
+        return { ...result, ids: unpackIds(ids) };
       },
       (error: unknown) => {
         let request: unknown = null;
@@ -297,7 +297,7 @@ export class WorkerLocalRanker {
   #receive(message: WorkerMessage): void {
     switch (message.type) {
       case "response": {
-        if (message.state) this.#state = message.state;
+        if (message.state) this.#updateState(message.state);
         const pending = this.#pending.get(message.id);
         this.#pending.delete(message.id);
         if (!pending) return;
@@ -309,13 +309,18 @@ export class WorkerLocalRanker {
         this.#addWarning({ ...message.warning });
         return;
       case "persist":
-        this.#state = message.state;
+        this.#updateState(message.state);
         try {
           this.#onPersist?.(message.info);
         } catch {
           // a throwing callback must not break the ranker
         }
     }
+  }
+
+  /** The worker's state, keeping the model info a state leaves out (unchanged since sent). */
+  #updateState(state: WorkerState): void {
+    this.#state = "modelInfo" in state ? state : { ...state, modelInfo: this.#state?.modelInfo ?? null };
   }
 
   /** A warning raised on the page (the clock), kept and reported like the worker's. */

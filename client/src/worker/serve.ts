@@ -9,7 +9,7 @@ import { messageOf } from "../errors.js";
 import { indexedDbStorage } from "../storage/indexeddb.js";
 import { memoryStorage } from "../storage/memory.js";
 import type { WasmLoader, WasmSource } from "../wasm/loader.js";
-import { transferables, type WorkerError, type WorkerMessage, type WorkerRequest, type WorkerSerializedResult, type WorkerStartOptions, type WorkerState } from "./protocol.js";
+import { packIds, transferables, type WorkerError, type WorkerMessage, type WorkerRequest, type WorkerSerializedResult, type WorkerStartOptions, type WorkerState } from "./protocol.js";
 
 /** What the worker script provides: its flavour's client entry point. */
 export interface WorkerFlavour {
@@ -29,8 +29,15 @@ interface Scope {
  */
 export function serve(scope: Scope, flavour: WorkerFlavour, initWasm?: WasmLoader): void {
   let ranker: LocalRanker | null = null;
-  const state = (): WorkerState | null =>
-    ranker ? { status: ranker.status, keyCount: ranker.keyCount, modelInfo: ranker.status.state === "closed" ? null : ranker.modelInfo() } : null;
+  /** The SHA-256 of the model info last sent (null: "no model" was); undefined before any. */
+  let sentModel: string | null | undefined;
+  const state = (): WorkerState | null => {
+    if (!ranker) return null;
+    const modelInfo = ranker.status.state === "closed" ? null : ranker.modelInfo();
+    const changed = (modelInfo?.sha256 ?? null) !== sentModel;
+    sentModel = modelInfo?.sha256 ?? null;
+    return { status: ranker.status, keyCount: ranker.keyCount, ...(changed ? { modelInfo } : {}) };
+  };
 
   const start = async (options: WorkerStartOptions): Promise<null> => {
     const storage =
@@ -68,8 +75,9 @@ export function serve(scope: Scope, flavour: WorkerFlavour, initWasm?: WasmLoade
         const { json, now } = request;
         const result = ranker.rerankSerialized(typeof json === "string" ? json : new Uint8Array(json.buffer, 0, json.length), now);
         const buffer = typeof json === "string" ? null : json.buffer;
-        const value: WorkerSerializedResult = { result, buffer };
-        return { value, transfer: [...transferables(result), ...(buffer ? [buffer] : [])] };
+        const { ids, ...rest } = result;
+        const value: WorkerSerializedResult = { result: rest, ids: packIds(ids), buffer };
+        return { value, transfer: [...transferables(rest), value.ids.lengths.buffer as ArrayBuffer, ...(buffer ? [buffer] : [])] };
       }
       case "record":
         return { value: await ranker.record(request.events as never, request.now) };
