@@ -16,6 +16,24 @@ WebAssembly.Memory = new Proxy(WebAssembly.Memory, {
   construct(target, args) { const m = new target(...args); memories.push(m); return m; },
 });
 
+// The page's time in workers' "message" listeners, where a result arriving is read (reading
+// `event.data` deserializes it), and when the last one ended: part of what worker mode costs
+// the page's thread.
+const receiving = { totalMs: 0, lastEnd: 0 };
+const addEventListener = Worker.prototype.addEventListener;
+Worker.prototype.addEventListener = function (type, listener, options) {
+  if (type !== "message" || typeof listener !== "function") return addEventListener.call(this, type, listener, options);
+  return addEventListener.call(this, type, function (event) {
+    const t0 = performance.now();
+    try {
+      return listener.call(this, event);
+    } finally {
+      receiving.lastEnd = performance.now();
+      receiving.totalMs += receiving.lastEnd - t0;
+    }
+  }, options);
+};
+
 async function loadModel() {
   return new Uint8Array(await (await fetch("/models/ranker.onnx")).arrayBuffer());
 }
@@ -83,6 +101,7 @@ async function full() {
   result.worker = await workerMode({
     makeWorkerClient: () => createWorkerRanker({ modelBytes: model, flushDelayMs: Infinity }),
     makeClient: () => client.createLocalRanker({ modelBytes: model, flushDelayMs: Infinity }),
+    receiving: () => ({ ...receiving }),
     log,
   });
   result.modelOnly = await modelOnly({ ranker, ort, session, width, budgetMs, log });
