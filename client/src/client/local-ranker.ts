@@ -289,6 +289,11 @@ export class LocalRanker {
     return structuredClone(this.#model?.info as ModelInfo);
   }
 
+  /** @internal The serving model's name and SHA-256 (no copy of its info), or null before one loaded. */
+  get modelRef(): ModelRef | null {
+    return this.#model?.ref ?? null;
+  }
+
   /**
    * Replaces the model without touching the signals: the new model (bytes, or a URL with the
    * SHA-256 it must have) is loaded in a fresh module instance beside the serving one and

@@ -33,10 +33,11 @@ export function serve(scope: Scope, flavour: WorkerFlavour, initWasm?: WasmLoade
   let sentModel: string | null | undefined;
   const state = (): WorkerState | null => {
     if (!ranker) return null;
-    const modelInfo = ranker.status.state === "closed" ? null : ranker.modelInfo();
-    const changed = (modelInfo?.sha256 ?? null) !== sentModel;
-    sentModel = modelInfo?.sha256 ?? null;
-    return { status: ranker.status, keyCount: ranker.keyCount, ...(changed ? { modelInfo } : {}) };
+    const status = ranker.status;
+    const model = status.state === "closed" ? null : ranker.modelRef;
+    const changed = (model?.sha256 ?? null) !== sentModel;
+    sentModel = model?.sha256 ?? null;
+    return { status, keyCount: ranker.keyCount, ...(changed ? { modelInfo: model && ranker.modelInfo() } : {}) };
   };
 
   const start = async (options: WorkerStartOptions): Promise<null> => {
