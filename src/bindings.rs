@@ -18,7 +18,7 @@ use crate::model::TrustedKey;
 use crate::ranker::{self, Clock, OnError, RankerOptions, RequestContextInput, RerankSettings};
 use crate::rerank::{Constraints, Diversity, DiversityKey};
 use crate::signals::decay::DAY_MS;
-use crate::signals::StoreConfig;
+use crate::signals::{StoreConfig, UnsealedSnapshot};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = include_str!("bindings.d.ts");
@@ -169,6 +169,8 @@ struct JsModelInfo<'a> {
 pub struct WasmRanker {
     inner: ranker::Ranker,
     ranking: Option<ranker::Ranking>,
+    /// A snapshot begun and not yet finished (`beginSnapshot`).
+    snapshot: Option<UnsealedSnapshot>,
 }
 
 #[wasm_bindgen]
@@ -200,7 +202,7 @@ impl WasmRanker {
             learning,
         )
         .and_then(|options| ranker::Ranker::new(model, options))
-        .map(|inner| WasmRanker { inner, ranking: None })
+        .map(|inner| WasmRanker { inner, ranking: None, snapshot: None })
         .map_err(|e| wire(&e))
     }
 
@@ -339,14 +341,32 @@ impl WasmRanker {
         self.inner.store().snapshot()
     }
 
-    /// Replaces the signals with a snapshot's; on an error keeps the current ones.
-    pub fn restore(&mut self, bytes: &[u8], now: f64) -> Result<(), String> {
-        self.inner.store_mut().restore(bytes, now).map_err(|e| wire(&e))
+    /// `snapshot` in two calls, so that other calls can run between them: this one encodes the
+    /// store as it is now, `finishSnapshot` checksums and returns those bytes.
+    #[wasm_bindgen(js_name = beginSnapshot)]
+    pub fn begin_snapshot(&mut self) {
+        self.snapshot = Some(self.inner.store().begin_snapshot());
     }
 
-    /// Forgets every signal.
+    /// The snapshot `beginSnapshot` began (exactly what `snapshot` gave at that moment), or
+    /// undefined if none was begun since the last one finished.
+    #[wasm_bindgen(js_name = finishSnapshot)]
+    pub fn finish_snapshot(&mut self) -> Option<Vec<u8>> {
+        self.snapshot.take().map(UnsealedSnapshot::seal)
+    }
+
+    /// Replaces the signals with a snapshot's; on an error keeps the current ones. A snapshot
+    /// begun before is dropped: it holds signals that are no longer the store's.
+    pub fn restore(&mut self, bytes: &[u8], now: f64) -> Result<(), String> {
+        self.inner.store_mut().restore(bytes, now).map_err(|e| wire(&e))?;
+        self.snapshot = None;
+        Ok(())
+    }
+
+    /// Forgets every signal, a snapshot begun before included.
     pub fn clear(&mut self) {
         self.inner.store_mut().clear();
+        self.snapshot = None;
     }
 
     /// Everything the store knows, decayed to `now`, as JSON (a `SignalExport`).

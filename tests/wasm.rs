@@ -234,6 +234,32 @@ fn signals_change_the_order_and_survive_snapshot_and_restore() {
     assert_eq!(Request::of(&fixture).run(&mut fresh).unwrap().order, before);
 }
 
+#[wasm_bindgen_test]
+fn a_snapshot_in_two_steps_is_the_store_as_it_was_begun() {
+    let fixture = fixture();
+    let mut ranker = ranker();
+    assert_eq!(ranker.finish_snapshot(), None, "nothing begun");
+    record_fixture_events(&mut ranker, &fixture);
+    let whole = ranker.snapshot();
+    ranker.begin_snapshot();
+    // What happens between the steps is not in it: a rerank (which remembers its list) and
+    // another event.
+    Request::of(&fixture).run(&mut ranker).unwrap();
+    let later = Event { at: fixture.now + 1.0, ..fixture.events[0].clone() };
+    record(&mut ranker, &[later], fixture.now + 1.0).unwrap();
+    assert_eq!(ranker.finish_snapshot().as_deref(), Some(&whole[..]));
+    assert_eq!(ranker.finish_snapshot(), None, "finished once");
+
+    // A snapshot begun before a clear or a restore would bring back signals the store no
+    // longer has: both drop it.
+    ranker.begin_snapshot();
+    ranker.clear();
+    assert_eq!(ranker.finish_snapshot(), None);
+    ranker.begin_snapshot();
+    ranker.restore(&whole, fixture.now).unwrap();
+    assert_eq!(ranker.finish_snapshot(), None);
+}
+
 /// Rounds an hour apart of the fixture's list: each round the user clicks the candidate placed
 /// 10th (the top 50 count as shown), so every list has an engaged and an ignored candidate.
 fn learn_rounds(ranker: &mut WasmRanker, rounds: usize) -> Vec<u32> {

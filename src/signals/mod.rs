@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 pub use export::{ExportedKey, ExportedLearning, ExportedRecent, ExportedWeight, SignalExport};
 pub use key_stats::KeyStats;
 pub use recent::{RecentEmbedding, RecentEmbeddings, RecentMatrix, RECENT_CAPACITY};
-pub use snapshot::{MAX_SNAPSHOT_BYTES, SNAPSHOT_VERSION};
+pub use snapshot::{UnsealedSnapshot, MAX_SNAPSHOT_BYTES, SNAPSHOT_VERSION};
 pub use user_vector::UserVector;
 
 use crate::columns::EventColumns;
@@ -358,6 +358,12 @@ impl SignalStore {
 
     /// Serialises the store (see `snapshot.rs` for the format).
     pub fn snapshot(&self) -> Vec<u8> {
+        self.begin_snapshot().seal()
+    }
+
+    /// The first step of `snapshot`, all that reads the store: the snapshot as of now, to be
+    /// sealed (checksummed) when the caller has time. Sealed, it is exactly `snapshot()`'s.
+    pub fn begin_snapshot(&self) -> UnsealedSnapshot {
         snapshot::encode(self)
     }
 

@@ -69,13 +69,28 @@ pub const MAX_SNAPSHOT_BYTES: usize = HEADER_LEN
     + 8
     + CHECKSUM_LEN;
 
-pub fn encode(store: &SignalStore) -> Vec<u8> {
+/// A snapshot's bytes without their checksum: everything that reads the store, done at once
+/// (so they are the store as of that moment). Sealing them reads only these bytes, so it can
+/// come later: a checkpoint in two steps, neither blocking its thread as long as both would.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnsealedSnapshot(Vec<u8>);
+
+impl UnsealedSnapshot {
+    /// The snapshot: these bytes and the CRC-32 of them.
+    pub fn seal(mut self) -> Vec<u8> {
+        let checksum = crc32fast::hash(&self.0);
+        self.0.extend_from_slice(&checksum.to_le_bytes());
+        self.0
+    }
+}
+
+pub fn encode(store: &SignalStore) -> UnsealedSnapshot {
     encode_as(store, SNAPSHOT_VERSION)
 }
 
 /// Encodes in `version`'s layout; older layouts leave out what they did not have (tests write
 /// version 1 snapshots this way to check they still restore).
-fn encode_as(store: &SignalStore, version: u16) -> Vec<u8> {
+fn encode_as(store: &SignalStore, version: u16) -> UnsealedSnapshot {
     // One buffer, sized up front for all but the learner's few kilobytes, with the header's
     // length filled in at the end: a full store is megabytes, and growing or copying it again
     // showed in a checkpoint's time.
@@ -135,9 +150,7 @@ fn encode_as(store: &SignalStore, version: u16) -> Vec<u8> {
     }
     let payload_len = (bytes.len() - HEADER_LEN) as u32;
     bytes[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&payload_len.to_le_bytes());
-    let checksum = crc32fast::hash(&bytes);
-    bytes.extend_from_slice(&checksum.to_le_bytes());
-    bytes
+    UnsealedSnapshot(bytes)
 }
 
 fn write_optional_vector(out: &mut Vec<u8>, vector: Option<&UserVector>) {
@@ -219,7 +232,7 @@ fn write_stats(out: &mut Vec<u8>, stats: &KeyStats) {
 
 #[cfg(test)]
 pub(super) fn encode_version_1(store: &SignalStore) -> Vec<u8> {
-    encode_as(store, VERSION_WITHOUT_RECENT)
+    encode_as(store, VERSION_WITHOUT_RECENT).seal()
 }
 
 #[cfg(test)]
@@ -231,12 +244,12 @@ pub(super) fn encode_learner_len(learner: &Learner) -> usize {
 
 #[cfg(test)]
 pub(super) fn encode_version_2(store: &SignalStore) -> Vec<u8> {
-    encode_as(store, VERSION_WITHOUT_LEARNER)
+    encode_as(store, VERSION_WITHOUT_LEARNER).seal()
 }
 
 #[cfg(test)]
 pub(super) fn encode_version_3(store: &SignalStore) -> Vec<u8> {
-    encode_as(store, VERSION_WITHOUT_RETAINED_AT)
+    encode_as(store, VERSION_WITHOUT_RETAINED_AT).seal()
 }
 
 /// Decodes snapshot bytes into a store with default limits (the caller applies its own).

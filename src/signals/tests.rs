@@ -394,6 +394,16 @@ fn snapshot_round_trips_exactly() {
 }
 
 #[test]
+fn a_snapshot_begun_is_the_store_as_it_was_then() {
+    let mut store = populated_store();
+    let whole = store.snapshot();
+    let begun = store.begin_snapshot();
+    store.record(&[event(EventKind::Like, item("later", &["rust"]), 20_000.0)], 20_000.0).unwrap();
+    assert_ne!(store.snapshot(), whole);
+    assert_eq!(begun.seal(), whole, "sealed later, it is exactly the snapshot of its moment");
+}
+
+#[test]
 fn corrupt_snapshots_are_rejected_and_the_store_kept() {
     let store = populated_store();
     let bytes = store.snapshot();

@@ -175,6 +175,58 @@ describe("persistence with the file adapter", () => {
     await stop(ranker);
   });
 
+  test("a checkpoint's snapshot is taken in two tasks: reranks and records run between them, and nothing is lost", async () => {
+    const storage = memoryStorage();
+    const ranker = await createLocalRanker({ initWasm: loader, modelBytes: model, storage, now: () => NOW, flushDelayMs: Infinity });
+    open.add(ranker);
+    const click = (id) => [{ kind: "click", item: { id }, at: NOW - 1000 }];
+    for (let n = 0; n < 199; n++) {
+      await ranker.record(click(`item-${n}`));
+      await ranker.flush();
+    }
+    await ranker.record(click("item-199"));
+    // The 200th logged batch makes the leader checkpoint. Its snapshot's second half waits for
+    // the next task (a 0 ms timer): run a rerank and a record just before that task.
+    const realSetTimeout = globalThis.setTimeout;
+    let between = null;
+    globalThis.setTimeout = (callback, delay, ...rest) =>
+      realSetTimeout(() => {
+        if (delay === 0 && between === null) between = { ranked: ranker.rerank(items), recorded: ranker.record(click("between")) };
+        callback(...rest);
+      }, delay);
+    try {
+      await ranker.flush();
+    } finally {
+      globalThis.setTimeout = realSetTimeout;
+    }
+    assert.ok(between, "the checkpoint waited for a task between its two halves");
+    assert.equal(between.ranked.fallback, null, "a rerank ran between them");
+    assert.equal((await between.recorded).recorded, 1);
+
+    const stored = await storage.load();
+    assert.equal(stored.snapshots[0]?.upTo, 200, "the checkpoint holds the 200 batches logged when it began");
+    const { Ranker, init } = await import("localrank/core");
+    await init();
+    const fromCheckpoint = new Ranker(model);
+    fromCheckpoint.restore(stored.snapshots[0].bytes, NOW);
+    const itemKeys = (exported) => exported.keys.filter((k) => k.family === "item").map((k) => k.key);
+    const checkpointed = itemKeys(fromCheckpoint.exportSignals(NOW));
+    fromCheckpoint.free();
+    assert.equal(checkpointed.length, 200);
+    assert.ok(!checkpointed.includes("between"), "what was recorded after it began is not in it…");
+    await ranker.flush();
+    const reopened = await createLocalRanker({ initWasm: loader, modelBytes: model, storage: storage.connect(), now: () => NOW, flushDelayMs: Infinity });
+    open.add(reopened);
+    const restored = (await reopened.exportSignals()).keys.filter((k) => k.family === "item");
+    assert.equal(restored.length, 201, "…but in the log after it: a restart holds every event");
+    for (const key of restored) {
+      const clicks = key.counts.find((c) => c.kind === "click" && c.halfLife === "30d")?.value;
+      assert.ok(clicks > 0.9 && clicks <= 1, `${key.key} once`);
+    }
+    await stop(reopened);
+    await stop(ranker);
+  });
+
   test("a corrupt checkpoint is reported, skipped, and replaced by the leader's next write", async () => {
     const path = join(dir, "corrupt.bin");
     writeFileSync(path, corrupted(await snapshotOf(liked({ modelInfo: () => info }))));

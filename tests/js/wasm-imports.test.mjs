@@ -128,7 +128,7 @@ const packages = ["full", "slim"].map((flavour) => {
 
 /** The WasmRanker methods the module exports (`wasmranker_<method>`), besides its constructor and free. */
 const RANKER_METHODS = [
-  "rerankColumns", "takeOrder", "takeScores", "takeContributions", "explainedGroups", "recordColumns", "snapshot", "restore",
+  "rerankColumns", "takeOrder", "takeScores", "takeContributions", "explainedGroups", "recordColumns", "snapshot", "beginSnapshot", "finishSnapshot", "restore",
   "clear", "exportSignals", "modelInfo", "keyCount", "maxCandidates", "memoryBudgetBytes", "scoreFeatures",
 ];
 /** wasm-bindgen's runtime exports (allocator, exception slot, externref table, start) and state. */

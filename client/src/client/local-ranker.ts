@@ -590,17 +590,25 @@ export class LocalRanker {
 
   /**
    * Folds the log into a new checkpoint (the leader, inside the persister's queue right after
-   * its appends). The snapshot is taken at once — synchronously, while no own batch waits for
-   * its append — so it holds exactly the log entries applied so far; the log is then read to
-   * make sure none up to the newest of them is missing (another context's entry not yet heard
-   * of), and only then does the checkpoint replace the older one.
+   * its appends). The snapshot is begun at once — synchronously, while no own batch waits for
+   * its append — so it holds exactly the log entries applied so far, and finished (checksummed
+   * and copied out) in a later task, so reranks can run between the two halves; the log is then
+   * read to make sure none up to the newest of them is missing (another context's entry not yet
+   * heard of), and only then does the checkpoint replace the older one.
    */
   async #checkpoint(): Promise<number | null> {
-    const taken = await this.#invoke((ranker) => {
+    const begun = await this.#invoke((ranker) => {
       if (this.#journal.unappended().length > 0 || this.#applied.size === 0) return null;
-      return { bytes: ranker.snapshot(), applied: new Set(this.#applied), upTo: Math.max(...this.#applied) };
+      ranker.beginSnapshot();
+      return { applied: new Set(this.#applied), upTo: Math.max(...this.#applied) };
     });
-    if (!taken) return null;
+    if (!begun) return null;
+    await nextTask();
+    // Null when what was begun is gone: the module was replaced (a trap, a model update) or
+    // its store cleared or rebuilt in between.
+    const bytes = await this.#invoke((ranker) => ranker.finishSnapshot());
+    if (!bytes) return null;
+    const taken = { bytes, ...begun };
     const { epoch, entries } = await this.#storage.readLog(this.#base.upTo);
     if (epoch !== this.#epoch) return null;
     const missing = entries.filter((entry) => entry.key <= taken.upTo && !taken.applied.has(entry.key));
@@ -729,6 +737,11 @@ export class LocalRanker {
 }
 
 /** A random id for this context's log entries. */
+/** Resolves in a later task (not a microtask), so the event loop can run what waits. */
+function nextTask(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 function randomId(): string {
   const bytes = new Uint8Array(12);
   globalThis.crypto.getRandomValues(bytes);

@@ -228,6 +228,21 @@ export class Ranker {
   }
 
   /**
+   * `snapshot()` in two calls, so that neither holds the thread as long as it would: this one
+   * encodes the store as it is now (reranks and records may follow before the second call);
+   * `finishSnapshot()` checksums those bytes and returns them. `clear()` and `restore()` drop
+   * a snapshot begun before them.
+   */
+  beginSnapshot(): void {
+    this.#call((handle) => handle.beginSnapshot());
+  }
+
+  /** The snapshot `beginSnapshot()` began, exactly as `snapshot()` was then; null if none is pending. */
+  finishSnapshot(): Uint8Array | null {
+    return this.#call((handle) => handle.finishSnapshot()) ?? null;
+  }
+
+  /**
    * Replaces the signals with a snapshot's (this ranker's limits applied: retention at the
    * time the snapshot's store last applied it, the key cap with strengths as of `now`,
    * default the clock). Throws `CORRUPT_SNAPSHOT` or `SNAPSHOT_VERSION` and keeps the current signals if
