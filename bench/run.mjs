@@ -298,7 +298,7 @@ function table(r) {
   lines.push("");
   lines.push(`8. persistence at a ${p.keys}-key store (Node, in-memory log; the storage's own I/O aside)`);
   row("a flush after 10 events", `${p.flushBytes.median} B`, `${f(p.flushMs.median)} ms (p99 ${f(p.flushMs.p99)})`, `a full snapshot instead: ${KB(p.fullSnapshotBytes)}`);
-  row("a checkpoint (the leader, rarely)", `${KB(p.checkpointBytes)}`, `blocks the thread for its snapshot: ${f(g.snapshotMs.median, 2)} ms`);
+  row("a checkpoint (the leader, rarely)", `${KB(p.checkpointBytes)}`, `blocks the thread for ${f(checkpointBlockMs(g), 2)} ms: encoding ${f(g.snapshotBeginMs.median, 2)}, then in a later task checksumming and copying out ${f(g.snapshotFinishMs.median, 2)} (in one call: ${f(g.snapshotMs.median, 2)})`);
   const l = r.node.learning;
   if (l) {
     lines.push("");
@@ -323,6 +323,11 @@ function table(r) {
     if (!b.met && b.limit) lines.push(`           limited by: ${b.limit}`);
   }
   return lines.join("\n");
+}
+
+/** What a checkpoint blocks its thread for: the longer of its snapshot's two steps (bench case 6). */
+function checkpointBlockMs(ingest) {
+  return Math.max(ingest.snapshotBeginMs.median, ingest.snapshotFinishMs.median);
 }
 
 function budgets(r) {
@@ -357,7 +362,9 @@ function budgets(r) {
   const s = r.sizes;
   add("brotli wasm <= 0.5x ORT's wasm", s.localrank.wasm.brotli <= 0.5 * s.ort.wasm.brotli, `${f(s.localrank.wasm.brotli / s.ort.wasm.brotli, 2)}x (${KB(s.localrank.wasm.brotli)} vs ${KB(s.ort.wasm.brotli)})`,
     `tract: its operator registries keep every operator linked, and the ONNX loader adds ${s.localrankSlim ? KB(s.localrank.wasm.brotli - s.localrankSlim.wasm.brotli) : "?"} over the slim flavour (README, "Where the time goes")`);
-  if (s.localrankSlim) add("brotli wasm <= 0.5x ORT's wasm (slim flavour)", s.localrankSlim.wasm.brotli <= 0.5 * s.ort.wasm.brotli, `${f(s.localrankSlim.wasm.brotli / s.ort.wasm.brotli, 2)}x (${KB(s.localrankSlim.wasm.brotli)} vs ${KB(s.ort.wasm.brotli)})`);
+  // The slim flavour's own budget (issue 14): under a megabyte, 10^6 bytes.
+  if (s.localrankSlim) add("brotli wasm <= 1.0 MB (slim flavour)", s.localrankSlim.wasm.brotli <= 1e6, `${(s.localrankSlim.wasm.brotli / 1e6).toFixed(3)} MB (${KB(s.localrankSlim.wasm.brotli)}; ${f(s.localrankSlim.wasm.brotli / s.ort.wasm.brotli, 2)}x ORT's wasm)`,
+    "tract's core, NNEF reader and kernels, which the slim flavour keeps whole: its operator registries keep every operator linked whether a model uses it or not (README, \"Where the time goes\")");
   for (const [envName, m] of [["Node", r.node.memory], ["Chromium", r.chromium?.memory]]) {
     if (!m) continue;
     const flat = m.afterAll === m.checkpoints[0].bytes;
@@ -373,8 +380,9 @@ function budgets(r) {
   const p = r.node.persistence;
   add("[Node] a flush after 10 events at a 20 000-key store writes <= 16 KB", p.flushBytes.median <= 16 * 1024, `${p.flushBytes.median} B (a full snapshot: ${KB(p.fullSnapshotBytes)})`);
   add("[Node] main thread per flush <= 1 ms", p.flushMs.median <= 1, `${f(p.flushMs.median)} ms`);
-  add("[Node] a checkpoint blocks a rerank <= 5 ms", r.node.ingest.snapshotMs.median <= 5, `${f(r.node.ingest.snapshotMs.median, 2)} ms (the snapshot of ${r.node.ingest.keyCountAtSnapshot} keys; in worker mode it blocks the worker, not the page)`,
-    `encoding and checksumming the whole store, ${KB(r.node.ingest.snapshotBytes)}, in one synchronous call`);
+  const blockMs = checkpointBlockMs(r.node.ingest);
+  add("[Node] a checkpoint blocks a rerank <= 5 ms", blockMs <= 5, `${f(blockMs, 2)} ms (the longer of its snapshot's two steps, ${r.node.ingest.keyCountAtSnapshot} keys; in one call ${f(r.node.ingest.snapshotMs.median, 2)} ms; in worker mode it blocks the worker, not the page)`,
+    `encoding the whole store, ${KB(r.node.ingest.snapshotBytes)}, in one synchronous step (reading it must happen at one moment)`);
   const l = r.node.learning;
   if (l) {
     add(`[Node] learning (head active) adds <= 5 % to a rerank at N=${l.n}`, l.active && l.ratio <= 1.05, `${f(l.ratio, 3)}x (${f(l.on.median)} vs ${f(l.off.median)} ms; head ${l.active ? "active" : "not active"})`,
