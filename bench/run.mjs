@@ -361,10 +361,10 @@ function budgets(r) {
   }
   const s = r.sizes;
   add("brotli wasm <= 0.5x ORT's wasm", s.localrank.wasm.brotli <= 0.5 * s.ort.wasm.brotli, `${f(s.localrank.wasm.brotli / s.ort.wasm.brotli, 2)}x (${KB(s.localrank.wasm.brotli)} vs ${KB(s.ort.wasm.brotli)})`,
-    `tract: its operator registries keep every operator linked, and the ONNX loader adds ${s.localrankSlim ? KB(s.localrank.wasm.brotli - s.localrankSlim.wasm.brotli) : "?"} over the slim flavour (README, "Where the time goes")`);
+    `tract, whose readers link every operator whatever the model (rustfft alone is 12 % of the code), and the ONNX loader adds ${s.localrankSlim ? KB(s.localrank.wasm.brotli - s.localrankSlim.wasm.brotli) : "?"} over the slim flavour (README, "Where the time goes"; node bench/lib/code-by-crate.mjs)`);
   // The slim flavour's own budget (issue 14): under a megabyte, 10^6 bytes.
   if (s.localrankSlim) add("brotli wasm <= 1.0 MB (slim flavour)", s.localrankSlim.wasm.brotli <= 1e6, `${(s.localrankSlim.wasm.brotli / 1e6).toFixed(3)} MB (${KB(s.localrankSlim.wasm.brotli)}; ${f(s.localrankSlim.wasm.brotli / s.ort.wasm.brotli, 2)}x ORT's wasm)`,
-    "tract's core, NNEF reader and kernels, which the slim flavour keeps whole: its operator registries keep every operator linked whether a model uses it or not (README, \"Where the time goes\")");
+    "tract-core, ndarray and rustfft (FFTs no ranking model uses): tract-nnef's reader builds its full operator set for every archive, so all of tract stays linked (README, \"Where the time goes\"; node bench/lib/code-by-crate.mjs)");
   for (const [envName, m] of [["Node", r.node.memory], ["Chromium", r.chromium?.memory]]) {
     if (!m) continue;
     const flat = m.afterAll === m.checkpoints[0].bytes;
