@@ -736,12 +736,12 @@ export class LocalRanker {
   }
 }
 
-/** A random id for this context's log entries. */
 /** Resolves in a later task (not a microtask), so the event loop can run what waits. */
 function nextTask(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
+/** A random id for this context's log entries. */
 function randomId(): string {
   const bytes = new Uint8Array(12);
   globalThis.crypto.getRandomValues(bytes);
