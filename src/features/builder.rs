@@ -100,9 +100,10 @@ pub struct FeatureScratch {
     recent: RecentMatrix,
     /// One candidate's cosines with them.
     cosines: Vec<f32>,
-    /// Per server field, each candidate's quantile in the list, and the sort order behind it.
+    /// Per server field, each candidate's quantile in the list, and the sort behind it (each
+    /// value with its candidate, so sorting compares values in place).
     quantiles: [Vec<f32>; 4],
-    order: Vec<u32>,
+    order: Vec<(f64, u32)>,
 }
 
 /// Per family and string of the request's table, the key's summary (decays need `exp2`, and a
@@ -405,23 +406,22 @@ impl FeatureBuilder {
 fn quantiles_into(
     count: usize,
     value: impl Fn(usize) -> Option<f64>,
-    order: &mut Vec<u32>,
+    order: &mut Vec<(f64, u32)>,
     out: &mut Vec<f32>,
 ) {
     out.clear();
     out.resize(count, 0.0);
     order.clear();
-    order.extend((0..count as u32).filter(|&i| value(i as usize).is_some()));
-    let of = |i: u32| value(i as usize).unwrap_or(0.0);
-    order.sort_unstable_by(|&a, &b| of(a).total_cmp(&of(b)));
+    order.extend((0..count as u32).filter_map(|i| value(i as usize).map(|v| (v, i))));
+    order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     let present = order.len();
     let mut start = 0;
     while start < present {
         // `==`, not the sort's total order, decides ties: -0 and +0 are one value.
-        let first = of(order[start]);
-        let end = start + order[start..].iter().take_while(|&&i| of(i) == first).count();
+        let first = order[start].0;
+        let end = start + order[start..].iter().take_while(|(v, _)| *v == first).count();
         let quantile = (start + end) as f64 / (2 * present) as f64;
-        for &i in &order[start..end] {
+        for &(_, i) in &order[start..end] {
             out[i as usize] = quantile as f32;
         }
         start = end;
