@@ -262,3 +262,15 @@ export function watchPage(page) {
   page.on("response", (response) => response.status() >= 400 && problems.push(`HTTP ${response.status()}: ${response.url()}`));
   return problems;
 }
+
+/**
+ * A new page of `opener` (a browser context, or the browser) on the test server's blank page,
+ * with its problems watched (`watchPage`).
+ * @param {{ server: { url: string } }} session a `chromiumSession()`
+ */
+export async function blankPage(session, opener) {
+  const page = await opener.newPage();
+  const problems = watchPage(page);
+  await page.goto(`${session.server.url}tests/js/fixtures/blank.html`);
+  return { page, problems };
+}

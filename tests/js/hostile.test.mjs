@@ -9,7 +9,7 @@ import { describe, test } from "node:test";
 import { createLocalRanker, memoryStorage, packCandidates, packEvents } from "localrank";
 import { Ranker, init } from "localrank/core";
 import { hostileCandidates, revokedProxy, runHostileCases, throwingProxy } from "./fixtures/hostile-cases.mjs";
-import { NOW, catalogue, chromiumSession, idsOf, instrumentedCore, modelBytes, watchPage } from "./helpers.mjs";
+import { NOW, blankPage, catalogue, chromiumSession, idsOf, instrumentedCore, modelBytes } from "./helpers.mjs";
 
 const items = catalogue();
 const model = modelBytes();
@@ -23,9 +23,7 @@ describe("the raw Ranker in Chromium", () => {
   const chromium = chromiumSession();
 
   test("the same cases hold", async () => {
-    const page = await chromium.browser.newPage();
-    const problems = watchPage(page);
-    await page.goto(`${chromium.server.url}tests/js/fixtures/blank.html`);
+    const { page, problems } = await blankPage(chromium, chromium.browser);
     const failures = await page.evaluate(
       async ({ items, now }) => {
         const { Ranker, init } = await import("/pkg/localrank/dist/entries/core-browser.js");

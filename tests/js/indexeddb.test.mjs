@@ -7,16 +7,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { NOW, chromiumSession, watchPage } from "./helpers.mjs";
+import { NOW, blankPage, chromiumSession } from "./helpers.mjs";
 
 const chromium = chromiumSession();
 
 /** A page with a client on IndexedDB (`window.client`), its warnings in `window.warnings`. */
 async function clientPage() {
   const context = await chromium.browser.newContext();
-  const page = await context.newPage();
-  const problems = watchPage(page);
-  await page.goto(`${chromium.server.url}tests/js/fixtures/blank.html`);
+  const { page, problems } = await blankPage(chromium, context);
   await page.evaluate(async (now) => {
     const { createLocalRanker, indexedDbStorage } = await import("localrank");
     window.warnings = [];

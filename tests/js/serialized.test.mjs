@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, test } from "node:test";
 
 import { createLocalRanker, memoryStorage } from "localrank";
-import { NOW, PACKAGE, catalogue, chromiumSession, idsOf, itemRef, modelBytes, watchPage } from "./helpers.mjs";
+import { NOW, PACKAGE, blankPage, catalogue, chromiumSession, idsOf, itemRef, modelBytes } from "./helpers.mjs";
 
 const items = catalogue();
 const encode = (value) => new TextEncoder().encode(JSON.stringify(value));
@@ -96,9 +96,7 @@ const chromium = chromiumSession();
 test("worker mode: a serialized request crosses unread, ranks as the objects on the page, and falls back if the worker fails", async () => {
   const context = await chromium.browser.newContext();
   try {
-    const page = await context.newPage();
-    const problems = watchPage(page);
-    await page.goto(`${chromium.server.url}tests/js/fixtures/blank.html`);
+    const { page, problems } = await blankPage(chromium, context);
     const out = await page.evaluate(async ({ items, now }) => {
       const { createLocalRanker } = await import("localrank/worker");
       const local = await import("localrank");

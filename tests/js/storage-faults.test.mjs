@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { chromiumSession, watchPage } from "./helpers.mjs";
+import { blankPage, chromiumSession } from "./helpers.mjs";
 
 const chromium = chromiumSession();
 
@@ -21,9 +21,7 @@ const chromium = chromiumSession();
 async function session(name, { inject, lift, beforeStart }) {
   const context = await chromium.browser.newContext();
   try {
-    const page = await context.newPage();
-    const problems = watchPage(page);
-    await page.goto(`${chromium.server.url}tests/js/fixtures/blank.html`);
+    const { page, problems } = await blankPage(chromium, context);
     if (beforeStart) await beforeStart(context, page);
     await page.evaluate(inject);
     const during = await page.evaluate(async (db) => {
@@ -182,9 +180,7 @@ describe("the browser deleting the database", () => {
   test("the signals come back from the OPFS mirror, with a STORE_RECOVERED warning; a cleared store stays cleared", async () => {
     const context = await chromium.browser.newContext();
     try {
-      const page = await context.newPage();
-      const problems = watchPage(page);
-      await page.goto(`${chromium.server.url}tests/js/fixtures/blank.html`);
+      const { page, problems } = await blankPage(chromium, context);
       const start = (db) =>
         page.evaluate(async (db) => {
           const { createLocalRanker, indexedDbStorage } = await import("localrank");

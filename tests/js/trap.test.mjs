@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { NOW, catalogue, chromiumSession, idsOf, itemRef, likesFor, lowCandidate, modelBytes, recordedSignals, watchPage } from "./helpers.mjs";
+import { NOW, blankPage, catalogue, chromiumSession, idsOf, itemRef, likesFor, lowCandidate, modelBytes, recordedSignals } from "./helpers.mjs";
 
 const items = catalogue();
 const chromium = chromiumSession();
@@ -26,9 +26,7 @@ async function personalisingEvents() {
 test("a real wasm trap in rerank: server order with WASM_TRAP, a fresh instance with the snapshot and journal, personalised again", async () => {
   const context = await chromium.browser.newContext();
   try {
-    const page = await context.newPage();
-    const problems = watchPage(page);
-    await page.goto(`${chromium.server.url}tests/js/fixtures/blank.html`);
+    const { page, problems } = await blankPage(chromium, context);
     const input = {
       items,
       persistedEvents: [{ kind: "click", item: itemRef(items[20]), at: NOW - 5000 }],

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { NOW, catalogue, chromiumSession, idsOf, recordedSignals, watchPage } from "./helpers.mjs";
+import { NOW, blankPage, catalogue, chromiumSession, idsOf, recordedSignals } from "./helpers.mjs";
 
 const items = catalogue();
 const chromium = chromiumSession();
@@ -14,9 +14,7 @@ const chromium = chromiumSession();
 test("rerank, record, persist, reload and clear, with the ranker in a worker", async () => {
   const context = await chromium.browser.newContext();
   try {
-    const page = await context.newPage();
-    const problems = watchPage(page);
-    await page.goto(`${chromium.server.url}tests/js/fixtures/blank.html`);
+    const { page, problems } = await blankPage(chromium, context);
     const run = (script, arg) => page.evaluate(script, arg);
     const first = await run(async ({ items, now }) => {
       const { createLocalRanker } = await import("localrank/worker");
@@ -69,9 +67,7 @@ test("rerank, record, persist, reload and clear, with the ranker in a worker", a
 test("a real trap inside the worker: the server order with WASM_TRAP, then a fresh instance with the journal replayed", async () => {
   const context = await chromium.browser.newContext();
   try {
-    const page = await context.newPage();
-    const problems = watchPage(page);
-    await page.goto(`${chromium.server.url}tests/js/fixtures/blank.html`);
+    const { page, problems } = await blankPage(chromium, context);
     const out = await page.evaluate(async ({ items, now }) => {
       const { createLocalRanker } = await import("localrank/worker");
       const warnings = [];
@@ -114,9 +110,7 @@ test("a real trap inside the worker: the server order with WASM_TRAP, then a fre
 test("worker mode reads only its options' own properties and checks its clock (issue 13, items 3 and 5)", async () => {
   const context = await chromium.browser.newContext();
   try {
-    const page = await context.newPage();
-    const problems = watchPage(page);
-    await page.goto(`${chromium.server.url}tests/js/fixtures/blank.html`);
+    const { page, problems } = await blankPage(chromium, context);
     const out = await page.evaluate(async ({ items, now }) => {
       const { createLocalRanker } = await import("localrank/worker");
       const inherited = [];
