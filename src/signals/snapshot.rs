@@ -72,7 +72,7 @@ pub const MAX_SNAPSHOT_BYTES: usize = HEADER_LEN
 /// A snapshot's bytes without their checksum: everything that reads the store, done at once
 /// (so they are the store as of that moment). Sealing them reads only these bytes, so it can
 /// come later: a checkpoint in two steps, neither blocking its thread as long as both would.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct UnsealedSnapshot(Vec<u8>);
 
 impl UnsealedSnapshot {
