@@ -336,10 +336,8 @@ impl Ranker {
         learner.adopt(&self.head_features);
         learner.settle(now, &config);
         let base = scores.to_vec();
-        let (width, signals) = (self.builder.width(), self.builder.signal_columns());
-        for (score, row) in scores.iter_mut().zip(self.matrix.chunks_exact(width)) {
-            *score += learner.model().served_term(|k| row[signals[k]], &config);
-        }
+        let (width, signals, matrix) = (self.builder.width(), self.builder.signal_columns(), &self.matrix);
+        learner.model().add_served_terms(|i, k| matrix[i * width + signals[k]], &config, scores);
         base
     }
 

@@ -37,33 +37,63 @@ impl Head {
     /// when every signal is 0 (no bias), so a candidate the store knows nothing about keeps
     /// its place.
     pub fn term(&self, signals: impl Fn(usize) -> f32, bound: f32) -> f32 {
-        self.unclamped(signals).clamp(-bound, bound)
+        let mut sum = [0.0];
+        self.unclamped_into(|_, k| signals(k), &mut sum);
+        sum[0].clamp(-bound, bound)
     }
 
-    fn unclamped(&self, signals: impl Fn(usize) -> f32) -> f32 {
-        self.weights.iter().enumerate().map(|(k, w)| w * signals(k)).sum()
+    /// `term` of `terms.len()` candidates at once, `signal(i, k)` candidate `i`'s `k`-th
+    /// signal feature.
+    pub fn terms_into(&self, signal: impl Fn(usize, usize) -> f32, bound: f32, terms: &mut [f32]) {
+        self.unclamped_into(signal, terms);
+        for term in terms {
+            *term = term.clamp(-bound, bound);
+        }
     }
 
-    /// One step on one list: `rows` its candidates' signal features (`[n, len]`), `base` their
-    /// base scores, `labels` their outcomes (higher is better). The gradient is the mean over
+    /// Each candidate's term before the clamp, into `sums` (one per candidate): summed in
+    /// feature order from -0.0, as `Iterator::sum` adds, so every caller gets the same bits.
+    /// `BLOCK` candidates go at a time because their sums are independent: the processor
+    /// overlaps them instead of waiting on one candidate's chain of additions.
+    pub(super) fn unclamped_into(&self, signal: impl Fn(usize, usize) -> f32, sums: &mut [f32]) {
+        const BLOCK: usize = 8;
+        let Some(last) = sums.len().checked_sub(1) else { return };
+        for (block, sums) in sums.chunks_mut(BLOCK).enumerate() {
+            // A whole block in registers; a short last block repeats its last candidate.
+            let candidate = |j: usize| (block * BLOCK + j).min(last);
+            let mut block_sums = [-0.0f32; BLOCK];
+            for (k, weight) in self.weights.iter().enumerate() {
+                for (j, sum) in block_sums.iter_mut().enumerate() {
+                    *sum += weight * signal(candidate(j), k);
+                }
+            }
+            sums.copy_from_slice(&block_sums[..sums.len()]);
+        }
+    }
+
+    /// One step on one list: `rows` its candidates' signal features (`[n, len]`), `raw` their
+    /// terms before the clamp (`unclamped_into`, by the head as it is), `base` their base
+    /// scores, `labels` their finite outcomes (higher is better). The gradient is the mean over
     /// the list's pairs with different labels (in index order: deterministic) of the pairwise
     /// logistic loss of base + head. Returns the number of pairs (0: no step).
     /// The lengths must agree (`PersonalModel::learn`, the one caller, checks them).
     pub(super) fn step(
         &mut self,
         rows: &[f32],
+        raw: &[f32],
         base: &[f32],
         labels: &[f32],
         config: &LearningConfig,
     ) -> usize {
         let width = self.len();
-        let raw: Vec<f32> = rows.chunks_exact(width).map(|row| self.unclamped(|k| row[k])).collect();
         let terms: Vec<f32> = raw.iter().map(|r| r.clamp(-config.bound, config.bound)).collect();
         // Where the clamp holds a term, it does not move with the weights.
         let free: Vec<f32> = raw.iter().map(|r| f32::from(u8::from(r.abs() < config.bound))).collect();
         let mut gradient = vec![0.0f32; width];
         let mut pairs = 0usize;
-        for better in 0..labels.len() {
+        // A candidate with the list's lowest label is better than none: most of a list.
+        let lowest = labels.iter().copied().fold(f32::INFINITY, f32::min);
+        for better in (0..labels.len()).filter(|&i| labels[i] > lowest) {
             for worse in 0..labels.len() {
                 if labels[better] <= labels[worse] {
                     continue;

@@ -62,9 +62,26 @@ impl PersonalModel {
         }
     }
 
+    /// Adds the head's term to each of a rerank's `scores` (`signal(i, k)`: candidate `i`'s
+    /// `k`-th signal feature); leaves them as they are while the gate is closed.
+    pub fn add_served_terms(
+        &self,
+        signal: impl Fn(usize, usize) -> f32,
+        config: &LearningConfig,
+        scores: &mut [f32],
+    ) {
+        if self.gate.is_open() {
+            let mut terms = vec![0.0; scores.len()];
+            self.head.terms_into(signal, config.bound, &mut terms);
+            for (score, term) in scores.iter_mut().zip(terms) {
+                *score += term;
+            }
+        }
+    }
+
     /// Learns from one labelled list (`rows`: `[n, head width]` signal features, `base`: base
-    /// scores, `labels`: outcomes): first validates the head as it is on the list (when the
-    /// list has a relevant and an irrelevant candidate), then takes one step. Returns the
+    /// scores, `labels`: outcomes, finite): first validates the head as it is on the list (when
+    /// the list has a relevant and an irrelevant candidate), then takes one step. Returns the
     /// validation's NDCG@10 gain of base + head over base.
     pub fn learn(
         &mut self,
@@ -74,19 +91,22 @@ impl PersonalModel {
         config: &LearningConfig,
     ) -> Option<f32> {
         let width = self.head.len();
-        if width == 0 || rows.len() != base.len() * width || labels.len() != base.len() {
+        let shapes_agree = width > 0 && rows.len() == base.len() * width && labels.len() == base.len();
+        if !shapes_agree || !labels.iter().all(|l| l.is_finite()) {
             return None;
         }
+        // The head's terms, before the step: what validation scores and the step starts from.
+        let mut raw = vec![0.0; base.len()];
+        self.head.unclamped_into(|i, k| rows[i * width + k], &mut raw);
         let relevant = labels.iter().filter(|&&l| l > 0.0).count();
         let gain = (relevant > 0 && relevant < labels.len()).then(|| {
-            let with_head: Vec<f32> = (base.iter().zip(rows.chunks_exact(width)))
-                .map(|(b, row)| b + self.head.term(|k| row[k], config.bound))
-                .collect();
+            let with_head: Vec<f32> =
+                (base.iter().zip(&raw)).map(|(b, r)| b + r.clamp(-config.bound, config.bound)).collect();
             let gain = request_metrics(&with_head, labels).ndcg - request_metrics(base, labels).ndcg;
             self.gate.record(gain as f32, config);
             gain as f32
         });
-        if self.head.step(rows, base, labels, config) > 0 {
+        if self.head.step(rows, &raw, base, labels, config) > 0 {
             self.updates = self.updates.saturating_add(1);
         }
         gain

@@ -23,6 +23,31 @@ fn the_term_is_zero_without_signals_and_bounded() {
 }
 
 #[test]
+fn a_list_of_terms_is_each_candidates_term_bit_for_bit() {
+    let weights: Vec<f32> = (0..18).map(|k| (k as f32 - 8.5) * 0.037).collect();
+    let head = Head { squared_gradients: vec![0.0; weights.len()], weights };
+    let width = head.len();
+    // Every length around the blocks of candidates summed together, a signal of -0.0 too.
+    for n in [0, 1, 7, 8, 9, 17, 50] {
+        let rows: Vec<f32> =
+            (0..n * width).map(|k| [((k * 7919) % 13) as f32 / 7.0, -0.0][k % 5 / 4]).collect();
+        let mut terms = vec![f32::NAN; n];
+        head.terms_into(|i, k| rows[i * width + k], 1.0, &mut terms);
+        for (i, term) in terms.iter().enumerate() {
+            let row = &rows[i * width..][..width];
+            let expected: f32 =
+                head.weights().iter().zip(row).map(|(w, x)| w * x).sum::<f32>().clamp(-1.0, 1.0);
+            assert_eq!(term.to_bits(), expected.to_bits(), "candidate {i} of {n}");
+            assert_eq!(term.to_bits(), head.term(|k| row[k], 1.0).to_bits());
+        }
+    }
+    let mut served = vec![0.5; 3];
+    let closed = PersonalModel { head: head.clone(), ..PersonalModel::default() };
+    closed.add_served_terms(|_, _| 1.0, &config(), &mut served);
+    assert_eq!(served, [0.5; 3], "a closed gate adds nothing");
+}
+
+#[test]
 fn steps_learn_what_the_user_engages_with_and_are_deterministic() {
     let (rows, base, labels) = list();
     let mut model = PersonalModel::new(2);
@@ -77,6 +102,11 @@ fn mismatched_lengths_are_ignored_not_a_panic() {
     assert_eq!(model.learn(&[1.0], &[0.0, 1.0], &[1.0, 0.0], &config()), None);
     assert_eq!(model, PersonalModel::new(2));
     assert_eq!(PersonalModel::default().learn(&[], &[0.0], &[1.0], &config()), None);
+    let (rows, base, _) = list();
+    for label in [f32::NAN, f32::INFINITY] {
+        assert_eq!(model.learn(&rows, &base, &[ENGAGED, label, IGNORED, IGNORED], &config()), None);
+    }
+    assert_eq!(model, PersonalModel::new(2), "a label that is not a number teaches nothing");
 }
 
 #[test]

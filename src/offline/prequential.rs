@@ -86,11 +86,8 @@ pub fn prequential(
         signals
             .extend(rows.flat_map(|row| columns.iter().map(move |&c| data.features[row * data_width + c])));
         let personal = models.entry(data.user_ids[r]).or_insert_with(|| PersonalModel::new(width));
-        served.clear();
-        served.extend(
-            (base.iter().zip(signals.chunks_exact(width)))
-                .map(|(b, row)| b + personal.served_term(|k| row[k], &config)),
-        );
+        served.clone_from(base);
+        personal.add_served_terms(|i, k| signals[i * width + k], &config, &mut served);
         if data.split[r] == split {
             served_with_head += usize::from(personal.gate().is_open());
             let (base_ndcg, head_ndcg) =

@@ -48,12 +48,24 @@ impl Diversity {
     }
 }
 
-/// Indices of `candidates` by preference: score descending, server rank ascending on ties.
-/// `total_cmp` keeps this a total order even if a score were NaN (the runner rejects those).
+/// Indices of `candidates` by preference: score descending, server rank ascending on ties, in
+/// `total_cmp`'s order of scores (a total order even if a score were NaN; the runner rejects
+/// those). Each candidate is sorted as one integer, its score's key then its index, which
+/// sorts several times faster than a comparator looking the scores up.
 fn preference(scores: &[f32]) -> Vec<u32> {
-    let mut order: Vec<u32> = (0..scores.len() as u32).collect();
-    order.sort_unstable_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]).then(a.cmp(&b)));
-    order
+    let mut keys: Vec<u64> =
+        (scores.iter().zip(0u32..)).map(|(&s, i)| u64::from(descending(s)) << 32 | u64::from(i)).collect();
+    keys.sort_unstable();
+    // The low half is the index.
+    keys.into_iter().map(|key| key as u32).collect()
+}
+
+/// A key whose integer order is the reverse of `total_cmp`'s order of scores.
+fn descending(score: f32) -> u32 {
+    let bits = score.to_bits();
+    // `total_cmp`'s own mapping: a negative's magnitude bits flipped, then the sign bit.
+    let ascending = if bits >> 31 == 1 { !bits } else { bits | 1 << 31 };
+    !ascending
 }
 
 /// The final order, as indices into `candidates`. `scores` has one entry per candidate.

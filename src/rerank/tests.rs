@@ -282,4 +282,20 @@ mod properties {
             );
         }
     }
+
+    proptest! {
+        /// The integer keys sort as `total_cmp` descending with ties by index, whatever the
+        /// scores (NaN of either sign, ±0, infinities, subnormals, ties).
+        #[test]
+        fn the_preference_is_total_cmp_descending_then_server_rank(
+            scores in proptest::collection::vec(
+                prop_oneof![any::<f32>(), (0..3u8).prop_map(f32::from), Just(-0.0f32), Just(-f32::NAN)],
+                0..80,
+            ),
+        ) {
+            let mut expected: Vec<u32> = (0..scores.len() as u32).collect();
+            expected.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]).then(a.cmp(&b)));
+            prop_assert_eq!(preference(&scores), expected);
+        }
+    }
 }
