@@ -3,7 +3,7 @@
 // writes, and recovery from traps with the journal replayed.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
 import * as fsPromises from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -143,6 +143,27 @@ describe("persistence with the file adapter", () => {
     assert.ok(ranker.rerank(items).ids.indexOf(target.id) < baseline.indexOf(target.id));
     await pending;
     await stop(ranker);
+  });
+
+  test("an append after a corrupt entry and a torn tail cuts the tail, and keys count every whole frame", async () => {
+    const path = join(dir, "torn.bin");
+    const batch = (seq) => ({ origin: "test", seq, now: NOW, count: 1, events: [{ kind: "click", item: { id: `item-${seq}` }, at: NOW }] });
+    assert.deepEqual((await fileStorage(path).append([batch(1), batch(2)])).keys, [1, 2]);
+    const whole = statSync(logOf(path)).size;
+    // A whole frame whose 12 bytes are no batch, then a frame whose length runs past the end
+    // (a crash mid-append).
+    const corrupt = new Uint8Array(4 + 12);
+    new DataView(corrupt.buffer).setUint32(0, 12, true);
+    const torn = new Uint8Array(4 + 8);
+    new DataView(torn.buffer).setUint32(0, 1000, true);
+    appendFileSync(logOf(path), Buffer.concat([corrupt, torn]));
+    const storage = fileStorage(path);
+    assert.deepEqual((await storage.append([batch(3)])).keys, [4], "the corrupt frame took key 3");
+    const { entries, corruptEntries } = await storage.readLog(0);
+    assert.deepEqual(entries.map((entry) => [entry.key, entry.batch.seq]), [[1, 1], [2, 2], [4, 3]]);
+    assert.equal(corruptEntries, 1);
+    const third = readFileSync(logOf(path)).subarray(whole + corrupt.length);
+    assert.equal(new DataView(third.buffer, third.byteOffset).getUint32(0, true) + 4, third.length, "the torn tail is gone: batch 3 follows the corrupt frame and ends the log");
   });
 
   test("clear() wipes memory and the files' content", async () => {

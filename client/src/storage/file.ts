@@ -59,15 +59,19 @@ const MODEL_HEADER = 4 + 4 + 1;
 const STALE_LOCK_MS = 30_000;
 const LOCK_RETRY_MS = 5;
 
-interface LogFile {
+/** The log's header and where its whole frames end: all an append needs. */
+interface LogLayout {
   epoch: number;
   firstKey: number;
   /** The key the next append gets. */
   nextKey: number;
-  entries: LogEntry[];
-  corruptEntries: number;
   /** Bytes up to the end of the last whole frame. */
   validLength: number;
+}
+
+interface LogFile extends LogLayout {
+  entries: LogEntry[];
+  corruptEntries: number;
 }
 
 interface Checkpoint {
@@ -131,21 +135,14 @@ export function createFileStorage(path: string, fs: FileSystem, process: Process
     return { epoch: view.getUint32(at, true), generation: view.getUint32(at + 4, true), upTo: view.getFloat64(at + 8, true), bytes: data.subarray(STORE_HEADER) };
   };
 
+  const readLogLayout = async (): Promise<LogLayout> => walkLog(await readOptional(logPath), () => {});
+
   const readLogFile = async (): Promise<LogFile> => {
-    const data = await readOptional(logPath);
-    if (!data || data.length < LOG_HEADER || !hasMagic(data, LOG_MAGIC)) return { epoch: 0, firstKey: 1, nextKey: 1, entries: [], corruptEntries: 0, validLength: 0 };
-    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    const epoch = view.getUint32(LOG_MAGIC.length, true);
-    const firstKey = view.getFloat64(LOG_MAGIC.length + 4, true);
     const entries: LogEntry[] = [];
     const seen = new Set<string>();
     let corruptEntries = 0;
-    let offset = LOG_HEADER;
-    let key = firstKey;
-    while (offset + 4 <= data.length) {
-      const end = offset + 4 + view.getUint32(offset, true);
-      if (end > data.length) break; // a torn tail: the append was never acknowledged
-      const batch = decodeBatch(data.subarray(offset + 4, end));
+    const layout = walkLog(await readOptional(logPath), (body, key) => {
+      const batch = decodeBatch(body);
       if (!batch) corruptEntries += 1;
       // A batch written twice (its first append failed after the bytes reached the file, and
       // was retried) counts once.
@@ -153,10 +150,8 @@ export function createFileStorage(path: string, fs: FileSystem, process: Process
         seen.add(`${batch.origin}/${batch.seq}`);
         entries.push({ key, batch });
       }
-      key += 1;
-      offset = end;
-    }
-    return { epoch, firstKey, nextKey: key, entries, corruptEntries, validLength: offset };
+    });
+    return { ...layout, entries, corruptEntries };
   };
 
   const logHeader = (epoch: number, firstKey: number): Uint8Array => {
@@ -207,7 +202,7 @@ export function createFileStorage(path: string, fs: FileSystem, process: Process
     return !process.isAlive(pid as number) || (file === lockPath && age > STALE_LOCK_MS);
   };
 
-  const epochOf = async (): Promise<number> => Math.max((await readCheckpoint())?.epoch ?? 0, (await readLogFile()).epoch);
+  const epochOf = async (): Promise<number> => Math.max((await readCheckpoint())?.epoch ?? 0, (await readLogLayout()).epoch);
 
   const storage: SignalStorage = {
     kind: "file",
@@ -225,7 +220,8 @@ export function createFileStorage(path: string, fs: FileSystem, process: Process
       const bytes = concat(...batches.map((batch) => frame(encodeBatch(batch))));
       const keysFrom = (first: number) => batches.map((_, i) => first + i);
       return locked(async () => {
-        const log = await readLogFile();
+        // Only where the log ends: decoding its batches would make each append cost the log.
+        const log = await readLogLayout();
         if (log.validLength === 0) {
           // No log yet (or none of this format): start one after the checkpoint.
           const firstKey = ((await readCheckpoint())?.upTo ?? 0) + 1;
@@ -246,7 +242,7 @@ export function createFileStorage(path: string, fs: FileSystem, process: Process
     },
     async readLog(after) {
       const log = await readLogFile();
-      return { epoch: await epochOf(), entries: log.entries.filter((entry) => entry.key > after), corruptEntries: log.corruptEntries };
+      return { epoch: Math.max((await readCheckpoint())?.epoch ?? 0, log.epoch), entries: log.entries.filter((entry) => entry.key > after), corruptEntries: log.corruptEntries };
     },
     compact(snapshot, upTo, epoch) {
       return locked(async () => {
@@ -284,7 +280,7 @@ export function createFileStorage(path: string, fs: FileSystem, process: Process
         try {
           const [log, store, model] = await Promise.all([stat(fs, logPath), stat(fs, path), stat(fs, modelPath)]);
           if (last.logSize < 0) {
-            const state = await readLogFile();
+            const state = await readLogLayout();
             last = { logSize: log.size, storeTime: store.mtimeMs, modelTime: model.mtimeMs, epoch: await epochOf(), key: state.nextKey - 1 };
             return;
           }
@@ -405,6 +401,28 @@ async function syncDirectory(fs: FileSystem, directory: string): Promise<void> {
   } catch {
     // Not every platform can fsync a directory (Windows); the rename is still atomic there.
   }
+}
+
+/**
+ * Walks a log file's whole frames, calling `visit` with each one's batch bytes and key (a torn
+ * tail, a crash mid-append that was never acknowledged, ends the walk). A missing log or one
+ * of another format is empty.
+ */
+function walkLog(data: Uint8Array | null, visit: (body: Uint8Array, key: number) => void): LogLayout {
+  if (!data || data.length < LOG_HEADER || !hasMagic(data, LOG_MAGIC)) return { epoch: 0, firstKey: 1, nextKey: 1, validLength: 0 };
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const epoch = view.getUint32(LOG_MAGIC.length, true);
+  const firstKey = view.getFloat64(LOG_MAGIC.length + 4, true);
+  let offset = LOG_HEADER;
+  let key = firstKey;
+  while (offset + 4 <= data.length) {
+    const end = offset + 4 + view.getUint32(offset, true);
+    if (end > data.length) break;
+    visit(data.subarray(offset + 4, end), key);
+    key += 1;
+    offset = end;
+  }
+  return { epoch, firstKey, nextKey: key, validLength: offset };
 }
 
 function parentDirectory(path: string): string {
