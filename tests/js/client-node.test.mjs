@@ -166,6 +166,29 @@ describe("persistence with the file adapter", () => {
     assert.equal(new DataView(third.buffer, third.byteOffset).getUint32(0, true) + 4, third.length, "the torn tail is gone: batch 3 follows the corrupt frame and ends the log");
   });
 
+  test("a compaction keeps every later entry's key, past a batch written twice and a corrupt entry", async () => {
+    const path = join(dir, "renumber.bin");
+    const storage = fileStorage(path);
+    const batch = (seq) => ({ origin: "test", seq, now: NOW, count: 1, events: [{ kind: "click", item: { id: `item-${seq}` }, at: NOW }] });
+    await storage.append([batch(1), batch(2)]);
+    await storage.append([batch(2)]); // a retried write whose first try reached the file: key 3 repeats batch 2
+    const corrupt = new Uint8Array(4 + 12);
+    new DataView(corrupt.buffer).setUint32(0, 12, true);
+    appendFileSync(logOf(path), corrupt); // key 4
+    await storage.append([batch(3)]); // key 5
+    const before = await storage.readLog(0);
+    assert.deepEqual(before.entries.map((entry) => [entry.key, entry.batch.seq]), [[1, 1], [2, 2], [5, 3]]);
+    assert.equal(await storage.compact(new Uint8Array([1, 2, 3]), 1, before.epoch), true);
+    const after = await storage.readLog(1);
+    assert.deepEqual(after.entries.map((entry) => [entry.key, entry.batch.seq]), [[2, 2], [5, 3]], "batch 3 is still key 5");
+    assert.equal(after.corruptEntries, 1, "the corrupt entry stays until a checkpoint covers it");
+    assert.deepEqual((await storage.append([batch(4)])).keys, [6]);
+    assert.equal(await storage.compact(new Uint8Array([4]), 5, before.epoch), true);
+    const last = await storage.readLog(0);
+    assert.deepEqual(last.entries.map((entry) => [entry.key, entry.batch.seq]), [[6, 4]]);
+    assert.equal(last.corruptEntries, 0);
+  });
+
   test("clear() wipes memory and the files' content", async () => {
     const { ranker, path } = await start("clear.bin");
     const baseline = ranker.rerank(items);

@@ -246,7 +246,14 @@ export function createFileStorage(path: string, fs: FileSystem, process: Process
     },
     compact(snapshot, upTo, epoch) {
       return locked(async () => {
-        const [checkpoint, log] = [await readCheckpoint(), await readLogFile()];
+        const checkpoint = await readCheckpoint();
+        // The frames after `upTo` as they are, corrupt and repeated ones too: a frame's key is
+        // its place in the log, so dropping one would renumber every later entry under the
+        // other processes, which track entries by key.
+        const kept: Uint8Array[] = [];
+        const log = walkLog(await readOptional(logPath), (body, key) => {
+          if (key > upTo) kept.push(frame(body));
+        });
         if (Math.max(checkpoint?.epoch ?? 0, log.epoch) !== epoch || (checkpoint && checkpoint.upTo >= upTo)) return false;
         const header = new Uint8Array(STORE_HEADER);
         const view = new DataView(header.buffer);
@@ -257,9 +264,7 @@ export function createFileStorage(path: string, fs: FileSystem, process: Process
         await replace(path, concat(header, snapshot));
         // Then the log without what the checkpoint holds (a crash in between leaves entries
         // the checkpoint already has; restoring skips every entry up to its upTo).
-        const kept = log.entries.filter((entry) => entry.key > upTo);
-        const frames = kept.map((entry) => frame(encodeBatch(entry.batch)));
-        await replace(logPath, concat(logHeader(epoch, kept[0]?.key ?? upTo + 1), ...frames));
+        await replace(logPath, concat(logHeader(epoch, Math.max(upTo + 1, log.firstKey)), ...kept));
         return true;
       });
     },
