@@ -189,6 +189,28 @@ describe("persistence with the file adapter", () => {
     assert.equal(last.corruptEntries, 0);
   });
 
+  test("another process's reads after a key: a batch written twice still counts once, a frame changed since is decoded again", async () => {
+    const path = join(dir, "poll.bin");
+    const writer = fileStorage(path);
+    const reader = fileStorage(path);
+    const batch = (seq) => ({ origin: "test", seq, now: NOW, count: 1, events: [{ kind: "click", item: { id: `item-${seq}` }, at: NOW }] });
+    await writer.append([batch(1), batch(2)]);
+    assert.deepEqual((await reader.readLog(0)).entries.map((entry) => entry.key), [1, 2]);
+    await writer.append([batch(2), batch(3)]); // batch 2 retried (key 3), then batch 3 (key 4)
+    const { entries, corruptEntries } = await reader.readLog(2);
+    assert.deepEqual(entries.map((entry) => [entry.key, entry.batch.seq]), [[4, 3]], "key 3 repeats batch 2, read before");
+    assert.equal(corruptEntries, 0);
+    // Batch 1's frame damaged in place (its CRC-32 too): no longer the frame the reader decoded.
+    const bytes = readFileSync(logOf(path));
+    const firstFrameEnd = LOG_HEADER_BYTES + 4 + new DataView(bytes.buffer, bytes.byteOffset).getUint32(LOG_HEADER_BYTES, true);
+    bytes.fill(0xff, firstFrameEnd - 8, firstFrameEnd);
+    writeFileSync(logOf(path), bytes);
+    const damaged = await reader.readLog(2);
+    assert.equal(damaged.corruptEntries, 1);
+    assert.deepEqual(damaged.entries.map((entry) => [entry.key, entry.batch.seq]), [[4, 3]]);
+    assert.deepEqual(await fileStorage(path).readLog(2), damaged, "what a process that never read the log gets");
+  });
+
   test("clear() wipes memory and the files' content", async () => {
     const { ranker, path } = await start("clear.bin");
     const baseline = ranker.rerank(items);

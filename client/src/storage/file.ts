@@ -137,20 +137,40 @@ export function createFileStorage(path: string, fs: FileSystem, process: Process
 
   const readLogLayout = async (): Promise<LogLayout> => walkLog(await readOptional(logPath), () => {});
 
-  const readLogFile = async (): Promise<LogFile> => {
+  /**
+   * What each whole frame held when it was last decoded, by key: its batch's identity, or null
+   * for a corrupt one, with the frame's length and last 4 bytes (its batch's CRC-32) to tell
+   * it is still the same frame. A frame keeps its key for its whole life (appends go after the
+   * last whole frame, a compaction keeps the later frames as they are, a clear starts another
+   * epoch), so a poll that follows another process's append decodes only the new frames.
+   */
+  const decoded = new Map<number, { length: number; checksum: number; identity: string | null }>();
+
+  /**
+   * The log's entries after key `after`, each decoded from the file; the frames up to it only
+   * give their identities (a batch written twice — its first append failed after the bytes
+   * reached the file, and was retried — counts once, at its first key).
+   */
+  const readLogFile = async (after: number): Promise<LogFile> => {
     const entries: LogEntry[] = [];
     const seen = new Set<string>();
     let corruptEntries = 0;
     const layout = walkLog(await readOptional(logPath), (body, key) => {
-      const batch = decodeBatch(body);
-      if (!batch) corruptEntries += 1;
-      // A batch written twice (its first append failed after the bytes reached the file, and
-      // was retried) counts once.
-      else if (!seen.has(`${batch.origin}/${batch.seq}`)) {
-        seen.add(`${batch.origin}/${batch.seq}`);
-        entries.push({ key, batch });
+      const checksum = body.length >= 4 ? new DataView(body.buffer, body.byteOffset + body.length - 4).getUint32(0, true) : -1;
+      let known = decoded.get(key);
+      let batch: StoredBatch | null = null;
+      if (key > after || !known || known.length !== body.length || known.checksum !== checksum) {
+        batch = decodeBatch(body);
+        known = { length: body.length, checksum, identity: batch ? `${batch.origin}/${batch.seq}` : null };
+        decoded.set(key, known);
+      }
+      if (known.identity === null) corruptEntries += 1;
+      else if (!seen.has(known.identity)) {
+        seen.add(known.identity);
+        if (batch && key > after) entries.push({ key, batch });
       }
     });
+    for (const key of decoded.keys()) if (key < layout.firstKey || key >= layout.nextKey) decoded.delete(key);
     return { ...layout, entries, corruptEntries };
   };
 
@@ -207,12 +227,13 @@ export function createFileStorage(path: string, fs: FileSystem, process: Process
   const storage: SignalStorage = {
     kind: "file",
     async load(): Promise<StoredState> {
-      const [checkpoint, log] = [await readCheckpoint(), await readLogFile()];
+      const checkpoint = await readCheckpoint();
       const upTo = checkpoint?.upTo ?? 0;
+      const log = await readLogFile(upTo);
       return {
         epoch: Math.max(checkpoint?.epoch ?? 0, log.epoch),
         snapshots: checkpoint ? [{ bytes: checkpoint.bytes, source: path, upTo, generation: checkpoint.generation }] : [],
-        log: log.entries.filter((entry) => entry.key > upTo),
+        log: log.entries,
         corruptEntries: log.corruptEntries,
       };
     },
@@ -241,8 +262,8 @@ export function createFileStorage(path: string, fs: FileSystem, process: Process
       });
     },
     async readLog(after) {
-      const log = await readLogFile();
-      return { epoch: Math.max((await readCheckpoint())?.epoch ?? 0, log.epoch), entries: log.entries.filter((entry) => entry.key > after), corruptEntries: log.corruptEntries };
+      const log = await readLogFile(after);
+      return { epoch: Math.max((await readCheckpoint())?.epoch ?? 0, log.epoch), entries: log.entries, corruptEntries: log.corruptEntries };
     },
     compact(snapshot, upTo, epoch) {
       return locked(async () => {
