@@ -37,37 +37,46 @@ impl Head {
     /// when every signal is 0 (no bias), so a candidate the store knows nothing about keeps
     /// its place.
     pub fn term(&self, signals: impl Fn(usize) -> f32, bound: f32) -> f32 {
-        let mut sum = [0.0];
-        self.unclamped_into(|_, k| signals(k), &mut sum);
-        sum[0].clamp(-bound, bound)
+        let mut sum = 0.0;
+        self.each_unclamped(1, |_, k| signals(k), |_, s| sum = s);
+        sum.clamp(-bound, bound)
     }
 
-    /// `term` of `terms.len()` candidates at once, `signal(i, k)` candidate `i`'s `k`-th
-    /// signal feature.
-    pub fn terms_into(&self, signal: impl Fn(usize, usize) -> f32, bound: f32, terms: &mut [f32]) {
-        self.unclamped_into(signal, terms);
-        for term in terms {
-            *term = term.clamp(-bound, bound);
-        }
+    /// Adds `term` of each candidate to its entry of `scores`, `signal(i, k)` candidate `i`'s
+    /// `k`-th signal feature.
+    pub fn add_terms(&self, signal: impl Fn(usize, usize) -> f32, bound: f32, scores: &mut [f32]) {
+        self.each_unclamped(scores.len(), signal, |i, sum| scores[i] += sum.clamp(-bound, bound));
     }
 
-    /// Each candidate's term before the clamp, into `sums` (one per candidate): summed in
-    /// feature order from -0.0, as `Iterator::sum` adds, so every caller gets the same bits.
-    /// `BLOCK` candidates go at a time because their sums are independent: the processor
-    /// overlaps them instead of waiting on one candidate's chain of additions.
+    /// Each candidate's term before the clamp, into `sums` (one per candidate).
     pub(super) fn unclamped_into(&self, signal: impl Fn(usize, usize) -> f32, sums: &mut [f32]) {
+        self.each_unclamped(sums.len(), signal, |i, sum| sums[i] = sum);
+    }
+
+    /// Calls `each(i, sum)` with the term before the clamp of each of `count` candidates:
+    /// summed in feature order from -0.0, as `Iterator::sum` adds, so every caller gets the
+    /// same bits. `BLOCK` candidates go at a time because their sums are independent: the
+    /// processor overlaps them instead of waiting on one candidate's chain of additions.
+    fn each_unclamped(
+        &self,
+        count: usize,
+        signal: impl Fn(usize, usize) -> f32,
+        mut each: impl FnMut(usize, f32),
+    ) {
         const BLOCK: usize = 8;
-        let Some(last) = sums.len().checked_sub(1) else { return };
-        for (block, sums) in sums.chunks_mut(BLOCK).enumerate() {
+        let Some(last) = count.checked_sub(1) else { return };
+        for start in (0..count).step_by(BLOCK) {
             // A whole block in registers; a short last block repeats its last candidate.
-            let candidate = |j: usize| (block * BLOCK + j).min(last);
+            let candidate = |j: usize| (start + j).min(last);
             let mut block_sums = [-0.0f32; BLOCK];
             for (k, weight) in self.weights.iter().enumerate() {
                 for (j, sum) in block_sums.iter_mut().enumerate() {
                     *sum += weight * signal(candidate(j), k);
                 }
             }
-            sums.copy_from_slice(&block_sums[..sums.len()]);
+            for (j, &sum) in block_sums.iter().enumerate().take(count - start) {
+                each(start + j, sum);
+            }
         }
     }
 

@@ -71,11 +71,7 @@ impl PersonalModel {
         scores: &mut [f32],
     ) {
         if self.gate.is_open() {
-            let mut terms = vec![0.0; scores.len()];
-            self.head.terms_into(signal, config.bound, &mut terms);
-            for (score, term) in scores.iter_mut().zip(terms) {
-                *score += term;
-            }
+            self.head.add_terms(signal, config.bound, scores);
         }
     }
 

@@ -31,8 +31,9 @@ fn a_list_of_terms_is_each_candidates_term_bit_for_bit() {
     for n in [0, 1, 7, 8, 9, 17, 50] {
         let rows: Vec<f32> =
             (0..n * width).map(|k| [((k * 7919) % 13) as f32 / 7.0, -0.0][k % 5 / 4]).collect();
-        let mut terms = vec![f32::NAN; n];
-        head.terms_into(|i, k| rows[i * width + k], 1.0, &mut terms);
+        // Added to -0.0, which every sum keeps as it is.
+        let mut terms = vec![-0.0; n];
+        head.add_terms(|i, k| rows[i * width + k], 1.0, &mut terms);
         for (i, term) in terms.iter().enumerate() {
             let row = &rows[i * width..][..width];
             let expected: f32 =
