@@ -222,7 +222,7 @@ export function createFileStorage(path: string, fs: FileSystem, process: Process
     return !process.isAlive(pid as number) || (file === lockPath && age > STALE_LOCK_MS);
   };
 
-  const epochOf = async (): Promise<number> => Math.max((await readCheckpoint())?.epoch ?? 0, (await readLogLayout()).epoch);
+  const epochOf = async (): Promise<number> => storeEpoch(await readCheckpoint(), await readLogLayout());
 
   const storage: SignalStorage = {
     kind: "file",
@@ -231,7 +231,7 @@ export function createFileStorage(path: string, fs: FileSystem, process: Process
       const upTo = checkpoint?.upTo ?? 0;
       const log = await readLogFile(upTo);
       return {
-        epoch: Math.max(checkpoint?.epoch ?? 0, log.epoch),
+        epoch: storeEpoch(checkpoint, log),
         snapshots: checkpoint ? [{ bytes: checkpoint.bytes, source: path, upTo, generation: checkpoint.generation }] : [],
         log: log.entries,
         corruptEntries: log.corruptEntries,
@@ -263,7 +263,7 @@ export function createFileStorage(path: string, fs: FileSystem, process: Process
     },
     async readLog(after) {
       const log = await readLogFile(after);
-      return { epoch: Math.max((await readCheckpoint())?.epoch ?? 0, log.epoch), entries: log.entries, corruptEntries: log.corruptEntries };
+      return { epoch: storeEpoch(await readCheckpoint(), log), entries: log.entries, corruptEntries: log.corruptEntries };
     },
     compact(snapshot, upTo, epoch) {
       return locked(async () => {
@@ -275,7 +275,7 @@ export function createFileStorage(path: string, fs: FileSystem, process: Process
         const log = walkLog(await readOptional(logPath), (body, key) => {
           if (key > upTo) kept.push(frame(body));
         });
-        if (Math.max(checkpoint?.epoch ?? 0, log.epoch) !== epoch || (checkpoint && checkpoint.upTo >= upTo)) return false;
+        if (storeEpoch(checkpoint, log) !== epoch || (checkpoint && checkpoint.upTo >= upTo)) return false;
         const header = new Uint8Array(STORE_HEADER);
         const view = new DataView(header.buffer);
         writeMagic(header, STORE_MAGIC);
@@ -427,6 +427,11 @@ async function syncDirectory(fs: FileSystem, directory: string): Promise<void> {
   } catch {
     // Not every platform can fsync a directory (Windows); the rename is still atomic there.
   }
+}
+
+/** The store's epoch: the later of its checkpoint's and its log's (either may be missing, or an older client's without one). */
+function storeEpoch(checkpoint: Checkpoint | null, log: LogLayout): number {
+  return Math.max(checkpoint?.epoch ?? 0, log.epoch);
 }
 
 /**
