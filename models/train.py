@@ -172,7 +172,7 @@ def replay_contract_path(data_path):
 
 # The training table's columns before the features (src/offline/training_table.rs).
 TABLE_COLUMNS = ["request_id", "user", "at", "split", "row", "history_length", "label", "prior",
-                 "topic_affinity", "co_like", "popularity"]
+                 "topic_affinity", "co_like", "popularity", "item_hash", "engaged_at"]
 SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}
 
 

@@ -55,8 +55,9 @@ fn read_training_table(table: Table, place: &str) -> Result<Dataset, String> {
 /// `localrank.source` metadata shows it; default: the CLI's defaults).
 ///
 /// Returns the training table: one row per candidate (`request_id`, `user`, `at`, `split`,
-/// `row`, `history_length`, `label`, `prior`, `topic_affinity`, `co_like`, `popularity`, one
-/// float32 column per feature in contract order), requests in time order.
+/// `row`, `history_length`, `label`, `prior`, `topic_affinity`, `co_like`, `popularity`,
+/// `item_hash`, `engaged_at`, one float32 column per feature in contract order), requests in
+/// time order.
 ///
 /// ```python
 /// import localrank, pyarrow.parquet as pq

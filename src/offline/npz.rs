@@ -50,6 +50,8 @@ pub fn write(path: &Path, data: &Dataset) -> io::Result<()> {
     write_array(&mut npz, "topic_affinity", &[rows], &data.topic_affinity)?;
     write_array(&mut npz, "co_like", &[rows], &data.co_like)?;
     write_array(&mut npz, "popularity", &[rows], &data.popularity)?;
+    write_array(&mut npz, "item_hashes", &[rows], &data.item_hashes)?;
+    write_array(&mut npz, "engaged_at", &[rows], &data.engaged_at)?;
     write_array(&mut npz, "offsets", &[requests + 1], &data.offsets)?;
     write_array(&mut npz, "request_ids", &[requests], &data.request_ids)?;
     write_array(&mut npz, "user_ids", &[requests], &data.user_ids)?;
@@ -94,6 +96,8 @@ pub fn read(path: &Path) -> io::Result<Dataset> {
         topic_affinity: read_array(&mut npz, "topic_affinity")?,
         co_like: read_array(&mut npz, "co_like")?,
         popularity: read_array(&mut npz, "popularity")?,
+        item_hashes: read_array(&mut npz, "item_hashes")?,
+        engaged_at: read_array(&mut npz, "engaged_at")?,
         offsets: read_array(&mut npz, "offsets")?,
         request_ids: read_array(&mut npz, "request_ids")?,
         user_ids: read_array(&mut npz, "user_ids")?,

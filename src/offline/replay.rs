@@ -14,6 +14,7 @@ use super::protocol::*;
 use super::server::{Server, REFERENCE_HISTORY};
 use crate::features::{Contract, Feature, FeatureBuilder, RequestContext};
 use crate::item::{Candidate, Event};
+use crate::learning::item_hash;
 use crate::ranker::server_prior;
 use crate::signals::{SignalStore, StoreConfig};
 
@@ -55,6 +56,12 @@ pub struct Dataset {
     pub topic_affinity: Vec<f32>,
     pub co_like: Vec<f32>,
     pub popularity: Vec<f32>,
+    /// Per row, for the prequential replay of on-device learning, which must learn from an
+    /// outcome only once it has happened: the candidate's id as the device's shown memory
+    /// keeps it (`learning::item_hash`), and when the user engaged with it (the first event
+    /// on its item at or after the request, for a positive label; +∞ for the others).
+    pub item_hashes: Vec<u64>,
+    pub engaged_at: Vec<f64>,
 }
 
 impl Dataset {
@@ -180,6 +187,8 @@ struct Emitted<'a> {
     split: Option<Split>,
     candidates: &'a [Candidate],
     labels: &'a [f32],
+    /// Per candidate: when its positive label's event happened (+∞ for the others).
+    engaged_at: &'a [f64],
     co_like: &'a [f32],
 }
 
@@ -218,6 +227,8 @@ impl Emitter {
         data.labels.extend_from_slice(request.labels);
         data.co_like.extend_from_slice(request.co_like);
         data.popularity.extend(request.candidates.iter().map(|c| c.popularity.unwrap_or(0.0)));
+        data.item_hashes.extend(request.candidates.iter().map(|c| item_hash(&c.item.id)));
+        data.engaged_at.extend_from_slice(request.engaged_at);
         data.offsets.push(data.labels.len() as i64);
         data.request_ids.push(request.request_id);
         data.user_ids.push(i64::from(request.user));
@@ -284,7 +295,9 @@ pub fn concat(parts: Vec<Dataset>) -> Result<Dataset, String> {
         merged.labels.extend_from_slice(&part.labels[rows.clone()]);
         merged.topic_affinity.extend_from_slice(&part.topic_affinity[rows.clone()]);
         merged.co_like.extend_from_slice(&part.co_like[rows.clone()]);
-        merged.popularity.extend_from_slice(&part.popularity[rows]);
+        merged.popularity.extend_from_slice(&part.popularity[rows.clone()]);
+        merged.item_hashes.extend_from_slice(&part.item_hashes[rows.clone()]);
+        merged.engaged_at.extend_from_slice(&part.engaged_at[rows]);
         merged.offsets.push(merged.labels.len() as i64);
         merged.request_ids.push(part.request_ids[r]);
         merged.user_ids.push(part.user_ids[r]);
@@ -319,6 +332,14 @@ fn replay_logged(
         timeline.push((request.at, request.user, 0, index));
     }
     timeline.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)).then(a.3.cmp(&b.3)));
+    // Each user's event times per item, in order: when a logged label's outcome happened.
+    let mut event_times: HashMap<(u32, &str), Vec<f64>> = HashMap::new();
+    for &(at, user, step, index) in &timeline {
+        if step == 1 {
+            event_times.entry((user, &log.events[index].event.item.id)).or_default().push(at);
+        }
+    }
+    let mut engaged_at = Vec::new();
     let mut users: HashMap<u32, UserState> = HashMap::new();
     let mut served: HashMap<u32, usize> = HashMap::new();
     for (at, user, step, index) in timeline {
@@ -330,6 +351,12 @@ fn replay_logged(
         let request = &requests[index];
         let ordinal = served.entry(user).or_insert(0);
         *ordinal += 1;
+        engaged_at.clear();
+        engaged_at.extend(request.candidates.iter().zip(&request.labels).map(|(candidate, &label)| {
+            let times = event_times.get(&(user, candidate.item.id.as_str())).map_or(&[][..], Vec::as_slice);
+            let next = times.get(times.partition_point(|&t| t < at));
+            next.copied().filter(|_| label > 0.0).unwrap_or(f64::INFINITY)
+        }));
         emitter.emit(
             state,
             Emitted {
@@ -339,6 +366,7 @@ fn replay_logged(
                 split: request.split,
                 candidates: &request.candidates,
                 labels: &request.labels,
+                engaged_at: &engaged_at,
                 co_like: &vec![0.0; request.candidates.len()],
             },
         );
@@ -380,7 +408,7 @@ fn replay_simulated(log: &Log, options: &ReplayOptions, mut emitter: Emitter) ->
 
     let mut server = Server::new(log, protocol);
     let mut candidates: Vec<Candidate> = Vec::with_capacity(protocol.candidates);
-    let (mut labels, mut co_like) = (Vec::new(), Vec::new());
+    let (mut labels, mut engaged_at, mut co_like) = (Vec::new(), Vec::new(), Vec::new());
     for (at, _, _, step) in timeline {
         server.advance_to(at - protocol.server_lag_ms);
         match step {
@@ -398,12 +426,13 @@ fn replay_simulated(log: &Log, options: &ReplayOptions, mut emitter: Emitter) ->
             Step::Request { user, point } => {
                 let state = &users[&user];
                 let window_end = (point.position + protocol.label_window).min(point.session_end);
-                let positives: HashSet<usize> = state.events[point.position..window_end]
-                    .iter()
-                    .map(|&i| &log.events[i].event)
-                    .filter(|e| is_positive(e.kind))
-                    .filter_map(|e| server.index(&e.item.id))
-                    .collect();
+                // Each liked item of the window, with when it was first liked in it.
+                let mut positives: HashMap<usize, f64> = HashMap::new();
+                for event in state.events[point.position..window_end].iter().map(|&i| &log.events[i].event) {
+                    if let Some(item) = server.index(&event.item.id).filter(|_| is_positive(event.kind)) {
+                        positives.entry(item).or_insert(event.at);
+                    }
+                }
                 let served = server.top(protocol.candidates, at - protocol.server_lag_ms, &state.seen);
                 let history = &state.liked[state.liked.len().saturating_sub(REFERENCE_HISTORY)..];
                 candidates.clear();
@@ -415,7 +444,10 @@ fn replay_simulated(log: &Log, options: &ReplayOptions, mut emitter: Emitter) ->
                     ..Candidate::default()
                 }));
                 labels.clear();
-                labels.extend(served.iter().map(|s| f32::from(u8::from(positives.contains(&s.item)))));
+                labels.extend(served.iter().map(|s| f32::from(u8::from(positives.contains_key(&s.item)))));
+                engaged_at.clear();
+                engaged_at
+                    .extend(served.iter().map(|s| positives.get(&s.item).copied().unwrap_or(f64::INFINITY)));
                 co_like.clear();
                 co_like.extend(served.iter().map(|s| server.co_like_score(s.item, history)));
                 emitter.emit(
@@ -427,6 +459,7 @@ fn replay_simulated(log: &Log, options: &ReplayOptions, mut emitter: Emitter) ->
                         split: None,
                         candidates: &candidates,
                         labels: &labels,
+                        engaged_at: &engaged_at,
                         co_like: &co_like,
                     },
                 );

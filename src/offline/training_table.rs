@@ -2,8 +2,10 @@
 //! Parquet, the Python package returns as a `pyarrow.Table`, the Ray job writes in parts and
 //! `models/train.py` and the evaluator read. Columns: `request_id`, `user`, `at`, `split`
 //! (`train`, `validation`, `test`), `row` (the candidate's place in the server's list),
-//! `history_length`, `label`, `prior`, `topic_affinity`, `co_like`, `popularity`, then one
-//! float32 column per feature in contract order. The schema's metadata carries where the rows
+//! `history_length`, `label`, `prior`, `topic_affinity`, `co_like`, `popularity`,
+//! `item_hash` (the candidate's id hashed as the device's shown memory keeps it), `engaged_at`
+//! (when its positive label's event happened, +∞ for other labels: what the prequential replay
+//! of on-device learning may know when), then one float32 column per feature in contract order. The schema's metadata carries where the rows
 //! came from (`localrank.source`) and which features are candidate signals
 //! (`localrank.signal_mask`). Rows may come in any order (a Ray job writes its parts as they
 //! finish): readers put them in the canonical order (`replay::concat`'s), so every engine's
@@ -15,8 +17,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type};
-use arrow_array::{ArrayRef, Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type, UInt64Type};
+use arrow_array::{
+    ArrayRef, Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, UInt64Array,
+};
 use arrow_schema::{DataType, Field, Metadata, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
@@ -32,7 +36,7 @@ pub const SOURCE_KEY: &str = "localrank.source";
 pub const SIGNAL_MASK_KEY: &str = "localrank.signal_mask";
 
 /// The columns before the features, with their types.
-const FIXED: [(&str, DataType); 11] = [
+const FIXED: [(&str, DataType); 13] = [
     ("request_id", DataType::Int64),
     ("user", DataType::Int64),
     ("at", DataType::Float64),
@@ -44,7 +48,11 @@ const FIXED: [(&str, DataType); 11] = [
     ("topic_affinity", DataType::Float32),
     ("co_like", DataType::Float32),
     ("popularity", DataType::Float32),
+    ("item_hash", DataType::UInt64),
+    ("engaged_at", DataType::Float64),
 ];
+/// Where the float32 columns among `FIXED` end (`label` … `popularity`).
+const FIXED_FLOATS: std::ops::Range<usize> = 6..11;
 
 /// A split's name from its code in a `Dataset`.
 pub fn split_name(split: u8) -> &'static str {
@@ -102,6 +110,8 @@ pub fn to_batch(data: &Dataset) -> Result<RecordBatch, String> {
         Arc::new(Float32Array::from(data.topic_affinity.clone())),
         Arc::new(Float32Array::from(data.co_like.clone())),
         Arc::new(Float32Array::from(data.popularity.clone())),
+        Arc::new(UInt64Array::from(data.item_hashes.clone())),
+        Arc::new(Float64Array::from(data.engaged_at.clone())),
     ];
     for c in 0..width {
         columns.push(Arc::new(Float32Array::from_iter_values(
@@ -140,6 +150,8 @@ pub fn from_batches(batches: &[RecordBatch], metadata: &Metadata, place: &str) -
     struct View<'a> {
         ints: [&'a Int64Array; 3],
         at: &'a Float64Array,
+        engaged_at: &'a Float64Array,
+        item_hash: &'a UInt64Array,
         split: &'a StringArray,
         row: &'a Int32Array,
         floats: Vec<&'a Float32Array>,
@@ -163,12 +175,15 @@ pub fn from_batches(batches: &[RecordBatch], metadata: &Metadata, place: &str) -
         }
         let int64 = |i: usize| column(i).as_primitive_opt::<Int64Type>().ok_or_else(|| wrong(i));
         let float32 = |i: usize| column(i).as_primitive_opt::<Float32Type>().ok_or_else(|| wrong(i));
+        let float64 = |i: usize| column(i).as_primitive_opt::<Float64Type>().ok_or_else(|| wrong(i));
         views.push(View {
             ints: [int64(0)?, int64(1)?, int64(5)?],
-            at: column(2).as_primitive_opt::<Float64Type>().ok_or_else(|| wrong(2))?,
+            at: float64(2)?,
+            item_hash: column(11).as_primitive_opt::<UInt64Type>().ok_or_else(|| wrong(11))?,
+            engaged_at: float64(12)?,
             split: column(3).as_string_opt::<i32>().ok_or_else(|| wrong(3))?,
             row: column(4).as_primitive_opt::<Int32Type>().ok_or_else(|| wrong(4))?,
-            floats: (6..names.len()).map(float32).collect::<Result<_, _>>()?,
+            floats: FIXED_FLOATS.chain(FIXED.len()..names.len()).map(float32).collect::<Result<_, _>>()?,
         });
     }
     let mut order: Vec<RowRef> =
@@ -216,6 +231,8 @@ pub fn from_batches(batches: &[RecordBatch], metadata: &Metadata, place: &str) -
         part.topic_affinity.push(v.floats[2].value(i));
         part.co_like.push(v.floats[3].value(i));
         part.popularity.push(v.floats[4].value(i));
+        part.item_hashes.push(v.item_hash.value(i));
+        part.engaged_at.push(v.engaged_at.value(i));
         part.features.extend(v.floats[5..].iter().map(|c| c.value(i)));
     }
     if !order.is_empty() {
@@ -293,6 +310,8 @@ mod tests {
             topic_affinity: vec![0.1, 0.2, 0.3, 0.4, 0.5],
             co_like: vec![0.0; 5],
             popularity: vec![3.0, 2.0, 1.0, 0.5, 0.25],
+            item_hashes: vec![11, 12, 13, 14, u64::MAX],
+            engaged_at: vec![15.0, f64::INFINITY, f64::INFINITY, 21.5, f64::INFINITY],
         }
     }
 
@@ -320,6 +339,9 @@ mod tests {
             )),
             DataType::Int32 => Arc::new(Int32Array::from_iter_values(
                 pick().map(|i| array.as_primitive::<Int32Type>().value(i)),
+            )),
+            DataType::UInt64 => Arc::new(UInt64Array::from_iter_values(
+                pick().map(|i| array.as_primitive::<UInt64Type>().value(i)),
             )),
             DataType::Float64 => Arc::new(Float64Array::from_iter_values(
                 pick().map(|i| array.as_primitive::<Float64Type>().value(i)),

@@ -116,9 +116,22 @@ fn labels_exclusions_and_lag_follow_the_protocol() {
     let first = user7[0];
     let rows = data.rows_of(first);
     assert_eq!(rows.len(), 10);
-    let positives: f32 = data.labels[rows].iter().sum();
+    let positives: f32 = data.labels[rows.clone()].iter().sum();
     assert_eq!(positives, 5.0);
     assert_eq!(data.history_lengths[first], 0);
+    // A positive was engaged with at its like (after the request); the others never were.
+    let log = log();
+    for row in rows {
+        let liked_then = |e: &&LoggedEvent| {
+            e.user == 7
+                && e.event.kind == crate::item::EventKind::Like
+                && item_hash(&e.event.item.id) == data.item_hashes[row]
+                && e.event.at == data.engaged_at[row]
+                && e.event.at >= data.timestamps[first]
+        };
+        assert_eq!(log.events.iter().any(|e| liked_then(&e)), data.labels[row] > 0.0, "row {row}");
+        assert_eq!(data.engaged_at[row].is_finite(), data.labels[row] > 0.0, "row {row}");
+    }
     // Later requests of user 7 never offer an item user 7 already rated, and item 200 (rated
     // by others only a minute before session two) is not served yet: the server lags a day.
     // Session one's second request offers only unrated items 100..110 - none are left with a
@@ -249,6 +262,11 @@ fn logged_requests_see_only_the_events_before_them() {
     // At 2000 both are; without a split of its own, the request is split by time.
     let second = data.rows_of(1);
     assert!(data.features[second.start] > 0.0 && data.history_lengths[1] == 2);
+    // When the labels' engagement happened: the like of `a` at 1000 for the first request;
+    // the second's positive, `b`, has no event after it (its like came before): never.
+    assert_eq!(data.engaged_at[first.clone()], [1000.0, f64::INFINITY]);
+    assert_eq!(data.engaged_at[second], [f64::INFINITY, f64::INFINITY]);
+    assert_eq!(data.item_hashes[first], [item_hash("a"), item_hash("b")]);
     assert_eq!(data.request_ids[..], [request_id(1, 0), request_id(1, 1)]);
     assert!(data.co_like.iter().all(|&c| c == 0.0), "no full-history reference without the simulated server");
 }
