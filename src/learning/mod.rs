@@ -8,8 +8,8 @@
 //! - `Learner`: the three together, as the signal store keeps them (snapshot, export, `clear`,
 //!   retention), used by `Ranker`.
 //!
-//! The offline replay runs the very same `PersonalModel::learn` prequentially over the logged
-//! lists (`offline::evaluate::prequential`), so the model card measures this code.
+//! The offline replay runs the very same `Learner` prequentially over the logged lists, with
+//! the device's timing (`offline::prequential`), so the model card measures this code.
 
 mod config;
 mod gate;

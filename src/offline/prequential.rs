@@ -1,9 +1,13 @@
 //! The offline proof of on-device learning: the replay's lists, in time order, through each
-//! user's own `PersonalModel` exactly as the device runs it — rerank (base + the head if its
-//! gate is open), the logged outcomes of the shown top of the list, one learning step (which
-//! validates the head first), the next list. Each list is scored before the head learns from
-//! it, so every number is out of sample. The device labels the shown candidates from the
-//! events it records (`learning::ShownMemory`); here the log's labels are those outcomes.
+//! user's own `Learner` exactly as the device runs it. At each list: the user's engagement
+//! before it labels the remembered lists (as recorded events do on the device), the lists whose
+//! label window has closed are learnt from (one validated step each), the list is reranked
+//! (base + the head if its gate is open) and scored against its logged labels, and its shown
+//! top is remembered (a list pushed out of the memory is learnt from then). The head thus
+//! learns an outcome only once it has happened and its list's window has closed or the list
+//! has left the memory, as on the device: lists overlap (a feed's next list shows much of the
+//! last one), so learning each list's logged labels at once would teach the head outcomes of
+//! the lists after it. Engagement is the rows' `engaged_at`: a positive label's event.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -11,8 +15,9 @@ use super::evaluate::{bucket_of, interval, model_scores, Estimate, Scoring, HIST
 use super::random::SplitMix64;
 use super::replay::Dataset;
 use crate::features::Feature;
+use crate::item::EventKind;
 use crate::learning::metrics::request_metrics;
-use crate::learning::{LearningConfig, PersonalModel};
+use crate::learning::{Learner, LearningConfig, ShownList};
 use crate::model::ModelRunner;
 
 const BOOTSTRAP_SAMPLES: usize = 1000;
@@ -72,48 +77,25 @@ pub fn prequential(
     let everything: Vec<usize> = (0..data.requests()).collect();
     let scores = model_scores(data, model, &everything, Scoring::Device)?;
     let config = model.contract().learning;
-    let columns = signal_columns(data, &model.contract().features)?;
-    let width = columns.len();
-    let data_width = data.feature_names.len();
-    let mut models: HashMap<i64, PersonalModel> = HashMap::new();
     let mut sums: BTreeMap<i64, UserSums> = BTreeMap::new();
-    let (mut served_with_head, mut steps) = (0, 0u64);
-    let (mut signals, mut served) = (Vec::new(), Vec::new());
-    for r in everything {
-        let rows = data.rows_of(r);
-        let (base, labels) = (&scores[r], &data.labels[rows.clone()]);
-        signals.clear();
-        signals
-            .extend(rows.flat_map(|row| columns.iter().map(move |&c| data.features[row * data_width + c])));
-        let personal = models.entry(data.user_ids[r]).or_insert_with(|| PersonalModel::new(width));
-        served.clone_from(base);
-        personal.add_served_terms(|i, k| signals[i * width + k], &config, &mut served);
-        if data.split[r] == split {
-            served_with_head += usize::from(personal.gate().is_open());
-            let (base_ndcg, head_ndcg) =
-                (request_metrics(base, labels).ndcg, request_metrics(&served, labels).ndcg);
-            let user = sums.entry(data.user_ids[r]).or_insert([(0.0, 0.0, 0.0); GROUPS]);
-            let history = data.history_lengths[r];
-            let groups =
-                [Some(0), Some(1 + bucket_of(history)), (history >= MANY_EVENTS).then_some(GROUPS - 1)];
-            for g in groups.into_iter().flatten() {
-                user[g].0 += 1.0;
-                user[g].1 += base_ndcg;
-                user[g].2 += head_ndcg;
-            }
+    let mut served_with_head = 0;
+    let steps = replay_learning(data, &scores, &model.contract().features, &config, |r, served, counted| {
+        if data.split[r] != split {
+            return;
         }
-        // What the device shows and remembers: the top of the served order.
-        let mut order: Vec<usize> = (0..base.len()).collect();
-        order.sort_by(|&a, &b| served[b].total_cmp(&served[a]).then(a.cmp(&b)));
-        order.truncate(config.shown_per_request);
-        let shown_rows: Vec<f32> =
-            order.iter().flat_map(|&i| &signals[i * width..(i + 1) * width]).copied().collect();
-        let shown_base: Vec<f32> = order.iter().map(|&i| base[i]).collect();
-        let shown_labels: Vec<f32> = order.iter().map(|&i| labels[i]).collect();
-        let updates = personal.updates();
-        personal.learn(&shown_rows, &shown_base, &shown_labels, &config);
-        steps += u64::from(personal.updates() - updates);
-    }
+        served_with_head += usize::from(counted);
+        let labels = &data.labels[data.rows_of(r)];
+        let (base_ndcg, head_ndcg) =
+            (request_metrics(&scores[r], labels).ndcg, request_metrics(served, labels).ndcg);
+        let user_sums = sums.entry(data.user_ids[r]).or_insert([(0.0, 0.0, 0.0); GROUPS]);
+        let history = data.history_lengths[r];
+        let groups = [Some(0), Some(1 + bucket_of(history)), (history >= MANY_EVENTS).then_some(GROUPS - 1)];
+        for g in groups.into_iter().flatten() {
+            user_sums[g].0 += 1.0;
+            user_sums[g].1 += base_ndcg;
+            user_sums[g].2 += head_ndcg;
+        }
+    })?;
     if sums.is_empty() {
         return Err("the dataset has no requests of the reported split".into());
     }
@@ -147,16 +129,101 @@ pub fn prequential(
     Ok(Prequential { config, users: users.len(), rows, served_with_head, steps })
 }
 
-/// The dataset's columns of the contract's candidate signal features, in contract order (the
-/// head's features, as `Ranker` takes them).
-fn signal_columns(data: &Dataset, features: &[String]) -> Result<Vec<usize>, String> {
-    let signals = features.iter().filter(|name| Feature::parse(name).is_ok_and(Feature::is_candidate_signal));
-    signals
+/// The device's learning over every request of `data`, in time order, each user's own
+/// `Learner` over `base` scores (one list per request) and the candidate signal features of
+/// `features` (a contract's): calls `each(request, served scores, whether the head counted)`
+/// for every request, and returns the learning steps taken.
+fn replay_learning(
+    data: &Dataset,
+    base: &[Vec<f32>],
+    features: &[String],
+    config: &LearningConfig,
+    mut each: impl FnMut(usize, &[f32], bool),
+) -> Result<u64, String> {
+    let (names, columns) = signal_columns(data, features)?;
+    let (width, data_width) = (columns.len(), data.feature_names.len());
+    let mut engagements = engagements_by_user(data);
+    let mut learners: HashMap<i64, Learner> = HashMap::new();
+    let mut steps = 0u64;
+    let (mut signals, mut served) = (Vec::new(), Vec::new());
+    for (r, base) in base.iter().enumerate() {
+        let (user, at, rows) = (data.user_ids[r], data.timestamps[r], data.rows_of(r));
+        signals.clear();
+        signals.extend(
+            rows.clone().flat_map(|row| columns.iter().map(move |&c| data.features[row * data_width + c])),
+        );
+        let learner = learners.entry(user).or_default();
+        learner.adopt(&names);
+        let updates = learner.model.updates();
+        // What the device knows when this list is asked for: the engagement before it, and
+        // the lists whose label window has closed learnt from.
+        let pending = engagements.get_mut(&user).expect("every user with rows has an entry");
+        while let Some(&(engaged, item)) = pending.last().filter(|(engaged, _)| *engaged < at) {
+            learner.shown.observe(item, EventKind::Like, engaged);
+            pending.pop();
+        }
+        learner.settle(at, config);
+        served.clone_from(base);
+        learner.model.add_served_terms(|i, k| signals[i * width + k], config, &mut served);
+        each(r, &served, learner.model.gate().is_open());
+        // What the device shows and remembers: the top of the served order, labelled by the
+        // engagement that comes after it (within its window), learnt from once that closes.
+        let mut order: Vec<usize> = (0..base.len()).collect();
+        order.sort_by(|&a, &b| served[b].total_cmp(&served[a]).then(a.cmp(&b)));
+        order.truncate(config.shown_per_request);
+        let shown = ShownList::new(
+            at,
+            at + config.label_window_ms,
+            order.iter().map(|&i| data.item_hashes[rows.start + i]).collect(),
+            order.iter().map(|&i| base[i]).collect(),
+            order.iter().flat_map(|&i| &signals[i * width..(i + 1) * width]).copied().collect(),
+        );
+        learner.remember(shown, config);
+        steps += u64::from(learner.model.updates() - updates);
+    }
+    Ok(steps)
+}
+
+/// The contract's candidate signal features (the head's features, as `Ranker` takes them), and
+/// the dataset's column of each, in contract order.
+fn signal_columns(data: &Dataset, features: &[String]) -> Result<(Vec<String>, Vec<usize>), String> {
+    let signals: Vec<String> = features
+        .iter()
+        .filter(|name| Feature::parse(name).is_ok_and(Feature::is_candidate_signal))
+        .cloned()
+        .collect();
+    let columns = signals
+        .iter()
         .map(|name| {
             data.feature_names
                 .iter()
                 .position(|n| n == name)
                 .ok_or(format!("the replay has no feature `{name}`"))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((signals, columns))
 }
+
+/// Each user's engagement with the candidates shown, as (time, item) events, latest first (so
+/// the replay pops them in time order): one per engaged item and time, however many lists
+/// showed it.
+fn engagements_by_user(data: &Dataset) -> HashMap<i64, Vec<(f64, u64)>> {
+    let mut engagements: HashMap<i64, Vec<(f64, u64)>> = HashMap::new();
+    for r in 0..data.requests() {
+        let events = engagements.entry(data.user_ids[r]).or_default();
+        let rows = data.rows_of(r);
+        events.extend(
+            (data.engaged_at[rows.clone()].iter().zip(&data.item_hashes[rows]))
+                .filter(|(at, _)| at.is_finite())
+                .map(|(&at, &item)| (at, item)),
+        );
+    }
+    for events in engagements.values_mut() {
+        events.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+        events.dedup();
+    }
+    engagements
+}
+
+#[cfg(test)]
+mod tests;
