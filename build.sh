@@ -4,9 +4,10 @@
 #   ./build.sh build         the npm package only: pkg/localrank/ and pkg/localrank-VERSION.tgz
 #   ./build.sh test          every test tier: native, wasm (Node + Chromium), JS package + demo
 #                            page, the packed package in fixture apps, a fuzzing smoke run
-#   ./build.sh model DATA [--engine ray]  regenerate a shipped model + its card from DATA: KuaiRand
-#                            (the default, models/) or MovieLens (models/movielens/), replayed in one
-#                            process or as a Ray Data job; see models/make_model.sh
+#   ./build.sh model DATA [--engine ray] [--keep-model]  regenerate a shipped model + its card
+#                            from DATA: KuaiRand (the default, models/) or MovieLens
+#                            (models/movielens/), replayed in one process or as a Ray Data job
+#                            (--keep-model: the committed model kept); see models/make_model.sh
 #   ./build.sh wheel         the `localrank` Python package (python/) into the venv
 #   ./build.sh bench-replay DATA  events replayed per second per core, one process and Ray (bench/replay.py)
 #   ./build.sh bench         the benchmark against onnxruntime-web (writes bench/results/)
@@ -240,5 +241,5 @@ case "${1:-}" in
     exec "$PY" bench/replay.py --cli "$CARGO_TARGET_DIR/release/localrank-pipeline" "$@" ;;
   bench) install_chromium; build_packages; exec node bench/run.mjs ;;
   fuzz) shift; fuzz_all "$@" ;;
-  *) echo "usage: ./build.sh [build|test|model DATA_DIR [--engine ray]|wheel|bench|bench-replay DATA_DIR|fuzz [SECONDS [TARGET…]]]" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh [build|test|model DATA_DIR [--engine ray] [--keep-model]|wheel|bench|bench-replay DATA_DIR|fuzz [SECONDS [TARGET…]]]" >&2; exit 2 ;;
 esac

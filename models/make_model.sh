@@ -4,7 +4,12 @@
 #     conversion for the slim build, models/ranker.nnef.tar), models/MODEL_CARD.md,
 #     models/ndcg.svg, tests/fixtures/parity.json
 #   MovieLens (ratings.csv, movies.csv): the second model, models/movielens/ (the same files)
-# Usage (through build.sh, which prepares the Python venv): ./build.sh model DATA_DIR [--engine ray]
+# Usage (through build.sh, which prepares the Python venv):
+#   ./build.sh model DATA_DIR [--engine local|ray] [--keep-model]
+# --keep-model keeps the committed model and re-makes its evidence (card, chart, ablations,
+# controls, NNEF, fixture) around it: torch's kernels round differently on another processor,
+# so retraining there gives another model (README, "Models"), and a change to the evaluation
+# alone should not change the shipped model.
 # Steps: the data set's adapter writes the event-log format (README, "Event-log format"), the
 # replay runs the device's SignalStore and FeatureBuilder over it into the training table
 # (Parquet): in one process (`localrank-pipeline replay`), or with `--engine ray` as a Ray
@@ -14,14 +19,17 @@
 # conversion. Replay options (`localrank-pipeline replay --help`) pass through
 # REPLAY_OPTIONS, e.g. REPLAY_OPTIONS="--train-every 5" (single-process engine only).
 set -euo pipefail
-DATA=${1:?usage: ./build.sh model DATA_DIR [--engine ray]}
-ENGINE=local
-if [[ ${2:-} == --engine ]]; then
-  ENGINE=${3:?--engine needs local or ray}
-elif [[ $# -gt 1 ]]; then
-  echo "make_model.sh: unexpected arguments after DATA_DIR: ${*:2} (only --engine local|ray)" >&2
-  exit 2
-fi
+DATA=${1:?usage: ./build.sh model DATA_DIR [--engine local|ray] [--keep-model]}
+shift
+ENGINE=local KEEP_MODEL=
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --engine) ENGINE=${2:?--engine needs local or ray}; shift 2 ;;
+    --keep-model) KEEP_MODEL=--keep-model; shift ;;
+    *) echo "make_model.sh: unexpected argument $1 after DATA_DIR (only --engine local|ray, --keep-model)" >&2
+      exit 2 ;;
+  esac
+done
 if [[ $ENGINE != local && $ENGINE != ray ]]; then
   echo "make_model.sh: --engine is local or ray, not $ENGINE" >&2
   exit 2
@@ -100,7 +108,21 @@ fi
 
 # The mean of several seeds' g in one graph (one hidden layer of 32 each, the default).
 train() { "$PY" models/train.py --data "$REPLAY" --contract "$FEATURES" --ensemble "$ENSEMBLE" "$@"; }
-train "${SHAPE[@]}" --out "$OUT/ranker.onnx" --report "$RUN/train-report.json" --name "$NAME"
+if [[ -n $KEEP_MODEL ]]; then
+  # The committed model stays as it is, and its card keeps the report of the run that trained it.
+  if [[ ! -f $OUT/ranker.onnx || ! -f $OUT/MODEL_CARD.md ]]; then
+    echo "make_model.sh: --keep-model needs $OUT/ranker.onnx and $OUT/MODEL_CARD.md" >&2
+    exit 2
+  fi
+  "$PY" - "$OUT/MODEL_CARD.md" >"$RUN/train-report.json" <<'PY'
+import re, sys
+card = open(sys.argv[1], encoding="utf-8").read()
+report = re.search(r"^## Trainer report\n\n```json\n(.*?)\n```", card, re.S | re.M)
+sys.exit(f"{sys.argv[1]}: no trainer report to keep") if report is None else print(report.group(1))
+PY
+else
+  train "${SHAPE[@]}" --out "$OUT/ranker.onnx" --report "$RUN/train-report.json" --name "$NAME"
+fi
 ablations=()
 for k in "${!ABLATIONS[@]}"; do
   train "${SHAPE[@]}" --drop "${ABLATIONS[$k]#*=}" --out "$RUN/ablation$k.onnx" --name "$NAME-ablation$k" >"$RUN/ablation$k.log"
@@ -124,7 +146,7 @@ ablation_list=$(IFS=,; echo "${ablations[*]}")
 "$LOCALRANK" evaluate --replay "$REPLAY" --model "$OUT/ranker.onnx" --nnef "$OUT/ranker.nnef.tar" \
   --card "$OUT/MODEL_CARD.md" --chart "$OUT/ndcg.svg" --train-report "$RUN/train-report.json" \
   --about "models/$KIND/ABOUT.md" --ablations "$ablation_list" "${controls[@]}" "${cross[@]}" "${GOALS[@]}" \
-  --command "${REPLAY_OPTIONS:+REPLAY_OPTIONS=\"$REPLAY_OPTIONS\" }./build.sh model $DATA"
+  --command "${REPLAY_OPTIONS:+REPLAY_OPTIONS=\"$REPLAY_OPTIONS\" }./build.sh model $DATA${KEEP_MODEL:+ $KEEP_MODEL}"
 outputs=("$OUT/ranker.onnx" "$OUT/ranker.nnef.tar" "$OUT/MODEL_CARD.md" "$OUT/ndcg.svg")
 if [[ $OUT == models ]]; then
   # The default model's parity fixture: the wasm tests check the module against it.
