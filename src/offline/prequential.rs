@@ -5,9 +5,10 @@
 //! (base + the head if its gate is open) and scored against its logged labels, and its shown
 //! top is remembered (a list pushed out of the memory is learnt from then). The head thus
 //! learns an outcome only once it has happened and its list's window has closed or the list
-//! has left the memory, as on the device: lists overlap (a feed's next list shows much of the
-//! last one), so learning each list's logged labels at once would teach the head outcomes of
-//! the lists after it. Engagement is the rows' `engaged_at`: a positive label's event.
+//! has left the memory, and forgets it past retention, as on the device: lists overlap (a
+//! feed's next list shows much of the last one), so learning each list's logged labels at once
+//! would teach the head outcomes of the lists after it. Engagement is the rows' `engaged_at`:
+//! a positive label's event.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -19,6 +20,7 @@ use crate::item::EventKind;
 use crate::learning::metrics::request_metrics;
 use crate::learning::{Learner, LearningConfig, ShownList};
 use crate::model::ModelRunner;
+use crate::signals::StoreConfig;
 
 const BOOTSTRAP_SAMPLES: usize = 1000;
 /// The goal row: users with at least this many events before the request.
@@ -145,6 +147,7 @@ fn replay_learning(
     let mut engagements = engagements_by_user(data);
     let mut learners: HashMap<i64, Learner> = HashMap::new();
     let mut steps = 0u64;
+    let retention_ms = StoreConfig::default().retention_ms;
     let (mut signals, mut served) = (Vec::new(), Vec::new());
     for (r, base) in base.iter().enumerate() {
         let (user, at, rows) = (data.user_ids[r], data.timestamps[r], data.rows_of(r));
@@ -155,8 +158,11 @@ fn replay_learning(
         let learner = learners.entry(user).or_default();
         learner.adopt(&names);
         let updates = learner.model.updates();
-        // What the device knows when this list is asked for: the engagement before it, and
-        // the lists whose label window has closed learnt from.
+        // What the device knows when this list is asked for: nothing past retention (the
+        // replay's stores keep the device's default; the device applies it with each recorded
+        // batch, at most hourly), the engagement before the list, and the lists whose label
+        // window has closed learnt from.
+        learner.prune(at - retention_ms);
         let pending = engagements.get_mut(&user).expect("every user with rows has an entry");
         while let Some(&(engaged, item)) = pending.last().filter(|(engaged, _)| *engaged < at) {
             learner.shown.observe(item, EventKind::Like, engaged);

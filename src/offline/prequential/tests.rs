@@ -90,6 +90,23 @@ fn the_head_learns_an_outcome_only_once_it_has_happened() {
 }
 
 #[test]
+fn a_head_past_retention_is_forgotten() {
+    let (_, counted) = served_at(&feed(40), 30);
+    assert!(counted);
+    // The same feed with a pause longer than retention before list 30: the device has
+    // forgotten the head by then, and serves the base order.
+    let mut paused = feed(40);
+    let pause = crate::signals::StoreConfig::default().retention_ms + 60_000.0;
+    for r in 30..paused.requests() {
+        paused.timestamps[r] += pause;
+        for row in paused.rows_of(r) {
+            paused.engaged_at[row] += pause;
+        }
+    }
+    assert_eq!(served_at(&paused, 30), (server_order(&paused)[30].clone(), false));
+}
+
+#[test]
 fn a_list_is_learnt_from_once_its_window_closes_or_it_leaves_the_memory() {
     let config = LearningConfig::default();
     // Lists asked for a minute apart: the first ones leave the memory after `shown_requests`
