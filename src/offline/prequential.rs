@@ -157,12 +157,12 @@ fn replay_learning(
         );
         let learner = learners.entry(user).or_default();
         learner.adopt(&names);
-        let updates = learner.model.updates();
         // What the device knows when this list is asked for: nothing past retention (the
         // replay's stores keep the device's default; the device applies it with each recorded
         // batch, at most hourly), the engagement before the list, and the lists whose label
         // window has closed learnt from.
         learner.prune(at - retention_ms);
+        let updates = learner.model.updates();
         let pending = engagements.get_mut(&user).expect("every user with rows has an entry");
         while let Some(&(engaged, item)) = pending.last().filter(|(engaged, _)| *engaged < at) {
             learner.shown.observe(item, EventKind::Like, engaged);

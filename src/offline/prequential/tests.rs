@@ -104,6 +104,11 @@ fn a_head_past_retention_is_forgotten() {
         }
     }
     assert_eq!(served_at(&paused, 30), (server_order(&paused)[30].clone(), false));
+    // Steps are counted across the reset: lists 0–21 before the pause (each pushed out by the
+    // eighth after it), none of the eight still waiting when it ends (forgotten), then 30, 31.
+    let config = LearningConfig::default();
+    let steps = replay_learning(&paused, &server_order(&paused), &features(), &config, |_, _, _| ()).unwrap();
+    assert_eq!(steps, 24);
 }
 
 #[test]
