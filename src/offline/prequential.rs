@@ -40,6 +40,8 @@ pub struct PrequentialRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prequential {
     pub config: LearningConfig,
+    /// The retention the replay forgets by (the replay stores' default, as on a device).
+    pub retention_ms: f64,
     pub users: usize,
     /// All requests, then each history bucket, then users with `MANY_EVENTS` events or more.
     pub rows: Vec<PrequentialRow>,
@@ -81,7 +83,9 @@ pub fn prequential(
     let config = model.contract().learning;
     let mut sums: BTreeMap<i64, UserSums> = BTreeMap::new();
     let mut served_with_head = 0;
-    let steps = replay_learning(data, &scores, &model.contract().features, &config, |r, served, counted| {
+    let retention_ms = StoreConfig::default().retention_ms;
+    let replay = Replay { features: &model.contract().features, config: &config, retention_ms };
+    let steps = replay_learning(data, &scores, &replay, |r, served, counted| {
         if data.split[r] != split {
             return;
         }
@@ -128,26 +132,32 @@ pub fn prequential(
             }
         })
         .collect();
-    Ok(Prequential { config, users: users.len(), rows, served_with_head, steps })
+    Ok(Prequential { config, retention_ms, users: users.len(), rows, served_with_head, steps })
+}
+
+/// What the device learns with: its contract's features (the head's are its candidate signal
+/// features) and learning, and its store's retention.
+struct Replay<'a> {
+    features: &'a [String],
+    config: &'a LearningConfig,
+    retention_ms: f64,
 }
 
 /// The device's learning over every request of `data`, in time order, each user's own
-/// `Learner` over `base` scores (one list per request) and the candidate signal features of
-/// `features` (a contract's): calls `each(request, served scores, whether the head counted)`
-/// for every request, and returns the learning steps taken.
+/// `Learner` over `base` scores (one list per request): calls `each(request, served scores,
+/// whether the head counted)` for every request, and returns the learning steps taken.
 fn replay_learning(
     data: &Dataset,
     base: &[Vec<f32>],
-    features: &[String],
-    config: &LearningConfig,
+    replay: &Replay,
     mut each: impl FnMut(usize, &[f32], bool),
 ) -> Result<u64, String> {
+    let Replay { features, config, retention_ms } = *replay;
     let (names, columns) = signal_columns(data, features)?;
     let (width, data_width) = (columns.len(), data.feature_names.len());
     let mut engagements = engagements_by_user(data);
     let mut learners: HashMap<i64, Learner> = HashMap::new();
     let mut steps = 0u64;
-    let retention_ms = StoreConfig::default().retention_ms;
     let (mut signals, mut served) = (Vec::new(), Vec::new());
     for (r, base) in base.iter().enumerate() {
         let (user, at, rows) = (data.user_ids[r], data.timestamps[r], data.rows_of(r));
@@ -157,10 +167,9 @@ fn replay_learning(
         );
         let learner = learners.entry(user).or_default();
         learner.adopt(&names);
-        // What the device knows when this list is asked for: nothing past retention (the
-        // replay's stores keep the device's default; the device applies it with each recorded
-        // batch, at most hourly), the engagement before the list, and the lists whose label
-        // window has closed learnt from.
+        // What the device knows when this list is asked for: nothing past retention (which
+        // the device applies with each recorded batch, at most hourly), the engagement before
+        // the list, and the lists whose label window has closed learnt from.
         learner.prune(at - retention_ms);
         let updates = learner.model.updates();
         let pending = engagements.get_mut(&user).expect("every user with rows has an entry");

@@ -7,6 +7,7 @@ use super::prequential::{Prequential, MANY_EVENTS};
 use super::replay::ReplaySource;
 use crate::features::Feature;
 use crate::model::ModelInfo;
+use crate::signals::decay::DAY_MS;
 
 /// The most a shipped model may weigh (it is downloaded with the page).
 pub const MAX_MODEL_BYTES: usize = 64 * 1024;
@@ -83,8 +84,8 @@ fn learning_section(w: &mut String, learning: &Prequential) {
         "## On-device learning (prequential)
 "
     );
-    let _ = writeln!(w, "Each user's lists in time order through that user's own `Learner` (`src/learning`, the code the device runs), as the device meets them: before each list, the user's engagement so far labels the lists remembered as shown (the top {} candidates of each served order, the last {} lists), the lists whose {}-minute label window has closed are learnt from (one step each, validated first), and so is a list pushed out of that memory; then the list is reranked by this model plus the head (only while the head's gate is open) and scored against its logged labels. The head never learns an outcome before it has happened: a feed's lists overlap, and learning each list's labels at once would teach it the outcomes of the lists after it. Engagement is a positive label's own event (the training table's `engaged_at`). The head learns from the train and validation periods too (a device learns from its first list); the table reports the test period. Hyper-parameters: the contract's (`learning`; defaults when absent): learning rate {}, L2 {}, bound ±{}, gate over the last {} validated lists, open after {} with a mean NDCG@10 gain above {}; chosen on the validation period, never on the test period.
-", c.shown_per_request, c.shown_requests, c.label_window_ms / 60_000.0, c.learning_rate, c.l2, c.bound, c.gate_window, c.gate_min_requests, c.gate_margin);
+    let _ = writeln!(w, "Each user's lists in time order through that user's own `Learner` (`src/learning`, the code the device runs), as the device meets them: before each list, the user's engagement so far labels the lists remembered as shown (the top {} candidates of each served order, the last {} lists), the lists whose {}-minute label window has closed are learnt from (one step each, validated first), and so is a list pushed out of that memory; then the list is reranked by this model plus the head (only while the head's gate is open) and scored against its logged labels. The head never learns an outcome before it has happened (a feed's lists overlap, and learning each list's labels at once would teach it the outcomes of the lists after it), and is forgotten once what it learnt from is past retention ({} days), as the device's store forgets it. Engagement is a positive label's own event (the training table's `engaged_at`). The head learns from the train and validation periods too (a device learns from its first list); the table reports the test period. Hyper-parameters: the contract's (`learning`; defaults when absent): learning rate {}, L2 {}, bound ±{}, gate over the last {} validated lists, open after {} with a mean NDCG@10 gain above {}; chosen on the validation period, never on the test period.
+", c.shown_per_request, c.shown_requests, c.label_window_ms / 60_000.0, learning.retention_ms / DAY_MS, c.learning_rate, c.l2, c.bound, c.gate_window, c.gate_min_requests, c.gate_margin);
     let _ = writeln!(w, "| requests | n | NDCG@10 base | NDCG@10 base + head | lift |");
     let _ = writeln!(w, "|---|---|---|---|---|");
     for row in &learning.rows {

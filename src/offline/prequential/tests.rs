@@ -43,21 +43,23 @@ fn server_order(data: &Dataset) -> Vec<Vec<f32>> {
     (0..data.requests()).map(|r| (0..data.rows_of(r).len()).map(server_prior).collect()).collect()
 }
 
+/// The device's learning over `data`'s lists with the default contract learning and store
+/// retention: `each` as `replay_learning` calls it; returns the steps taken.
+fn run(data: &Dataset, each: impl FnMut(usize, &[f32], bool)) -> u64 {
+    let (features, config) = (features(), LearningConfig::default());
+    let replay =
+        Replay { features: &features, config: &config, retention_ms: StoreConfig::default().retention_ms };
+    replay_learning(data, &server_order(data), &replay, each).unwrap()
+}
+
 /// The served scores of request `focus`, and whether the head counted in them.
 fn served_at(data: &Dataset, focus: usize) -> (Vec<f32>, bool) {
     let mut seen = None;
-    replay_learning(
-        data,
-        &server_order(data),
-        &features(),
-        &LearningConfig::default(),
-        |r, served, counted| {
-            if r == focus {
-                seen = Some((served.to_vec(), counted));
-            }
-        },
-    )
-    .unwrap();
+    run(data, |r, served, counted| {
+        if r == focus {
+            seen = Some((served.to_vec(), counted));
+        }
+    });
     seen.unwrap()
 }
 
@@ -96,7 +98,7 @@ fn a_head_past_retention_is_forgotten() {
     // The same feed with a pause longer than retention before list 30: the device has
     // forgotten the head by then, and serves the base order.
     let mut paused = feed(40);
-    let pause = crate::signals::StoreConfig::default().retention_ms + 60_000.0;
+    let pause = StoreConfig::default().retention_ms + 60_000.0;
     for r in 30..paused.requests() {
         paused.timestamps[r] += pause;
         for row in paused.rows_of(r) {
@@ -106,9 +108,7 @@ fn a_head_past_retention_is_forgotten() {
     assert_eq!(served_at(&paused, 30), (server_order(&paused)[30].clone(), false));
     // Steps are counted across the reset: lists 0–21 before the pause (each pushed out by the
     // eighth after it), none of the eight still waiting when it ends (forgotten), then 30, 31.
-    let config = LearningConfig::default();
-    let steps = replay_learning(&paused, &server_order(&paused), &features(), &config, |_, _, _| ()).unwrap();
-    assert_eq!(steps, 24);
+    assert_eq!(run(&paused, |_, _, _| ()), 24);
 }
 
 #[test]
@@ -118,18 +118,14 @@ fn a_list_is_learnt_from_once_its_window_closes_or_it_leaves_the_memory() {
     // newer lists, long before their 30-minute windows close.
     let data = feed(3 * config.shown_requests);
     let mut calls = 0;
-    let total =
-        replay_learning(&data, &server_order(&data), &features(), &config, |_, _, _| calls += 1).unwrap();
+    let total = run(&data, |_, _, _| calls += 1);
     assert_eq!(calls, data.requests());
     // Every list but the last `shown_requests` (still waiting) was learnt from.
     assert_eq!(total, (data.requests() - config.shown_requests) as u64);
     // Two lists far apart: the first one's window has closed when the second is asked for.
     let mut apart = feed(2);
     apart.timestamps[1] = apart.timestamps[0] + config.label_window_ms;
-    assert_eq!(
-        replay_learning(&apart, &server_order(&apart), &features(), &config, |_, _, _| ()).unwrap(),
-        1
-    );
+    assert_eq!(run(&apart, |_, _, _| ()), 1);
 }
 
 #[test]
