@@ -8,7 +8,7 @@
 #   ./build.sh model DATA_DIR [--engine local|ray] [--keep-model]
 # --keep-model keeps the committed model and re-makes its evidence (card, chart, ablations,
 # controls, NNEF, fixture) around it: torch's kernels round differently on another processor,
-# so retraining there gives another model (README, "Models"), and a change to the evaluation
+# so retraining there gives another model (README, "Retraining"), and a change to the evaluation
 # alone should not change the shipped model.
 # Steps: the data set's adapter writes the event-log format (README, "Event-log format"), the
 # replay runs the device's SignalStore and FeatureBuilder over it into the training table
@@ -26,8 +26,10 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --engine) ENGINE=${2:?--engine needs local or ray}; shift 2 ;;
     --keep-model) KEEP_MODEL=--keep-model; shift ;;
-    *) echo "make_model.sh: unexpected argument $1 after DATA_DIR (only --engine local|ray, --keep-model)" >&2
-      exit 2 ;;
+    *)
+      echo "make_model.sh: unexpected argument $1 after DATA_DIR (only --engine local|ray, --keep-model)" >&2
+      exit 2
+      ;;
   esac
 done
 if [[ $ENGINE != local && $ENGINE != ray ]]; then

@@ -5,11 +5,11 @@
 //! `history_length`, `label`, `prior`, `topic_affinity`, `co_like`, `popularity`,
 //! `item_hash` (the candidate's id hashed as the device's shown memory keeps it), `engaged_at`
 //! (when its positive label's event happened, +∞ for other labels: what the prequential replay
-//! of on-device learning may know when), then one float32 column per feature in contract order. The schema's metadata carries where the rows
-//! came from (`localrank.source`) and which features are candidate signals
-//! (`localrank.signal_mask`). Rows may come in any order (a Ray job writes its parts as they
-//! finish): readers put them in the canonical order (`replay::concat`'s), so every engine's
-//! table reads as the same replay.
+//! of on-device learning may know when), then one float32 column per feature in contract
+//! order. The schema's metadata carries where the rows came from (`localrank.source`) and
+//! which features are candidate signals (`localrank.signal_mask`). Rows may come in any order
+//! (a Ray job writes its parts as they finish): readers put them in the canonical order
+//! (`replay::concat`'s), so every engine's table reads as the same replay.
 
 use std::collections::HashMap;
 use std::fs::File;
