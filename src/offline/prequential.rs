@@ -20,6 +20,7 @@ use crate::item::EventKind;
 use crate::learning::metrics::request_metrics;
 use crate::learning::{Learner, LearningConfig, ShownList};
 use crate::model::ModelRunner;
+use crate::rerank::preference;
 use crate::signals::StoreConfig;
 
 const BOOTSTRAP_SAMPLES: usize = 1000;
@@ -183,8 +184,7 @@ fn replay_learning(
         each(r, &served, learner.model.gate().is_open());
         // What the device shows and remembers: the top of the served order, labelled by the
         // engagement that comes after it (within its window), learnt from once that closes.
-        let mut order: Vec<usize> = (0..base.len()).collect();
-        order.sort_by(|&a, &b| served[b].total_cmp(&served[a]).then(a.cmp(&b)));
+        let mut order: Vec<usize> = preference(&served).into_iter().map(|i| i as usize).collect();
         order.truncate(config.shown_per_request);
         let shown = ShownList::new(
             at,

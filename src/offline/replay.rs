@@ -353,9 +353,11 @@ fn replay_logged(
         *ordinal += 1;
         engaged_at.clear();
         engaged_at.extend(request.candidates.iter().zip(&request.labels).map(|(candidate, &label)| {
+            if label <= 0.0 {
+                return f64::INFINITY;
+            }
             let times = event_times.get(&(user, candidate.item.id.as_str())).map_or(&[][..], Vec::as_slice);
-            let next = times.get(times.partition_point(|&t| t < at));
-            next.copied().filter(|_| label > 0.0).unwrap_or(f64::INFINITY)
+            times.get(times.partition_point(|&t| t < at)).copied().unwrap_or(f64::INFINITY)
         }));
         emitter.emit(
             state,
